@@ -95,8 +95,12 @@ def parse_number(
     ``carrier`` is the *allocated* operator of the number's series: since mobile number
     portability (MNP) it is a best guess, and only an HLR lookup knows the serving network.
     """
-    text = _clean(raw)
-    match = _E164_INDIA.fullmatch(text)
+    # Canonical input needs no cleaning: the pattern admits nothing but "+91" and digits.
+    match = _E164_INDIA.fullmatch(raw) if type(raw) is str else None
+    text = raw
+    if match is None:
+        text = _clean(raw)
+        match = _E164_INDIA.fullmatch(text)
     if match is not None:
         national = match[1]
         number = phonenumbers.PhoneNumber(country_code=91, national_number=int(national))
