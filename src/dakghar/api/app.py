@@ -1,0 +1,66 @@
+"""The app factory: builds the whole object graph from ``Settings`` in one place.
+
+``create_app(settings)`` returns the ASGI app; its lifespan opens the store and starts the
+background parts, so tests build exactly the graph production runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+
+from dakghar.api import account, messages, openapi
+from dakghar.api.auth import Authenticator
+from dakghar.api.problems import handle_dakghar_error, handle_http_exception, handle_unexpected
+from dakghar.api.services import Services
+from dakghar.errors import DakgharError
+from dakghar.pipeline.accept import Acceptor
+from dakghar.settings import Settings, ensure_secret_key
+from dakghar.store import Store, open_store
+
+# A part started with the app (dispatcher, simulator, ...): gets the services, returns its stop.
+Component = Callable[[Services], Awaitable[Callable[[], Awaitable[None]]]]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    components: list[Component] | None = None,
+) -> Starlette:
+    """The ASGI application for ``settings``."""
+    settings = ensure_secret_key(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        st = store or open_store(settings)
+        await st.open()
+        svc = Services(
+            settings=settings,
+            store=st,
+            auth=Authenticator(st, settings.secret),
+            acceptor=Acceptor(st),
+        )
+        app.state.services = svc
+        stops = []
+        try:
+            for component in components or []:
+                stops.append(await component(svc))
+            yield
+        finally:
+            for stop in reversed(stops):
+                await stop()
+            await st.close()
+
+    return Starlette(
+        routes=[*messages.routes, *account.routes, *openapi.routes],
+        exception_handlers={
+            DakgharError: handle_dakghar_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+        lifespan=lifespan,
+    )

@@ -1,0 +1,254 @@
+"""The published OpenAPI 3.1 document (``/openapi.json``) and a self-contained ``/docs`` page.
+
+Schemas come from the very msgspec Structs that decode requests (``api.schemas``), so the document
+cannot drift from what the server accepts; this module adds the paths, auth and error responses.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from dakghar import __version__
+from dakghar.api import schemas
+
+_STRUCTS = (
+    schemas.MessageRequest,
+    schemas.BatchShared,
+    schemas.BatchList,
+    schemas.Message,
+    schemas.MessageList,
+    schemas.BatchResponse,
+    schemas.AccountView,
+    schemas.Problem,
+    schemas.Health,
+)
+_REF = "#/components/schemas/{name}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF.format(name=name)}
+
+
+def _json(name: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    text = {
+        401: "Missing, unknown or revoked key (`unauthorized`)",
+        402: "Balance cannot cover the message (`insufficient_credits`)",
+        404: "No such object for this account (`not_found`)",
+        409: "Idempotency-Key reused with another body, or state conflict",
+        413: "Request body too large (`payload_too_large`)",
+        422: "Validation failed (`validation_error`, `invalid_number`, `body_too_long`, ...)",
+        429: "Rate limited (`rate_limited`); see Retry-After",
+        503: "Sending paused (`sending_paused`) or not ready",
+    }
+    return {
+        str(s): {
+            "description": text[s],
+            "content": {"application/problem+json": {"schema": _ref("Problem")}},
+        }
+        for s in statuses
+    }
+
+
+_IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Same key + same body within 24 h returns the first response",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+_MESSAGE_ID = {
+    "name": "message_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "maxLength": 64},
+}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+def build_openapi() -> dict[str, Any]:
+    """The whole OpenAPI document."""
+    _, components = msgspec.json.schema_components(_STRUCTS, ref_template=_REF)
+    auth: list[dict[str, list[str]]] = [{"bearer": []}]
+    common = _problems(401, 429)
+    paths: dict[str, Any] = {
+        "/v1/messages": {
+            "post": {
+                "summary": "Send a message",
+                "operationId": "sendMessage",
+                "security": auth,
+                "parameters": [_IDEMPOTENCY],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("MessageRequest")}},
+                },
+                "responses": {
+                    "202": _json("Message", "Accepted and queued (or scheduled)"),
+                    **_problems(402, 409, 413, 422, 503),
+                    **common,
+                },
+            },
+            "get": {
+                "summary": "List messages, newest first",
+                "operationId": "listMessages",
+                "security": auth,
+                "parameters": [
+                    _query("status", {"type": "string"}, "Filter by status"),
+                    _query("to", {"type": "string", "maxLength": 64}, "Filter by number"),
+                    _query("reference", {"type": "string", "maxLength": 128}, "Your reference"),
+                    _query("since", {"type": "string", "format": "date-time"}, "Created at >="),
+                    _query("until", {"type": "string", "format": "date-time"}, "Created at <"),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page"),
+                    _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
+                ],
+                "responses": {
+                    "200": _json("MessageList", "A page of messages"),
+                    **_problems(422),
+                    **common,
+                },
+            },
+        },
+        "/v1/messages/batch": {
+            "post": {
+                "summary": "Send up to 1,000 messages; bad entries are rejected one by one",
+                "operationId": "sendBatch",
+                "security": auth,
+                "parameters": [_IDEMPOTENCY],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"oneOf": [_ref("BatchList"), _ref("BatchShared")]}
+                        }
+                    },
+                },
+                "responses": {
+                    "202": _json("BatchResponse", "Accepted and rejected entries"),
+                    **_problems(409, 413, 422, 503),
+                    **common,
+                },
+            }
+        },
+        "/v1/messages/{message_id}": {
+            "get": {
+                "summary": "A message with its event history",
+                "operationId": "getMessage",
+                "security": auth,
+                "parameters": [_MESSAGE_ID],
+                "responses": {"200": _json("Message", "The message"), **_problems(404), **common},
+            }
+        },
+        "/v1/messages/{message_id}/cancel": {
+            "post": {
+                "summary": "Cancel a scheduled or queued message (credits refunded)",
+                "operationId": "cancelMessage",
+                "security": auth,
+                "parameters": [_MESSAGE_ID],
+                "responses": {
+                    "200": _json("Message", "The canceled message"),
+                    **_problems(404, 409),
+                    **common,
+                },
+            }
+        },
+        "/v1/account": {
+            "get": {
+                "summary": "Balance, limits, default sender and region",
+                "operationId": "getAccount",
+                "security": auth,
+                "responses": {"200": _json("AccountView", "The account"), **common},
+            }
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Liveness",
+                "operationId": "healthz",
+                "responses": {"200": _json("Health", "Alive")},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Readiness: store, queue and a bound connector",
+                "operationId": "readyz",
+                "responses": {
+                    "200": _json("Health", "Ready"),
+                    "503": _json("Health", "Not ready"),
+                },
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Dakghar SMS gateway",
+            "version": __version__,
+            "description": "Send SMS through one REST API. Errors are RFC 9457 problem details.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "API key: test_... (sandbox) or live_...",
+                }
+            },
+        },
+    }
+
+
+_DOCUMENT = msgspec.json.encode(build_openapi())
+
+
+async def openapi_json(request: Request) -> Response:
+    """``GET /openapi.json``."""
+    return Response(_DOCUMENT, media_type="application/json")
+
+
+async def docs(request: Request) -> Response:
+    """``GET /docs``: a plain, offline page listing every operation and its schema."""
+    doc = build_openapi()
+    rows = []
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            codes = ", ".join(op["responses"])
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code>"
+                f"</td><td>{html.escape(op['summary'])}</td><td>{codes}</td></tr>"
+            )
+    page = (
+        "<!doctype html><meta charset=utf-8><title>Dakghar API</title>"
+        "<style>body{font:15px system-ui;margin:2em}td{padding:4px 10px;border-bottom:1px solid"
+        " #ddd}</style><h1>Dakghar API</h1><p>Machine-readable schema: "
+        "<a href=/openapi.json>/openapi.json</a> (OpenAPI 3.1).</p><table>"
+        "<tr><th>method</th><th>path</th><th>what</th><th>responses</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+    return HTMLResponse(page)
+
+
+routes = [
+    Route("/openapi.json", openapi_json, methods=["GET"]),
+    Route("/docs", docs, methods=["GET"]),
+]

@@ -1,0 +1,96 @@
+"""What the API handlers work with, built once by the app factory and kept on ``app.state``.
+
+Also the request-body and idempotency plumbing that every creating endpoint shares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dakghar.api.auth import Authenticator
+from dakghar.errors import IdempotencyConflict, PayloadTooLarge, ValidationError
+from dakghar.pipeline.accept import Acceptor
+from dakghar.settings import Settings
+from dakghar.store.base import IdempotencyRecord, Store
+
+JSON = "application/json"
+
+
+@dataclass
+class Services:
+    """The app's object graph."""
+
+    settings: Settings
+    store: Store
+    auth: Authenticator
+    acceptor: Acceptor
+    readiness: dict[str, Any] = field(default_factory=dict)
+
+
+def services(request: Request) -> Services:
+    """The :class:`Services` of the app serving ``request``."""
+    svc: Services = request.app.state.services
+    return svc
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing more than ``limit`` bytes before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ValidationError("Content-Length is not a number")
+        if int(declared) > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    ctype = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
+    if body and ctype not in (JSON, "application/*+json", "") and not ctype.endswith("+json"):
+        raise ValidationError(f"Content-Type must be {JSON}, not {ctype!r}")
+    return body
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The request's ``Idempotency-Key``, validated."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not key or len(key) > 255 or not key.isascii() or not key.isprintable():
+        raise ValidationError(
+            "Idempotency-Key must be 1-255 printable ASCII characters",
+            errors=[{"field": "Idempotency-Key", "code": "validation_error"}],
+        )
+    return key
+
+
+def request_hash(request: Request, body: bytes) -> str:
+    """What "the same body" means for idempotency: method, path and exact bytes."""
+    h = hashlib.sha256()
+    h.update(request.method.encode())
+    h.update(b"\0" + request.url.path.encode() + b"\0")
+    h.update(body)
+    return h.hexdigest()
+
+
+def replay(record: IdempotencyRecord, digest: str) -> Response:
+    """The stored first response, or 409 when the key came back with another body."""
+    if record.request_hash != digest:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was used with a different request body within 24 h"
+        )
+    return Response(
+        record.response,
+        status_code=record.status_code,
+        media_type=JSON,
+        headers={"Idempotent-Replayed": "true"},
+    )

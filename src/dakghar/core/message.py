@@ -1,0 +1,96 @@
+"""The message model: types, statuses and the one rule that statuses never move backwards.
+
+Every status change anywhere in Dakghar (API cancel, dispatcher, delivery reports, expiry) goes
+through :func:`can_transition`, so "status never moves backwards" (API.md) is enforced in one place.
+The store applies it atomically together with the append-only event history.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class MessageType(StrEnum):
+    """Message type; it decides the priority lane (otp > transactional > promotional)."""
+
+    OTP = "otp"
+    TRANSACTIONAL = "transactional"
+    PROMOTIONAL = "promotional"
+
+    @property
+    def lane_priority(self) -> int:
+        """Lower is more urgent."""
+        return _LANE_PRIORITY[self]
+
+
+_LANE_PRIORITY = {MessageType.OTP: 0, MessageType.TRANSACTIONAL: 1, MessageType.PROMOTIONAL: 2}
+
+
+class Status(StrEnum):
+    """Message status (API.md lifecycle)."""
+
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_final(self) -> bool:
+        """True when nothing can happen to the message any more."""
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {
+        Status.DELIVERED,
+        Status.UNDELIVERED,
+        Status.EXPIRED,
+        Status.REJECTED,
+        Status.FAILED,
+        Status.CANCELED,
+    }
+)
+
+# Rank along the lifecycle; a move must go strictly forward in rank, and nothing leaves a final
+# status. SENDING may return to QUEUED only as a retry (see RETRY_EDGES), which is not "backwards"
+# for the application: the event history shows the attempt.
+_RANK = {
+    Status.SCHEDULED: 0,
+    Status.QUEUED: 1,
+    Status.SENDING: 2,
+    Status.SENT: 3,
+}
+RETRY_EDGES = frozenset({(Status.SENDING, Status.QUEUED)})
+CANCELABLE = frozenset({Status.SCHEDULED, Status.QUEUED})
+
+
+def can_transition(current: Status, new: Status) -> bool:
+    """Whether a message may move from ``current`` to ``new``."""
+    if current in FINAL_STATUSES:
+        return False
+    if (current, new) in RETRY_EDGES:
+        return True
+    if new in FINAL_STATUSES:
+        # A late delivery report may settle a message that is still SENDING on our side.
+        return not (new is Status.CANCELED and current not in CANCELABLE)
+    return _RANK[new] > _RANK[current]
+
+
+class ErrorCode(StrEnum):
+    """Failure reasons on a message after acceptance (API.md)."""
+
+    CARRIER_REJECTED = "carrier_rejected"
+    UNDELIVERED = "undelivered"
+    EXPIRED = "expired"
+    NO_ROUTE = "no_route"
+    CONNECTOR_UNAVAILABLE = "connector_unavailable"
+    INVALID_NUMBER = "invalid_number"
+    DND_BLOCKED = "dnd_blocked"
+    INSUFFICIENT_CREDITS = "insufficient_credits"
+    CANCELED = "canceled"

@@ -1,0 +1,161 @@
+"""The accept step: turn validated requests into durable, queued messages.
+
+It composes each message (``core.compose``), applies account-level gates (kill switch,
+scheduling bounds), writes the batch atomically with the credit debit through the store's group
+commit, and tells whoever listens (the dispatcher, in the delivery pipeline) that work is waiting.
+The API, OTP and campaigns all accept messages through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from dakghar.core.compose import Composed, compose
+from dakghar.core.ids import new_id
+from dakghar.core.message import MessageType, Status
+from dakghar.errors import DakgharError, SendingPaused, ValidationError
+from dakghar.store.base import AcceptOutcome, Account, MessageRow, ResponseRenderer, Store, now_ms
+
+MAX_SCHEDULE_AHEAD_MS = 60 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What the application asked for, before validation."""
+
+    to: str
+    body: str
+    sender: str | None = None
+    type: str = "transactional"
+    template_id: str | None = None
+    callback_url: str | None = None
+    reference: str | None = None
+    schedule_at: datetime | None = None
+    validity_seconds: int = 86400
+
+
+Listener = Callable[[Sequence[MessageRow]], None]
+
+
+class Acceptor:
+    """Composes, writes and announces messages."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.listeners: list[Listener] = []
+
+    def check_open(self, account: Account) -> None:
+        """Raise :class:`SendingPaused` when the kill switch is on for the account."""
+        if account.sending_paused:
+            raise SendingPaused(
+                "sending is paused for this account; resume it with "
+                "'dakghar accounts resume ACCOUNT_ID'",
+                headers={"Retry-After": "60"},
+            )
+
+    def build(self, draft: Draft, account: Account, *, sandbox: bool, now: int) -> MessageRow:
+        """Validate and price one draft into a row ready to write (raises DakgharError)."""
+        mtype = MessageType(draft.type)
+        composed: Composed = compose(
+            to=draft.to,
+            body=draft.body,
+            sender=draft.sender or account.default_sender,
+            default_region=account.default_region,
+            allowed_countries=account.allowed_country_set,
+            segment_limit=account.segment_limit,
+            price_milli_per_segment=account.price_milli_per_segment,
+            smart_encoding=account.smart_encoding,
+            charge=not sandbox,
+        )
+        schedule_ms: int | None = None
+        if draft.schedule_at is not None:
+            if draft.schedule_at.tzinfo is None:
+                raise ValidationError(
+                    "schedule_at must carry a time zone, e.g. 2026-11-24T10:00:00Z",
+                    errors=[{"field": "schedule_at", "code": "validation_error"}],
+                )
+            schedule_ms = int(draft.schedule_at.astimezone(UTC).timestamp() * 1000)
+            if schedule_ms > now + MAX_SCHEDULE_AHEAD_MS:
+                raise ValidationError(
+                    "schedule_at is more than 60 days ahead",
+                    errors=[{"field": "schedule_at", "code": "validation_error"}],
+                )
+            if schedule_ms <= now + 1000:
+                schedule_ms = None  # due now: queue it straight away
+        start = schedule_ms or now
+        return MessageRow(
+            id=new_id("msg"),
+            account_id=account.id,
+            to_number=composed.number.e164,
+            sender=composed.sender,
+            type=mtype.value,
+            lane=mtype.lane_priority,
+            status=(Status.SCHEDULED if schedule_ms else Status.QUEUED).value,
+            error_code=None,
+            error_detail=None,
+            body=composed.text,
+            segments=composed.segments,
+            encoding=composed.encoding.value,
+            price_milli=composed.price_milli,
+            country=composed.number.country,
+            carrier=composed.number.carrier,
+            region=composed.number.region,
+            connector=None,
+            provider_message_id=None,
+            reference=draft.reference,
+            callback_url=draft.callback_url or account.callback_url,
+            template_id=draft.template_id,
+            sandbox=sandbox,
+            schedule_at=schedule_ms,
+            validity_seconds=draft.validity_seconds,
+            expires_at=start + draft.validity_seconds * 1000,
+            attempts=0,
+            next_attempt_at=start,
+            created_at=now,
+            submitted_at=None,
+            delivered_at=None,
+            updated_at=now,
+        )
+
+    def build_many(
+        self, drafts: Sequence[Draft | DakgharError], account: Account, *, sandbox: bool
+    ) -> tuple[list[tuple[int, MessageRow]], list[tuple[int, DakgharError]]]:
+        """Build every draft; an entry that is already an error, or fails, is reported by index."""
+        now = now_ms()
+        rows: list[tuple[int, MessageRow]] = []
+        failed: list[tuple[int, DakgharError]] = []
+        for i, draft in enumerate(drafts):
+            if isinstance(draft, DakgharError):
+                failed.append((i, draft))
+                continue
+            try:
+                rows.append((i, self.build(draft, account, sandbox=sandbox, now=now)))
+            except DakgharError as exc:
+                failed.append((i, exc))
+        return rows, failed
+
+    async def write(
+        self,
+        account: Account,
+        rows: Sequence[MessageRow],
+        *,
+        sandbox: bool,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+        render: ResponseRenderer | None = None,
+    ) -> AcceptOutcome:
+        """Durably write ``rows`` (debiting unless sandbox) and announce the accepted ones."""
+        outcome = await self.store.accept_messages(
+            account.id,
+            rows,
+            charge=not sandbox,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            render=render,
+        )
+        if outcome.accepted:
+            for listener in self.listeners:
+                listener(outcome.accepted)
+        return outcome

@@ -1,0 +1,123 @@
+"""The one typed settings object.
+
+Read from ``dakghar.toml`` (if present) and ``DAKGHAR_*`` environment variables, the environment
+winning (API.md, "Command line"). Everything else receives the ``Settings`` it needs from the app
+factory; nothing reads the environment on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+
+class ApiSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """HTTP API limits."""
+
+    max_body_bytes: int = 2 * 1024 * 1024
+    # Default per-key request rate (requests per second) and burst; an account may override.
+    key_rate_per_second: float = 200.0
+    key_burst: int = 400
+    idempotency_ttl_seconds: int = 24 * 3600
+
+
+class StoreSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Embedded store tuning: how long the writer waits to gather a group commit."""
+
+    group_commit_max_batch: int = 2000
+    group_commit_max_wait_ms: float = 2.0
+    synchronous: str = "NORMAL"  # SQLite PRAGMA synchronous under WAL: durable against crashes
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """All of Dakghar's configuration."""
+
+    database_url: str = "sqlite:///./dakghar.db"
+    queue_url: str | None = None
+    secret_key: str | None = None
+    data_dir: str = "."
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "info"
+    log_format: str = "auto"  # auto | json | console
+    api: ApiSettings = msgspec.field(default_factory=ApiSettings)
+    store: StoreSettings = msgspec.field(default_factory=StoreSettings)
+    # Sections owned by later parts (simulator, connectors, routes, alerts) are kept as raw tables
+    # so that a config written for a newer version still loads.
+    simulator: dict[str, Any] = msgspec.field(default_factory=dict)
+    connectors: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    routes: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+    @property
+    def secret(self) -> bytes:
+        """The server secret as bytes (set by :func:`ensure_secret_key`)."""
+        if not self.secret_key:
+            raise RuntimeError("secret_key is not set; call ensure_secret_key() first")
+        return self.secret_key.encode()
+
+
+_ENV_FIELDS = {
+    "DAKGHAR_DATABASE_URL": "database_url",
+    "DAKGHAR_QUEUE_URL": "queue_url",
+    "DAKGHAR_SECRET_KEY": "secret_key",
+    "DAKGHAR_DATA_DIR": "data_dir",
+    "DAKGHAR_HOST": "host",
+    "DAKGHAR_PORT": "port",
+    "DAKGHAR_LOG_LEVEL": "log_level",
+    "DAKGHAR_LOG_FORMAT": "log_format",
+}
+
+
+class SettingsError(Exception):
+    """The configuration file or environment is malformed."""
+
+
+def load_settings(
+    config: str | os.PathLike[str] | None = None,
+    env: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build settings from a TOML file, the environment and explicit overrides (in that order)."""
+    env = dict(os.environ) if env is None else env
+    raw: dict[str, Any] = {}
+    path = Path(config) if config else Path(env.get("DAKGHAR_CONFIG", "dakghar.toml"))
+    if path.is_file():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{path}: {exc}") from exc
+    elif config:
+        raise SettingsError(f"config file not found: {path}")
+    for var, field in _ENV_FIELDS.items():
+        if env.get(var):
+            raw[field] = env[var]
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"invalid configuration: {exc}") from exc
+
+
+def ensure_secret_key(settings: Settings) -> Settings:
+    """Use ``DAKGHAR_SECRET_KEY`` or the data directory's key file, creating it on first start."""
+    if settings.secret_key:
+        return settings
+    data_dir = Path(settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key_file = data_dir / "secret.key"
+    if not key_file.exists():
+        # O_EXCL so two processes starting at once cannot write different keys.
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+    key = key_file.read_text().strip()
+    return msgspec.structs.replace(settings, secret_key=key)

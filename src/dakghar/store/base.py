@@ -1,0 +1,227 @@
+"""The store interface: what the rest of Dakghar may ask of persistence.
+
+Records are plain slotted dataclasses whose fields are the schema's columns. Implementations:
+``store.sqlite`` (embedded default) and, for scale-out, PostgreSQL. Nothing outside ``store/``
+knows which one it talks to; every query that reads account data takes the ``account_id``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+def now_ms() -> int:
+    """Wall-clock time in integer milliseconds since the epoch (the store's time unit)."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class Account:
+    """An account: the unit of ownership, billing and limits."""
+
+    id: str
+    name: str
+    balance_milli: int
+    price_milli_per_segment: int
+    default_region: str
+    default_sender: str | None
+    allowed_countries: str | None
+    segment_limit: int
+    webhook_secret: str
+    callback_url: str | None
+    rate_per_second: int
+    rate_burst: int
+    smart_encoding: bool
+    dlt_enforced: bool
+    sending_paused: bool
+    retention_days: int
+    created_at: int
+
+    @property
+    def allowed_country_set(self) -> frozenset[str] | None:
+        """Allowed destination countries, or None for all."""
+        if not self.allowed_countries:
+            return None
+        return frozenset(c.strip().upper() for c in self.allowed_countries.split(",") if c.strip())
+
+
+@dataclass(slots=True)
+class ApiKey:
+    """An API key as stored: only its hash, never the key."""
+
+    id: str
+    account_id: str
+    mode: str
+    key_hash: str
+    name: str | None
+    created_at: int
+    revoked_at: int | None
+
+
+@dataclass(slots=True)
+class MessageRow:
+    """One message, as stored (the API renders it; ``events`` only filled on request)."""
+
+    id: str
+    account_id: str
+    to_number: str
+    sender: str | None
+    type: str
+    lane: int
+    status: str
+    error_code: str | None
+    error_detail: str | None
+    body: str | None
+    segments: int
+    encoding: str
+    price_milli: int
+    country: str | None
+    carrier: str | None
+    region: str | None
+    connector: str | None
+    provider_message_id: str | None
+    reference: str | None
+    callback_url: str | None
+    template_id: str | None
+    sandbox: bool
+    schedule_at: int | None
+    validity_seconds: int
+    expires_at: int
+    attempts: int
+    next_attempt_at: int | None
+    created_at: int
+    submitted_at: int | None
+    delivered_at: int | None
+    updated_at: int
+    events: list[MessageEvent] | None = field(default=None)
+
+
+MESSAGE_COLUMNS = tuple(f for f in MessageRow.__dataclass_fields__ if f != "events")
+
+
+@dataclass(slots=True, frozen=True)
+class MessageEvent:
+    """One entry of a message's append-only status history."""
+
+    status: str
+    at: int
+    detail: str | None
+
+
+@dataclass(slots=True, frozen=True)
+class MessageFilter:
+    """Filters of ``GET /v1/messages``."""
+
+    status: str | None = None
+    to_number: str | None = None
+    reference: str | None = None
+    since: int | None = None
+    until: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class IdempotencyRecord:
+    """A stored first response for an ``Idempotency-Key``."""
+
+    request_hash: str
+    status_code: int
+    response: str
+
+
+@dataclass(slots=True)
+class AcceptOutcome:
+    """What an accept did: the messages written and the indexes refused for lack of credit."""
+
+    accepted: list[MessageRow]
+    no_credit: list[int]
+    balance_milli: int
+    replay: IdempotencyRecord | None = None
+    response: IdempotencyRecord | None = None
+
+
+# Builds the (status, body) to store for an Idempotency-Key from the outcome, inside the same
+# transaction as the messages, so a replay returns exactly what the first call returned.
+ResponseRenderer = Callable[[AcceptOutcome], tuple[int, str] | None]
+
+
+class Store(Protocol):
+    """Persistence as the rest of Dakghar sees it."""
+
+    async def open(self) -> None:
+        """Connect and migrate the schema to the newest version."""
+
+    async def close(self) -> None:
+        """Flush pending writes and release connections."""
+
+    async def ping(self) -> bool:
+        """True when the store answers (``/readyz``)."""
+
+    async def create_account(self, **fields: Any) -> Account:
+        """Create an account; unspecified fields take the schema's defaults."""
+
+    async def get_account(self, account_id: str) -> Account | None:
+        """An account by id."""
+
+    async def update_account(self, account_id: str, **fields: Any) -> Account | None:
+        """Change account settings; returns the new state."""
+
+    async def find_account_by_name(self, name: str) -> Account | None:
+        """The oldest account with this name (used by ``serve --demo``)."""
+
+    async def create_api_key(self, key: ApiKey) -> None:
+        """Store a new key (already hashed)."""
+
+    async def get_api_key(self, key_id: str) -> ApiKey | None:
+        """A key by its visible lookup id."""
+
+    async def revoke_api_key(self, account_id: str, key_id: str) -> bool:
+        """Revoke a key; False when it does not exist for the account."""
+
+    async def list_api_keys(self, account_id: str) -> list[ApiKey]:
+        """An account's keys (hashes only)."""
+
+    async def get_idempotency(self, account_id: str, key: str) -> IdempotencyRecord | None:
+        """The stored first response for an Idempotency-Key, if still within its TTL."""
+
+    async def accept_messages(
+        self,
+        account_id: str,
+        messages: Sequence[MessageRow],
+        *,
+        charge: bool,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+        render: ResponseRenderer | None = None,
+    ) -> AcceptOutcome:
+        """Durably write new messages with their first event, debiting credits atomically.
+
+        Messages are taken in order while the balance covers them (when ``charge``); the rest
+        are reported in ``no_credit``. With an idempotency key, an earlier response for the same
+        key is returned as ``replay`` and nothing is written.
+        """
+
+    async def get_message(
+        self, account_id: str, message_id: str, *, with_events: bool = False
+    ) -> MessageRow | None:
+        """One message of the account."""
+
+    async def list_messages(
+        self, account_id: str, flt: MessageFilter, *, limit: int, after_id: str | None
+    ) -> list[MessageRow]:
+        """Messages newest first, strictly older than ``after_id`` when given."""
+
+    async def cancel_message(self, account_id: str, message_id: str) -> MessageRow:
+        """Cancel a scheduled or queued message, refunding its credits."""
+
+    async def transition(
+        self,
+        message_id: str,
+        status: str,
+        *,
+        detail: str | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> MessageRow | None:
+        """Move a message to ``status`` if the lifecycle allows it; None when it does not."""

@@ -1,0 +1,1 @@
+"""Alembic migrations for every store backend; run by :func:`dakghar.store.migrate`."""

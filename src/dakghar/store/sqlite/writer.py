@@ -1,0 +1,139 @@
+"""Group commit for SQLite: one writer thread owns the only write connection.
+
+Callers hand over small write operations (functions of a ``sqlite3.Connection``) and await a
+future. The thread takes everything waiting in its queue, runs each operation inside its own
+SAVEPOINT (so one failing operation does not undo the others), and commits the lot with one fsync.
+Under load many API requests share one commit; with a single caller there is no added wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+WriteOp = Callable[[sqlite3.Connection], Any]
+_Item = tuple[WriteOp, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if fut.done():
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
+
+
+class GroupCommitWriter:
+    """The writer thread and its queue."""
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        max_batch: int = 2000,
+        max_wait_ms: float = 0.0,
+    ) -> None:
+        self._connect = connect
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._max_batch = max_batch
+        self._max_wait = max_wait_ms / 1000.0
+        self._thread = threading.Thread(target=self._run, name="dakghar-sqlite-writer", daemon=True)
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self.commits = 0
+        self.operations = 0
+
+    def start(self) -> None:
+        """Start the thread and wait until its connection is open."""
+        self._thread.start()
+        self._ready.wait()
+        if self._startup_error:
+            raise self._startup_error
+
+    def submit(self, op: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Queue ``op``; the returned future resolves after its batch has committed."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._queue.put((op, fut, loop))
+        return fut
+
+    def stop(self) -> None:
+        """Finish everything queued, then close the connection."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _gather(self, first: _Item) -> tuple[list[_Item], bool]:
+        batch = [first]
+        stopping = False
+        deadline = time.monotonic() + self._max_wait
+        while len(batch) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+            if item is None:
+                stopping = True
+                break
+            batch.append(item)
+        return batch, stopping
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:  # reported to start()
+            self._startup_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    break
+                batch, stopping = self._gather(first)
+                self._commit(conn, batch)
+                if stopping:
+                    break
+        finally:
+            conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[_Item]) -> None:
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op, _fut, _loop in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    result = op(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    outcomes.append((None, exc))
+                else:
+                    conn.execute("RELEASE op")
+                    outcomes.append((result, None))
+            conn.execute("COMMIT")
+        except Exception as exc:  # the commit itself failed: nothing in the batch is durable
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            outcomes = [(None, exc)] * len(batch)
+        self.commits += 1
+        self.operations += len(batch)
+        for (_op, fut, loop), (result, error) in zip(batch, outcomes, strict=True):
+            with contextlib.suppress(RuntimeError):  # the caller's loop has closed
+                loop.call_soon_threadsafe(_settle, fut, result, error)
