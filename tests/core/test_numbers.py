@@ -233,6 +233,17 @@ def test_countries_on_the_allow_list_pass_whatever_their_case() -> None:
     assert parse_number("+6581234567", allowed_countries=("IN", "SG")).country == "SG"
 
 
+def test_a_single_country_given_as_a_string_is_one_country_not_its_letters() -> None:
+    assert parse_number("+919812345678", allowed_countries="IN").country == "IN"
+    with pytest.raises(CountryNotAllowed):
+        parse_number("+6581234567", allowed_countries="SG IN")
+
+
+def test_an_empty_allow_list_allows_no_country() -> None:
+    with pytest.raises(CountryNotAllowed):
+        parse_number("+919812345678", allowed_countries=())
+
+
 def test_an_invalid_number_is_reported_as_invalid_before_its_country_is_judged() -> None:
     with pytest.raises(InvalidNumber):
         parse_number("+44 121 234 5678", allowed_countries={"IN"})

@@ -120,6 +120,8 @@ def parse_number(
     if number_type not in _MOBILE_TYPES:
         reason, what = _REFUSED_TYPES.get(number_type, ("not_mobile", "not a mobile number"))
         raise InvalidNumber(f"Number is {what}; SMS needs a mobile number.", extra=_why(reason))
+    if isinstance(allowed_countries, str):  # "IN" is one country, not the letters I and N
+        allowed_countries = (allowed_countries,)
     if allowed_countries is not None and country not in {c.upper() for c in allowed_countries}:
         raise CountryNotAllowed(
             f"Numbers in {country} are not allowed for this account.",
