@@ -305,3 +305,10 @@ def test_smpp34_decodes_our_enquire_link_header() -> None:
     raw = smpp34.decode(encode(p.EnquireLink(sequence_number=255)))
     assert isinstance(raw, smpp34.RawPdu)
     assert (raw.command_id, raw.sequence_number, raw.body) == (0x15, 255, b"")
+
+
+def test_sm_length_255_is_refused_as_invalid_message_length() -> None:
+    body = _submit_body()[:-1] + b"\xff" + b"x" * 255
+    with pytest.raises(DecodeError) as info:
+        decode(_pdu(0x00000004, body))
+    assert info.value.status == S.ESME_RINVMSGLEN

@@ -6,6 +6,15 @@ do no I/O. The asyncio client connector, the simulated carrier and the server fr
 """
 
 from dakghar.smpp.codec import decode, encode
+from dakghar.smpp.connection import (
+    Connection,
+    Event,
+    FatalError,
+    InvalidPdu,
+    PduReceived,
+    Role,
+    SessionState,
+)
 from dakghar.smpp.errors import DecodeError, EncodeError, ProtocolViolation, SmppError
 from dakghar.smpp.pdu import (
     AlertNotification,
@@ -59,6 +68,7 @@ __all__ = [
     "CancelSmResp",
     "CommandId",
     "CommandStatus",
+    "Connection",
     "DataSm",
     "DataSmResp",
     "DecodeError",
@@ -68,14 +78,20 @@ __all__ = [
     "EncodeError",
     "EnquireLink",
     "EnquireLinkResp",
+    "Event",
+    "FatalError",
     "GenericNack",
+    "InvalidPdu",
     "Outbind",
     "Pdu",
+    "PduReceived",
     "ProtocolViolation",
     "QuerySm",
     "QuerySmResp",
     "ReplaceSm",
     "ReplaceSmResp",
+    "Role",
+    "SessionState",
     "SmeAddress",
     "SmppError",
     "SubmitMulti",

@@ -369,6 +369,8 @@ def _decode_fields(ops: tuple[_Op, ...], data: bytes, pos: int, end: int) -> tup
         elif kind == _SM:
             if pos >= end:
                 raise DecodeError("body ends before sm_length", status=S.ESME_RINVCMDLEN)
+            if data[pos] > SHORT_MESSAGE_MAX:
+                raise DecodeError("sm_length above 254", status=S.ESME_RINVMSGLEN)
             stop = pos + 1 + data[pos]
             if stop > end:
                 raise DecodeError("sm_length runs past the PDU", status=S.ESME_RINVMSGLEN)
@@ -572,7 +574,7 @@ def _decode_short_message(
     sm_length = data[nul + 5]
     pos = nul + 6
     stop = pos + sm_length
-    if stop > end:
+    if stop > end or sm_length > SHORT_MESSAGE_MAX:
         return None
     try:
         tlvs = decode_tlvs(data, stop, end) if stop < end else {}
