@@ -15,6 +15,13 @@ from dakghar.smpp.connection import (
     Role,
     SessionState,
 )
+from dakghar.smpp.dlr import (
+    DeliveryReceipt,
+    ReceiptStat,
+    format_receipt,
+    is_receipt,
+    parse_receipt,
+)
 from dakghar.smpp.errors import DecodeError, EncodeError, ProtocolViolation, SmppError
 from dakghar.smpp.pdu import (
     AlertNotification,
@@ -74,6 +81,7 @@ __all__ = [
     "DecodeError",
     "DeliverSm",
     "DeliverSmResp",
+    "DeliveryReceipt",
     "DistributionList",
     "EncodeError",
     "EnquireLink",
@@ -88,6 +96,7 @@ __all__ = [
     "ProtocolViolation",
     "QuerySm",
     "QuerySmResp",
+    "ReceiptStat",
     "ReplaceSm",
     "ReplaceSmResp",
     "Role",
@@ -105,5 +114,8 @@ __all__ = [
     "decode",
     "dlt_tlvs",
     "encode",
+    "format_receipt",
+    "is_receipt",
+    "parse_receipt",
     "response_for",
 ]
