@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import enum
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 __all__ = [
     "GSM7_BASIC",
@@ -51,18 +53,20 @@ GSM7_BASIC: str = (
     "pqrstuvwxyzäöñüà"
 )
 # TS 23.038 §6.2.1.1: characters reached as ESC + code; each costs two septets.
-GSM7_EXTENSION: dict[str, int] = {
-    "\f": 0x0A,
-    "^": 0x14,
-    "{": 0x28,
-    "}": 0x29,
-    "\\": 0x2F,
-    "[": 0x3C,
-    "~": 0x3D,
-    "]": 0x3E,
-    "|": 0x40,
-    "€": 0x65,
-}
+GSM7_EXTENSION: Mapping[str, int] = MappingProxyType(
+    {
+        "\f": 0x0A,
+        "^": 0x14,
+        "{": 0x28,
+        "}": 0x29,
+        "\\": 0x2F,
+        "[": 0x3C,
+        "~": 0x3D,
+        "]": 0x3E,
+        "|": 0x40,
+        "€": 0x65,
+    }
+)
 _ESC = 0x1B
 _EXTENSION_CHARS = tuple(GSM7_EXTENSION)
 
@@ -273,7 +277,7 @@ def _info(encoding: Encoding, cuts: list[int], characters: int) -> SegmentInfo:
     return _make_info(encoding, segments, units, characters, remaining)
 
 
-_EMPTY = SegmentInfo(Encoding.GSM7, 0, 0, 160, 153, 0, 160)
+_EMPTY = _make_info(Encoding.GSM7, 0, 0, 0, 160)
 
 
 def _count(text: str, shape: str | None) -> SegmentInfo:
@@ -294,13 +298,14 @@ def _one_septet_info(n: int) -> SegmentInfo:
     else:
         segments = -(-n // 153)
         info = _make_info(Encoding.GSM7, segments, n, n, 153 * segments - n)
-    if n <= 4096:
+    if n <= _ONE_SEPTET_MEMO_LENGTH:
         _ONE_SEPTET_INFO[n] = info
     return info
 
 
 # The common case (plain ASCII) depends on the length alone: one int-keyed lookup.
 _ONE_SEPTET_INFO: dict[int, SegmentInfo] = {}
+_ONE_SEPTET_MEMO_LENGTH = 4096
 
 
 def _count_text(text: str) -> SegmentInfo:
@@ -352,68 +357,30 @@ def split_segments(text: str, encoding: Encoding) -> list[str]:
 # Smart encoding: look-alikes that would force UCS-2 although a GSM character means the same.
 # Accented letters outside the alphabet (á, ç, ê, ...) are deliberately NOT stripped: that would
 # change spelling. docs/encoding.md lists this table for users.
-SMART_REPLACEMENTS: dict[str, str] = {
-    # quotes and primes
-    "\u2018": "'",  # ‘ left single quotation mark
-    "\u2019": "'",  # ’ right single quotation mark / apostrophe
-    "\u201a": "'",  # ‚ single low-9 quotation mark
-    "\u201b": "'",  # ‛ single high-reversed-9 quotation mark
-    "\u2032": "'",  # ′ prime
-    "\u2035": "'",  # ‵ reversed prime
-    "\u2039": "'",  # ‹ single left-pointing angle quotation mark
-    "\u203a": "'",  # › single right-pointing angle quotation mark
-    "\u201c": '"',  # “ left double quotation mark
-    "\u201d": '"',  # ” right double quotation mark
-    "\u201e": '"',  # „ double low-9 quotation mark
-    "\u201f": '"',  # ‟ double high-reversed-9 quotation mark
-    "\u2033": '"',  # ″ double prime
-    "\u2036": '"',  # ‶ reversed double prime
-    "\u00ab": '"',  # « left-pointing double angle quotation mark
-    "\u00bb": '"',  # » right-pointing double angle quotation mark
-    # dashes and hyphens
-    "\u2010": "-",  # hyphen
-    "\u2011": "-",  # non-breaking hyphen
-    "\u2012": "-",  # figure dash
-    "\u2013": "-",  # – en dash
-    "\u2014": "-",  # — em dash
-    "\u2015": "-",  # ― horizontal bar
-    "\u2212": "-",  # − minus sign
-    # punctuation
-    "\u2026": "...",  # … horizontal ellipsis
-    "\u2022": "-",  # • bullet
-    "\u2023": "-",  # ‣ triangular bullet
-    "\u2043": "-",  # ⁃ hyphen bullet
-    "\u2219": "-",  # ∙ bullet operator
-    "\u25e6": "-",  # ◦ white bullet
-    "\u2044": "/",  # ⁄ fraction slash
-    # spaces: all render as a plain space
-    "\t": " ",
-    "\u00a0": " ",  # no-break space
-    **{chr(cp): " " for cp in range(0x2000, 0x200B)},  # en quad .. hair space
-    "\u202f": " ",  # narrow no-break space
-    "\u205f": " ",  # medium mathematical space
-    "\u3000": " ",  # ideographic space
-    "\u2028": "\n",  # line separator
-    "\u2029": "\n",  # paragraph separator
-    # invisible characters: they only matter inside scripts that need UCS-2 anyway, and then the
-    # original text is sent untouched
-    "\u00ad": "",  # soft hyphen
-    "\u200b": "",  # zero width space
-    "\u200c": "",  # zero width non-joiner
-    "\u200d": "",  # zero width joiner
-    "\u2060": "",  # word joiner
-    "\ufeff": "",  # zero width no-break space / BOM
-    # typographic ligatures
-    "\ufb00": "ff",
-    "\ufb01": "fi",
-    "\ufb02": "fl",
-    "\ufb03": "ffi",
-    "\ufb04": "ffl",
-    "\ufb05": "st",
-    "\ufb06": "st",
-    "\u0152": "OE",  # Œ
-    "\u0153": "oe",  # œ
-}
+SMART_REPLACEMENTS: Mapping[str, str] = MappingProxyType(
+    {
+        # quotes: ‘ ’ ‚ ‛ ′ ‵ ‹ ›  and  “ ” „ ‟ ″ ‶ « »
+        **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u2035\u2039\u203a", "'"),
+        **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u2036\u00ab\u00bb", '"'),
+        # hyphen, non-breaking hyphen, figure dash, – en dash, — em dash, ― bar, − minus sign
+        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"),
+        # bullets: • ‣ ⁃ ∙ ◦
+        **dict.fromkeys("\u2022\u2023\u2043\u2219\u25e6", "-"),
+        "\u2026": "...",  # … ellipsis
+        "\u2044": "/",  # ⁄ fraction slash
+        # TAB, no-break, en quad .. hair, narrow no-break, medium math and ideographic spaces
+        **dict.fromkeys("\t\u00a0\u202f\u205f\u3000", " "),
+        **{chr(cp): " " for cp in range(0x2000, 0x200B)},
+        "\u2028": "\n",  # line separator
+        "\u2029": "\n",  # paragraph separator
+        # Invisible: soft hyphen, zero width space/non-joiner/joiner, word joiner, BOM. ZWJ/ZWNJ
+        # matter inside Indic scripts and emoji, but such text needs UCS-2 and is then sent as is.
+        **dict.fromkeys("\u00ad\u200b\u200c\u200d\u2060\ufeff", ""),
+        # typographic ligatures ﬀ ﬁ ﬂ ﬃ ﬄ ﬅ ﬆ, and Œ œ
+        **{"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl"},
+        **{"\ufb05": "st", "\ufb06": "st", "\u0152": "OE", "\u0153": "oe"},
+    }
+)
 _SMART_CHARS: frozenset[str] = frozenset(SMART_REPLACEMENTS)
 
 
