@@ -109,7 +109,7 @@ def ensure_secret_key(settings: Settings) -> Settings:
         return settings
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    key_file = data_dir / "secret.key"
+    key_file = data_dir / "dakghar.secret"
     if not key_file.exists():
         # O_EXCL so two processes starting at once cannot write different keys.
         try:

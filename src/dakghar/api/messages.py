@@ -46,7 +46,7 @@ def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
         raise ValidationError("request body is empty; send a JSON object")
     try:
         return decoder.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise validation_from_msgspec(exc) from None
 
 
@@ -107,7 +107,7 @@ def _batch_drafts(body: bytes) -> list[Draft | DakgharError]:
         for raw in entries:
             try:
                 req = _message_decoder.decode(bytes(raw))
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
                 drafts.append(validation_from_msgspec(exc))
             else:
                 drafts.append(_draft(req, req.to))

@@ -71,8 +71,13 @@ def from_error(exc: DakgharError) -> Response:
     )
 
 
-def validation_from_msgspec(exc: msgspec.ValidationError | msgspec.DecodeError) -> ValidationError:
+def validation_from_msgspec(
+    exc: msgspec.ValidationError | msgspec.DecodeError | UnicodeDecodeError,
+) -> ValidationError:
     """Turn a msgspec decode/validation message into our validation error with a field path."""
+    if isinstance(exc, UnicodeDecodeError):
+        detail = "request body is not valid UTF-8"
+        return ValidationError(detail, errors=[{"field": "$", "code": "validation_error"}])
     text = str(exc)
     field = ""
     if " - at `$" in text:

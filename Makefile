@@ -1,0 +1,45 @@
+# Two commands matter: `make run` (try the gateway) and `make test` (run every check).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export DAKGHAR_DATA_DIR ?= data
+export DAKGHAR_DATABASE_URL ?= sqlite:///data/dakghar.db
+
+.PHONY: run test lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+## run: create .venv, install, start the gateway in sandbox mode (prints URL and a demo key)
+run: $(VENV)/.installed
+	@mkdir -p $(DAKGHAR_DATA_DIR)
+	$(BIN)/dakghar serve --demo
+
+## test: install what tests need, then lint, type-check and run the whole suite
+test: $(VENV)/.installed-test lint typecheck pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+## bench: run every benchmark script under bench/ (prints figures; not a test)
+bench: $(VENV)/.installed-test
+	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,5 @@
+"""``python -m dakghar`` runs the CLI."""
+
+from dakghar.cli.main import main
+
+main()

@@ -1,0 +1,232 @@
+"""``dakghar accounts ...`` and ``dakghar keys ...``: administration through the store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+import msgspec
+
+from dakghar.core.keys import generate_key
+from dakghar.settings import Settings, SettingsError, ensure_secret_key, load_settings
+from dakghar.store import Store, open_store
+from dakghar.store.base import Account, ApiKey, now_ms
+
+T = TypeVar("T")
+
+
+def _settings(ctx: click.Context) -> Settings:
+    config = (ctx.find_root().obj or {}).get("config")
+    try:
+        return ensure_secret_key(load_settings(config))
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def with_store(ctx: click.Context, body: Callable[[Store, Settings], Awaitable[T]]) -> T:
+    """Open the configured store, run ``body``, close it."""
+    settings = _settings(ctx)
+
+    async def go() -> T:
+        store = open_store(settings)
+        await store.open()
+        try:
+            return await body(store, settings)
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
+async def _account_or_fail(store: Store, account_id: str) -> Account:
+    acc = await store.get_account(account_id)
+    if acc is None:
+        raise click.ClickException(f"no account {account_id!r}")
+    return acc
+
+
+def _as_dict(acc: Account) -> dict[str, Any]:
+    data = {f: getattr(acc, f) for f in acc.__dataclass_fields__}
+    data["balance"] = acc.balance_milli / 1000
+    data.pop("balance_milli")
+    data["webhook_secret"] = "[set]"
+    return data
+
+
+@click.group()
+def accounts() -> None:
+    """Create and manage accounts."""
+
+
+@accounts.command("create")
+@click.argument("name")
+@click.option(
+    "--balance",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Starting balance in credits.",
+)
+@click.option(
+    "--region",
+    default="IN",
+    show_default=True,
+    help="Default region for numbers written without a country code (ISO 3166).",
+)
+@click.option("--sender", default=None, help="Default sender ID.")
+@click.option(
+    "--countries",
+    default=None,
+    help="Comma-separated destination countries allowed (default: all).",
+)
+@click.option(
+    "--price",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Price in credits per segment.",
+)
+@click.pass_context
+def accounts_create(
+    ctx: click.Context,
+    name: str,
+    balance: float,
+    region: str,
+    sender: str | None,
+    countries: str | None,
+    price: float,
+) -> None:
+    """Create an account and print its id."""
+    region = region.upper()
+    if len(region) != 2 or not region.isalpha():
+        raise click.BadParameter("use a two-letter ISO region such as IN", param_hint="--region")
+
+    async def body(store: Store, _s: Settings) -> Account:
+        return await store.create_account(
+            name=name,
+            balance_milli=round(balance * 1000),
+            default_region=region,
+            default_sender=sender,
+            allowed_countries=countries.upper() if countries else None,
+            price_milli_per_segment=round(price * 1000),
+        )
+
+    click.echo(with_store(ctx, body).id)
+
+
+@accounts.command("show")
+@click.argument("account_id")
+@click.pass_context
+def accounts_show(ctx: click.Context, account_id: str) -> None:
+    """Print an account as JSON."""
+
+    async def body(store: Store, _s: Settings) -> Account:
+        return await _account_or_fail(store, account_id)
+
+    click.echo(msgspec.json.format(msgspec.json.encode(_as_dict(with_store(ctx, body)))))
+
+
+@accounts.command("credit")
+@click.argument("account_id")
+@click.argument("amount", type=float)
+@click.pass_context
+def accounts_credit(ctx: click.Context, account_id: str, amount: float) -> None:
+    """Add AMOUNT credits (negative to debit) and print the new balance."""
+
+    async def body(store: Store, _s: Settings) -> Account | None:
+        acc = await _account_or_fail(store, account_id)
+        return await store.update_account(
+            account_id, balance_milli=acc.balance_milli + round(amount * 1000)
+        )
+
+    acc = with_store(ctx, body)
+    click.echo(f"{acc.balance_milli / 1000 if acc else 0}")
+
+
+def _set_paused(ctx: click.Context, account_id: str, paused: bool) -> None:
+    async def body(store: Store, _s: Settings) -> None:
+        await _account_or_fail(store, account_id)
+        await store.update_account(account_id, sending_paused=paused)
+
+    with_store(ctx, body)
+    click.echo(f"sending {'paused' if paused else 'resumed'} for {account_id}")
+
+
+@accounts.command("pause")
+@click.argument("account_id")
+@click.pass_context
+def accounts_pause(ctx: click.Context, account_id: str) -> None:
+    """Kill switch: refuse new messages for the account (503 sending_paused)."""
+    _set_paused(ctx, account_id, True)
+
+
+@accounts.command("resume")
+@click.argument("account_id")
+@click.pass_context
+def accounts_resume(ctx: click.Context, account_id: str) -> None:
+    """Accept messages for the account again."""
+    _set_paused(ctx, account_id, False)
+
+
+@click.group()
+def keys() -> None:
+    """Create, list and revoke API keys."""
+
+
+@keys.command("create")
+@click.argument("account_id")
+@click.option(
+    "--sandbox",
+    "mode",
+    flag_value="test",
+    help="A test_ key: simulated carrier only, never billed.",
+)
+@click.option("--live", "mode", flag_value="live", help="A live_ key: the configured routes.")
+@click.option("--name", default=None, help="A label for the key.")
+@click.pass_context
+def keys_create(ctx: click.Context, account_id: str, mode: str | None, name: str | None) -> None:
+    """Create a key and print it (shown only this once; only its hash is stored)."""
+    if mode is None:
+        raise click.UsageError("choose --sandbox or --live")
+
+    async def body(store: Store, settings: Settings) -> str:
+        await _account_or_fail(store, account_id)
+        new = generate_key(settings.secret, mode)
+        await store.create_api_key(
+            ApiKey(new.key_id, account_id, mode, new.key_hash, name, now_ms(), None)
+        )
+        return new.key
+
+    click.echo(with_store(ctx, body))
+
+
+@keys.command("list")
+@click.argument("account_id")
+@click.pass_context
+def keys_list(ctx: click.Context, account_id: str) -> None:
+    """List an account's keys by their visible id (the secret part is never stored)."""
+
+    async def body(store: Store, _s: Settings) -> list[ApiKey]:
+        await _account_or_fail(store, account_id)
+        return await store.list_api_keys(account_id)
+
+    for key in with_store(ctx, body):
+        state = "revoked" if key.revoked_at else "active"
+        click.echo(f"{key.id}\t{key.mode}\t{state}\t{key.name or ''}")
+
+
+@keys.command("revoke")
+@click.argument("account_id")
+@click.argument("key_id")
+@click.pass_context
+def keys_revoke(ctx: click.Context, account_id: str, key_id: str) -> None:
+    """Revoke a key by its visible id (e.g. test_k3j9x0a8b2c1)."""
+
+    async def body(store: Store, _s: Settings) -> bool:
+        return await store.revoke_api_key(account_id, key_id)
+
+    if not with_store(ctx, body):
+        raise click.ClickException(f"no active key {key_id!r} on account {account_id!r}")
+    click.echo(f"revoked {key_id}")

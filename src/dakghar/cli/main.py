@@ -1,0 +1,53 @@
+"""The ``dakghar`` command: serve the gateway and administer accounts and keys.
+
+Each administrative command opens the configured store, does one thing and closes it; ``serve``
+runs the API (and, as the pipeline grows, the dispatcher and simulated carrier) in one process.
+"""
+
+from __future__ import annotations
+
+import click
+
+from dakghar import __version__
+from dakghar.cli.admin import accounts, keys
+from dakghar.cli.serve import serve
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dakghar")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Settings file (default: ./dakghar.toml if present). DAKGHAR_* variables win over it.",
+)
+@click.pass_context
+def cli(ctx: click.Context, config: str | None) -> None:
+    """Dakghar: a self-hosted SMS gateway.
+
+    Start it with 'dakghar serve --demo' and send your first message with the key it prints.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+cli.add_command(serve)
+cli.add_command(accounts)
+cli.add_command(keys)
+
+try:  # the SMPP engine contributes 'dakghar simulator'
+    from dakghar.smpp.cli import simulator_command
+except ImportError:  # pragma: no cover - only while the SMPP package is incomplete
+    pass
+else:
+    cli.add_command(simulator_command, name="simulator")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(obj={})
+
+
+if __name__ == "__main__":
+    main()

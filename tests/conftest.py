@@ -1,0 +1,73 @@
+"""Fixtures shared by the whole suite: a real app on a real SQLite file, with accounts and keys."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from dakghar.api.app import create_app  # noqa: E402
+from dakghar.core.keys import generate_key  # noqa: E402
+from dakghar.settings import ApiSettings, Settings  # noqa: E402
+from dakghar.store.base import Account, ApiKey, now_ms  # noqa: E402
+
+
+@dataclass
+class Tenant:
+    """An account with one key, and the headers to call as it."""
+
+    account: Account
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+class Gateway:
+    """A running app (TestClient) plus helpers to create tenants through the real store."""
+
+    def __init__(self, client: TestClient, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self.services = client.app.state.services  # type: ignore[attr-defined]
+
+    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run an async store call on the app's loop."""
+        return self.client.portal.call(lambda: fn(*args, **kwargs))
+
+    def tenant(self, *, mode: str = "test", **account: Any) -> Tenant:
+        account.setdefault("name", "acme")
+        account.setdefault("balance_milli", 100_000)
+        acc = self.call(self.services.store.create_account, **account)
+        new = generate_key(self.settings.secret, mode)
+        self.call(
+            self.services.store.create_api_key,
+            ApiKey(new.key_id, acc.id, mode, new.key_hash, None, now_ms(), None),
+        )
+        return Tenant(acc, new.key)
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings on a fresh SQLite file in ``tmp_path``."""
+    return Settings(
+        database_url=f"sqlite:///{tmp_path}/dakghar.db",
+        data_dir=str(tmp_path),
+        secret_key="test-secret-" + "x" * 32,
+        **overrides,
+    )
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[Gateway]:
+    settings = make_settings(tmp_path, api=ApiSettings(max_body_bytes=256 * 1024))
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield Gateway(client, settings)
