@@ -6,6 +6,8 @@ do no I/O. The asyncio client connector, the simulated carrier and the server fr
 """
 
 from dakghar.smpp.codec import decode, encode
+from dakghar.smpp.coding import DataCoding, decode_text, encode_text
+from dakghar.smpp.concat import ConcatInfo, Method, Part, Reassembler, concat_info, split, split_pdu
 from dakghar.smpp.connection import (
     Connection,
     Event,
@@ -75,7 +77,9 @@ __all__ = [
     "CancelSmResp",
     "CommandId",
     "CommandStatus",
+    "ConcatInfo",
     "Connection",
+    "DataCoding",
     "DataSm",
     "DataSmResp",
     "DecodeError",
@@ -90,12 +94,15 @@ __all__ = [
     "FatalError",
     "GenericNack",
     "InvalidPdu",
+    "Method",
     "Outbind",
+    "Part",
     "Pdu",
     "PduReceived",
     "ProtocolViolation",
     "QuerySm",
     "QuerySmResp",
+    "Reassembler",
     "ReceiptStat",
     "ReplaceSm",
     "ReplaceSmResp",
@@ -111,11 +118,16 @@ __all__ = [
     "Unbind",
     "UnbindResp",
     "UnsuccessSme",
+    "concat_info",
     "decode",
+    "decode_text",
     "dlt_tlvs",
     "encode",
+    "encode_text",
     "format_receipt",
     "is_receipt",
     "parse_receipt",
     "response_for",
+    "split",
+    "split_pdu",
 ]
