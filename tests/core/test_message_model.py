@@ -40,8 +40,8 @@ def test_a_late_report_may_settle_a_message_still_sending() -> None:
 def test_ids_are_prefixed_unique_and_time_ordered() -> None:
     ids = [new_id("msg") for _ in range(2000)]
     assert len(set(ids)) == 2000
-    assert all(i.startswith("msg_") and len(i) == 26 for i in ids)
-    assert [i[:14] for i in ids] == sorted(i[:14] for i in ids)
+    assert all(i.startswith("msg_") and len(i) == 32 for i in ids)
+    assert [i[:16] for i in ids] == sorted(i[:16] for i in ids)
 
 
 def test_keys_verify_only_themselves_and_parse_their_lookup_id() -> None:

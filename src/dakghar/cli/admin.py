@@ -88,6 +88,27 @@ def accounts() -> None:
     show_default=True,
     help="Price in credits per segment.",
 )
+@click.option(
+    "--rate",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="Requests per second allowed per API key.",
+)
+@click.option(
+    "--burst",
+    type=click.IntRange(min=1),
+    default=400,
+    show_default=True,
+    help="Requests a key may send at once before the rate applies.",
+)
+@click.option(
+    "--segment-limit",
+    type=click.IntRange(1, 255),
+    default=10,
+    show_default=True,
+    help="Most segments one message may use (body_too_long above it).",
+)
 @click.pass_context
 def accounts_create(
     ctx: click.Context,
@@ -97,6 +118,9 @@ def accounts_create(
     sender: str | None,
     countries: str | None,
     price: float,
+    rate: int,
+    burst: int,
+    segment_limit: int,
 ) -> None:
     """Create an account and print its id."""
     region = region.upper()
@@ -111,6 +135,9 @@ def accounts_create(
             default_sender=sender,
             allowed_countries=countries.upper() if countries else None,
             price_milli_per_segment=round(price * 1000),
+            rate_per_second=rate,
+            rate_burst=burst,
+            segment_limit=segment_limit,
         )
 
     click.echo(with_store(ctx, body).id)

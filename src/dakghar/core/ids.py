@@ -1,7 +1,7 @@
-"""Object identifiers: a type prefix and a time-ordered random part (``msg_...``, ``acc_...``).
+"""Object identifiers: a type prefix, a time part and a random part (``msg_...``, ``acc_...``).
 
-Ids sort by creation time (48-bit millisecond timestamp first), which keeps B-tree inserts local
-and makes them usable as a stable paging cursor.
+Ids sort by creation time (48-bit millisecond timestamp first, as fixed-width hex), which keeps
+B-tree inserts local and makes them usable as a stable paging cursor; 64 random bits follow.
 """
 
 from __future__ import annotations
@@ -9,19 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-
-def _base36(value: int, width: int) -> str:
-    out = []
-    for _ in range(width):
-        value, rem = divmod(value, 36)
-        out.append(_ALPHABET[rem])
-    return "".join(reversed(out))
-
 
 def new_id(prefix: str) -> str:
-    """A new id such as ``msg_0kz3c1x7a4u1m2q9d8w5``: 10 time chars then 12 random chars."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(8), "big")
-    return f"{prefix}_{_base36(ms, 10)}{_base36(rand, 12)}"
+    """A new id such as ``msg_019abc3f2e10a1b2c3d4e5f60718``: 12 time hex then 16 random hex."""
+    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{os.urandom(8).hex()}"

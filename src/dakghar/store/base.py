@@ -102,6 +102,16 @@ class MessageRow:
 MESSAGE_COLUMNS = tuple(f for f in MessageRow.__dataclass_fields__ if f != "events")
 
 
+def first_event(message: MessageRow) -> MessageEvent:
+    """The acceptance event, implied by the row itself rather than stored a second time.
+
+    Every message starts ``scheduled`` (when it has a schedule) or ``queued`` at ``created_at``;
+    storing that as a row too would double the accept path's inserts. Later events are stored.
+    """
+    status = "scheduled" if message.schedule_at is not None else "queued"
+    return MessageEvent(status, message.created_at, "accepted")
+
+
 @dataclass(slots=True, frozen=True)
 class MessageEvent:
     """One entry of a message's append-only status history."""

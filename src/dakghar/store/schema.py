@@ -96,9 +96,31 @@ messages = Table(
 Index("ix_messages_account_id", messages.c.account_id, messages.c.id)
 Index("ix_messages_account_status", messages.c.account_id, messages.c.status, messages.c.id)
 Index("ix_messages_account_to", messages.c.account_id, messages.c.to_number, messages.c.id)
-Index("ix_messages_account_reference", messages.c.account_id, messages.c.reference)
-Index("ix_messages_queue", messages.c.status, messages.c.lane, messages.c.next_attempt_at)
-Index("ix_messages_provider_id", messages.c.provider_message_id)
+# Partial indexes: most messages carry no reference, and a provider id only once sent, so these
+# cost nothing on the accept path; the queue index holds only messages still waiting.
+_has_reference = messages.c.reference.isnot(None)
+_has_provider_id = messages.c.provider_message_id.isnot(None)
+_waiting = messages.c.status.in_(["scheduled", "queued"])
+Index(
+    "ix_messages_account_reference",
+    messages.c.account_id,
+    messages.c.reference,
+    sqlite_where=_has_reference,
+    postgresql_where=_has_reference,
+)
+Index(
+    "ix_messages_queue",
+    messages.c.lane,
+    messages.c.next_attempt_at,
+    sqlite_where=_waiting,
+    postgresql_where=_waiting,
+)
+Index(
+    "ix_messages_provider_id",
+    messages.c.provider_message_id,
+    sqlite_where=_has_provider_id,
+    postgresql_where=_has_provider_id,
+)
 
 message_events = Table(
     "message_events",

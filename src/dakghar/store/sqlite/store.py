@@ -8,6 +8,7 @@ Schema and migrations are shared with every backend (``store/schema.py``, Alembi
 from __future__ import annotations
 
 import asyncio
+import operator
 import secrets
 import sqlite3
 import threading
@@ -33,6 +34,7 @@ from dakghar.store.base import (
     MessageFilter,
     MessageRow,
     ResponseRenderer,
+    first_event,
     now_ms,
 )
 from dakghar.store.sqlite.writer import GroupCommitWriter
@@ -61,6 +63,7 @@ _INSERT_MESSAGE = (
 )
 _SELECT_MESSAGE = f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM messages"
 _IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
+_message_values = operator.attrgetter(*MESSAGE_COLUMNS)
 
 
 class AccountGone(NotFound):
@@ -321,14 +324,7 @@ class SqliteStore:
                     "UPDATE accounts SET balance_milli = ? WHERE id = ?", (balance, account_id)
                 )
             if accepted:
-                c.executemany(
-                    _INSERT_MESSAGE, [[getattr(m, f) for f in MESSAGE_COLUMNS] for m in accepted]
-                )
-                c.executemany(
-                    "INSERT INTO message_events (message_id, status, at, detail) "
-                    "VALUES (?, ?, ?, ?)",
-                    [(m.id, m.status, m.created_at, "accepted") for m in accepted],
-                )
+                c.executemany(_INSERT_MESSAGE, map(_message_values, accepted))
             outcome = AcceptOutcome(accepted, no_credit, balance)
             rendered = render(outcome) if render is not None else None
             if idempotency_key is not None and request_hash is not None and rendered is not None:
@@ -357,12 +353,15 @@ class SqliteStore:
             msg = _message(row)
             if with_events:
                 msg.events = [
-                    MessageEvent(*e)
-                    for e in c.execute(
-                        "SELECT status, at, detail FROM message_events WHERE message_id = ? "
-                        "ORDER BY id",
-                        (message_id,),
-                    )
+                    first_event(msg),
+                    *(
+                        MessageEvent(*e)
+                        for e in c.execute(
+                            "SELECT status, at, detail FROM message_events WHERE message_id = ? "
+                            "ORDER BY id",
+                            (message_id,),
+                        )
+                    ),
                 ]
             return msg
 

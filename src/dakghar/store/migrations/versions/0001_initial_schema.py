@@ -111,7 +111,11 @@ def upgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index("ix_messages_account_id", ["account_id", "id"], unique=False)
         batch_op.create_index(
-            "ix_messages_account_reference", ["account_id", "reference"], unique=False
+            "ix_messages_account_reference",
+            ["account_id", "reference"],
+            unique=False,
+            sqlite_where=sa.text("reference IS NOT NULL"),
+            postgresql_where=sa.text("reference IS NOT NULL"),
         )
         batch_op.create_index(
             "ix_messages_account_status", ["account_id", "status", "id"], unique=False
@@ -119,9 +123,19 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_messages_account_to", ["account_id", "to_number", "id"], unique=False
         )
-        batch_op.create_index("ix_messages_provider_id", ["provider_message_id"], unique=False)
         batch_op.create_index(
-            "ix_messages_queue", ["status", "lane", "next_attempt_at"], unique=False
+            "ix_messages_provider_id",
+            ["provider_message_id"],
+            unique=False,
+            sqlite_where=sa.text("provider_message_id IS NOT NULL"),
+            postgresql_where=sa.text("provider_message_id IS NOT NULL"),
+        )
+        batch_op.create_index(
+            "ix_messages_queue",
+            ["lane", "next_attempt_at"],
+            unique=False,
+            sqlite_where=sa.text("status IN ('scheduled', 'queued')"),
+            postgresql_where=sa.text("status IN ('scheduled', 'queued')"),
         )
 
     op.create_table(
@@ -150,11 +164,23 @@ def downgrade() -> None:
 
     op.drop_table("message_events")
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.drop_index("ix_messages_queue")
-        batch_op.drop_index("ix_messages_provider_id")
+        batch_op.drop_index(
+            "ix_messages_queue",
+            sqlite_where=sa.text("status IN ('scheduled', 'queued')"),
+            postgresql_where=sa.text("status IN ('scheduled', 'queued')"),
+        )
+        batch_op.drop_index(
+            "ix_messages_provider_id",
+            sqlite_where=sa.text("provider_message_id IS NOT NULL"),
+            postgresql_where=sa.text("provider_message_id IS NOT NULL"),
+        )
         batch_op.drop_index("ix_messages_account_to")
         batch_op.drop_index("ix_messages_account_status")
-        batch_op.drop_index("ix_messages_account_reference")
+        batch_op.drop_index(
+            "ix_messages_account_reference",
+            sqlite_where=sa.text("reference IS NOT NULL"),
+            postgresql_where=sa.text("reference IS NOT NULL"),
+        )
         batch_op.drop_index("ix_messages_account_id")
 
     op.drop_table("messages")

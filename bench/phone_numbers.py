@@ -1,6 +1,6 @@
 """Benchmark of dakghar.core.numbers: parses per second and lookups per second.
 
-Run: ``PYTHONPATH=src python bench/numbers.py``. Prints the median of 5 runs for each case:
+Run: ``PYTHONPATH=src python bench/phone_numbers.py``. Prints the median of 5 runs for each case:
 - the E.164 fast path (``+91`` and ten digits) against phonenumbers' full parse of the same input;
 - messy forms (spaces, dashes, trunk 0, 0091, tel:, Devanagari digits, other countries);
 - the Indian carrier (memoised per 5-digit series) and circle lookups, and phonenumbers'
@@ -10,23 +10,15 @@ Each case runs on a few thousand distinct valid numbers, so no per-number cache 
 
 from __future__ import annotations
 
-import os
-import sys
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
 
-# Run as a script, this file's folder comes first on sys.path and its name would shadow the
-# standard library's `numbers` (which `statistics` and `decimal` import). Drop that entry.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+import phonenumbers
+from phonenumbers import PhoneNumberFormat, carrier
 
-import random  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-
-import phonenumbers  # noqa: E402
-from phonenumbers import PhoneNumberFormat, carrier  # noqa: E402
-
-from dakghar.core.numbers import _indian_carrier, circle_for, parse_number  # noqa: E402
+from dakghar.core.numbers import _indian_carrier, circle_for, parse_number
 
 RUNS = 5
 DEVANAGARI = str.maketrans("0123456789", "०१२३४५६७८९")
