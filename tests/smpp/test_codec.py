@@ -312,3 +312,24 @@ def test_sm_length_255_is_refused_as_invalid_message_length() -> None:
     with pytest.raises(DecodeError) as info:
         decode(_pdu(0x00000004, body))
     assert info.value.status == S.ESME_RINVMSGLEN
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_the_submit_sm_fast_path_agrees_with_the_table_driven_decoder(data: st.DataObject) -> None:
+    from dakghar.smpp import codec
+    from dakghar.smpp.codec_sm import decode_short_message
+
+    wire = bytearray(encode(data.draw(pdu_of(p.SubmitSm))))
+    for _ in range(data.draw(st.integers(0, 3))):
+        wire[data.draw(st.integers(16, len(wire) - 1))] = data.draw(st.sampled_from([0, 1, 65]))
+    fast = decode_short_message(p.SubmitSm, 0, 1, bytes(wire), 16)
+    layout = codec._BY_ID[4]
+    try:
+        values, pos = codec._decode_fields(layout.ops, bytes(wire), 16, len(wire))
+        generic: p.Pdu | None = p.SubmitSm(
+            *values, sequence_number=1, tlvs=codec.decode_tlvs(bytes(wire), pos, len(wire))
+        )
+    except DecodeError:
+        generic = None
+    assert fast == generic

@@ -4,8 +4,9 @@
 where real peers deviate harmlessly (a last C-string without its NUL, an empty body on a response)
 and precise where they do not: a ``DecodeError`` says which ``CommandStatus`` to answer with.
 Layouts come from one table per PDU class (``pdu``), compiled at import into precomputed
-``struct.Struct``s and attribute getters, so no reflection happens per call. Framing of a byte
-stream (partial and pipelined PDUs) is ``connection``'s job.
+``struct.Struct``s and attribute getters, so no reflection happens per call; submit_sm and
+deliver_sm take the faster path in ``codec_sm``, TLVs are read and written by ``tlv``. Framing of a
+byte stream (partial and pipelined PDUs) is ``connection``'s job.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from operator import attrgetter
 from typing import Any
 
 from dakghar.smpp import pdu as p
+from dakghar.smpp.codec_sm import HEADER as HEADER  # re-exported: connection frames with it
+from dakghar.smpp.codec_sm import SHORT_MESSAGE_MAX as SHORT_MESSAGE_MAX
+from dakghar.smpp.codec_sm import decode_short_message, encode_short_message
 from dakghar.smpp.errors import DecodeError, EncodeError
 from dakghar.smpp.pdu import CommandStatus as S
-from dakghar.smpp.tlv import CSTRING, CSTRING_MAX, TAG_KINDS
+from dakghar.smpp.tlv import decode_tlvs as decode_tlvs
+from dakghar.smpp.tlv import encode_tlvs as encode_tlvs
 
-HEADER = struct.Struct(">IIII")
-_TL = struct.Struct(">HH")
 _U32 = struct.Struct(">I")
-
-SHORT_MESSAGE_MAX = 254
 
 # Field kinds in a layout.
 _CSTR, _INTS, _SM, _DESTS, _UNSUCC = range(5)
@@ -204,35 +205,11 @@ def _cstr_bytes(value: str, size: int, name: str) -> bytes:
     return raw + b"\x00"
 
 
-def encode_tlvs(tlvs: dict[int, p.TlvValue]) -> bytes:
-    """The wire form of optional parameters, in dict order."""
-    out = []
-    for tag, value in tlvs.items():
-        kind = TAG_KINDS.get(tag, 0)
-        if isinstance(value, bytes):
-            raw = value
-        elif isinstance(value, str):
-            raw = value.encode("latin-1") + (b"\x00" if kind == CSTRING else b"")
-            if kind == CSTRING and len(raw) > CSTRING_MAX[tag]:
-                raise EncodeError(f"TLV {tag:#06x} is longer than {CSTRING_MAX[tag]} octets")
-        elif isinstance(value, int) and kind > 0:
-            if not 0 <= value < 1 << (8 * kind):
-                raise EncodeError(f"TLV {tag:#06x} value {value} does not fit {kind} octets")
-            raw = value.to_bytes(kind, "big")
-        else:
-            raise EncodeError(f"TLV {tag:#06x} cannot hold a {type(value).__name__}")
-        if len(raw) > 0xFFFF or not 0 <= tag <= 0xFFFF:
-            raise EncodeError(f"TLV {tag:#06x} does not fit the 16-bit tag/length fields")
-        out.append(_TL.pack(tag, len(raw)))
-        out.append(raw)
-    return b"".join(out)
-
-
 def encode(pdu: p.Pdu) -> bytes:
     """The bytes of one PDU, header included; raises ``EncodeError`` for values the spec forbids."""
     cls = type(pdu)
     if cls is p.SubmitSm or cls is p.DeliverSm:
-        fast = _encode_short_message(pdu)  # type: ignore[arg-type]
+        fast = encode_short_message(pdu)  # type: ignore[arg-type]
         if fast is not None:
             return fast
     layout = _BY_CLASS.get(cls)
@@ -318,7 +295,7 @@ def decode(data: bytes) -> p.Pdu:
             sequence_number=sequence,
         )
     if command_id == 4 or command_id == 5:
-        fast = _decode_short_message(
+        fast = decode_short_message(
             p.SubmitSm if command_id == 4 else p.DeliverSm, status, sequence, data, 16
         )
         if fast is not None:
@@ -339,7 +316,7 @@ def decode_body(command_id: int, status: int, sequence: int, data: bytes, start:
     end = len(data)
     if command_id == 4 or command_id == 5:
         cls = p.SubmitSm if command_id == 4 else p.DeliverSm
-        fast = _decode_short_message(cls, status, sequence, data, start)
+        fast = decode_short_message(cls, status, sequence, data, start)
         if fast is not None:
             return fast
     if start == end and command_id & p.RESPONSE_BIT:
@@ -441,164 +418,3 @@ def _decode_unsuccess(data: bytes, pos: int, end: int) -> tuple[list[Any], int]:
         pos += 4
         smes.append(p.UnsuccessSme(ton, npi, addr, code))
     return smes, pos
-
-
-def decode_tlvs(data: bytes, pos: int, end: int) -> dict[int, p.TlvValue]:
-    """Optional parameters from ``data[pos:end]``; unknown tags are kept as raw bytes."""
-    tlvs: dict[int, p.TlvValue] = {}
-    while pos < end:
-        if end - pos < 4:
-            raise DecodeError("truncated TLV header", status=S.ESME_RINVOPTPARSTREAM)
-        tag, length = _TL.unpack_from(data, pos)
-        pos += 4
-        stop = pos + length
-        if stop > end:
-            raise DecodeError(f"TLV {tag:#06x} runs past the PDU", status=S.ESME_RINVOPTPARSTREAM)
-        kind = TAG_KINDS.get(tag, 0)
-        if kind > 0:
-            if length != kind:
-                raise DecodeError(
-                    f"TLV {tag:#06x} has length {length}, expected {kind}",
-                    status=S.ESME_RINVPARLEN,
-                )
-            tlvs[tag] = int.from_bytes(data[pos:stop], "big")
-        elif kind == CSTRING:
-            if length > CSTRING_MAX[tag]:
-                raise DecodeError(f"TLV {tag:#06x} too long", status=S.ESME_RINVPARLEN)
-            raw = data[pos : stop - 1] if length and data[stop - 1] == 0 else data[pos:stop]
-            tlvs[tag] = raw.decode("latin-1")
-        else:
-            tlvs[tag] = data[pos:stop]
-        pos = stop
-    return tlvs
-
-
-# --- fast paths for submit_sm / deliver_sm ----------------------------------------------------
-# They carry nearly all traffic. These handle the well-formed case only and return None on any
-# irregularity, so the table-driven code above stays the single source of errors.
-
-_B2 = struct.Struct(">BB")
-_B3 = struct.Struct(">BBB")
-_B4 = struct.Struct(">BBBB")
-
-
-def _encode_short_message(pdu: p.SubmitSm | p.DeliverSm) -> bytes | None:
-    try:
-        service_type = pdu.service_type.encode("latin-1")
-        source = pdu.source_addr.encode("latin-1")
-        dest = pdu.destination_addr.encode("latin-1")
-        schedule = pdu.schedule_delivery_time.encode("latin-1")
-        validity = pdu.validity_period.encode("latin-1")
-        message = pdu.short_message
-        if (
-            len(service_type) > 5
-            or len(source) > 20
-            or len(dest) > 20
-            or len(schedule) > 16
-            or len(validity) > 16
-            or len(message) > SHORT_MESSAGE_MAX
-            or 0 in service_type
-            or 0 in source
-            or 0 in dest
-            or 0 in schedule
-            or 0 in validity
-        ):
-            return None
-        body = b"".join(
-            (
-                service_type,
-                b"\x00",
-                _B2.pack(pdu.source_addr_ton, pdu.source_addr_npi),
-                source,
-                b"\x00",
-                _B2.pack(pdu.dest_addr_ton, pdu.dest_addr_npi),
-                dest,
-                b"\x00",
-                _B3.pack(pdu.esm_class, pdu.protocol_id, pdu.priority_flag),
-                schedule,
-                b"\x00",
-                validity,
-                b"\x00",
-                _B4.pack(
-                    pdu.registered_delivery,
-                    pdu.replace_if_present_flag,
-                    pdu.data_coding,
-                    pdu.sm_default_msg_id,
-                ),
-                bytes((len(message),)),
-                message,
-                encode_tlvs(pdu.tlvs) if pdu.tlvs else b"",
-            )
-        )
-        header = HEADER.pack(
-            16 + len(body), pdu.command_id, pdu.command_status, pdu.sequence_number
-        )
-    except (struct.error, UnicodeEncodeError, TypeError, AttributeError, OverflowError):
-        return None
-    return header + body
-
-
-def _decode_short_message(
-    cls: type[p.SubmitSm] | type[p.DeliverSm], status: int, sequence: int, data: bytes, pos: int
-) -> p.Pdu | None:
-    find = data.find
-    end = len(data)
-    nul = find(0, pos, pos + 6)
-    if nul < 0 or nul + 3 > end:
-        return None
-    service_type = data[pos:nul].decode("latin-1")
-    source_ton, source_npi = data[nul + 1], data[nul + 2]
-    pos = nul + 3
-    nul = find(0, pos, pos + 21)
-    if nul < 0 or nul + 3 > end:
-        return None
-    source = data[pos:nul].decode("latin-1")
-    dest_ton, dest_npi = data[nul + 1], data[nul + 2]
-    pos = nul + 3
-    nul = find(0, pos, pos + 21)
-    if nul < 0 or nul + 4 > end:
-        return None
-    dest = data[pos:nul].decode("latin-1")
-    esm_class, protocol_id, priority = data[nul + 1], data[nul + 2], data[nul + 3]
-    pos = nul + 4
-    nul = find(0, pos, pos + 17)
-    if nul < 0:
-        return None
-    schedule = data[pos:nul].decode("latin-1")
-    pos = nul + 1
-    nul = find(0, pos, pos + 17)
-    if nul < 0 or nul + 6 > end:
-        return None
-    validity = data[pos:nul].decode("latin-1")
-    registered, replace_flag, coding, default_id = _B4.unpack_from(data, nul + 1)
-    sm_length = data[nul + 5]
-    pos = nul + 6
-    stop = pos + sm_length
-    if stop > end or sm_length > SHORT_MESSAGE_MAX:
-        return None
-    try:
-        tlvs = decode_tlvs(data, stop, end) if stop < end else {}
-    except DecodeError:
-        return None
-    return cls(
-        service_type,
-        source_ton,
-        source_npi,
-        source,
-        dest_ton,
-        dest_npi,
-        dest,
-        esm_class,
-        protocol_id,
-        priority,
-        schedule,
-        validity,
-        registered,
-        replace_flag,
-        coding,
-        default_id,
-        data[pos:stop],
-        sequence_number=sequence,
-        command_status=status,
-        tlvs=tlvs,
-    )

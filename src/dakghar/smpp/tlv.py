@@ -2,15 +2,20 @@
 
 A PDU keeps its TLVs in ``pdu.tlvs``, a dict of tag -> value in wire order. Known tags decode to an
 ``int`` (1, 2 or 4 octets), a ``str`` (C-octet strings, NUL dropped) or ``bytes`` (octet strings);
-unknown and vendor tags stay raw ``bytes`` and re-encode byte for byte. ``codec`` does the wire
-work with the tables below.
+unknown and vendor tags stay raw ``bytes`` and re-encode byte for byte. ``encode_tlvs`` and
+``decode_tlvs`` do the wire work for ``codec``.
 """
 
 from __future__ import annotations
 
+import struct
 from enum import IntEnum
 
+from dakghar.smpp.errors import DecodeError, EncodeError
+from dakghar.smpp.pdu import CommandStatus as S
 from dakghar.smpp.pdu import TlvValue
+
+_TL = struct.Struct(">HH")
 
 
 class Tag(IntEnum):
@@ -147,3 +152,57 @@ def tlv_text(value: int | str | bytes | None) -> str | None:
     if isinstance(value, bytes):
         return value.rstrip(b"\x00").decode("latin-1")
     return str(value)
+
+
+def encode_tlvs(tlvs: dict[int, TlvValue]) -> bytes:
+    """The wire form of optional parameters, in dict order."""
+    out = []
+    for tag, value in tlvs.items():
+        kind = TAG_KINDS.get(tag, 0)
+        if isinstance(value, bytes):
+            raw = value
+        elif isinstance(value, str):
+            raw = value.encode("latin-1") + (b"\x00" if kind == CSTRING else b"")
+            if kind == CSTRING and len(raw) > CSTRING_MAX[tag]:
+                raise EncodeError(f"TLV {tag:#06x} is longer than {CSTRING_MAX[tag]} octets")
+        elif isinstance(value, int) and kind > 0:
+            if not 0 <= value < 1 << (8 * kind):
+                raise EncodeError(f"TLV {tag:#06x} value {value} does not fit {kind} octets")
+            raw = value.to_bytes(kind, "big")
+        else:
+            raise EncodeError(f"TLV {tag:#06x} cannot hold a {type(value).__name__}")
+        if len(raw) > 0xFFFF or not 0 <= tag <= 0xFFFF:
+            raise EncodeError(f"TLV {tag:#06x} does not fit the 16-bit tag/length fields")
+        out.append(_TL.pack(tag, len(raw)))
+        out.append(raw)
+    return b"".join(out)
+
+
+def decode_tlvs(data: bytes, pos: int, end: int) -> dict[int, TlvValue]:
+    """Optional parameters from ``data[pos:end]``; unknown tags are kept as raw bytes."""
+    tlvs: dict[int, TlvValue] = {}
+    while pos < end:
+        if end - pos < 4:
+            raise DecodeError("truncated TLV header", status=S.ESME_RINVOPTPARSTREAM)
+        tag, length = _TL.unpack_from(data, pos)
+        pos += 4
+        stop = pos + length
+        if stop > end:
+            raise DecodeError(f"TLV {tag:#06x} runs past the PDU", status=S.ESME_RINVOPTPARSTREAM)
+        kind = TAG_KINDS.get(tag, 0)
+        if kind > 0:
+            if length != kind:
+                raise DecodeError(
+                    f"TLV {tag:#06x} has length {length}, expected {kind}",
+                    status=S.ESME_RINVPARLEN,
+                )
+            tlvs[tag] = int.from_bytes(data[pos:stop], "big")
+        elif kind == CSTRING:
+            if length > CSTRING_MAX[tag]:
+                raise DecodeError(f"TLV {tag:#06x} too long", status=S.ESME_RINVPARLEN)
+            raw = data[pos : stop - 1] if length and data[stop - 1] == 0 else data[pos:stop]
+            tlvs[tag] = raw.decode("latin-1")
+        else:
+            tlvs[tag] = data[pos:stop]
+        pos = stop
+    return tlvs
