@@ -67,12 +67,12 @@ class Tag(IntEnum):
     its_reply_type = 0x1380
     its_session_info = 0x1383
     # India's TRAI DLT rules make operators require the principal entity id and the content
-    # template id on every commercial submit_sm. They are vendor tags (0x1400-0x3FFF is reserved
-    # for SMSC vendors, spec 5.3.2). 0x1400 (PE_ID), 0x1401 (template id) and 0x1402
-    # (telemarketer id, some routes only) are the values our operator brief gives; a search of
-    # public code and docs found no Jasmin fork or Kannel config to confirm them (only the NowSMS
-    # and TURAIN TLV guides, which say vendor TLVs start at 0x1400). Treat them as defaults that a
-    # connector's settings may override.
+    # template id on every commercial submit_sm, as vendor TLVs (0x1400-0x3FFF is reserved for
+    # SMSC vendors, spec 5.3.2). Sources: the operator table quoted in python-smpplib issue #204
+    # (PE_ID 0x1400, Template_ID 0x1401) and onlinecity/php-smpp issue #95 (0x1400 PEID, 0x1401
+    # TEMPLATE_ID, 0x1402 TELEMARKETER_ID); a ksmppd log (kneodev/ksmppd #135) shows 0x1400 sent
+    # as 19 ASCII digits without a NUL, which is how ``dlt_tlvs`` writes them. One user in
+    # jookies/jasmin #1183 quotes the two ids swapped, so connectors should allow an override.
     dlt_pe_id = 0x1400
     dlt_template_id = 0x1401
     dlt_telemarketer_id = 0x1402
