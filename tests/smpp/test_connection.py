@@ -265,3 +265,20 @@ def test_a_caller_chosen_sequence_number_is_kept() -> None:
     request = p.SubmitSm(sequence_number=4242)
     esme.send(request)
     assert 4242 in esme.outstanding
+
+
+def test_a_second_bind_cannot_be_sent_while_the_first_is_pending() -> None:
+    esme = Connection(Role.ESME)
+    esme.send(p.BindTransceiver(system_id="a"))
+    with pytest.raises(ProtocolViolation):
+        esme.send(p.BindTransmitter(system_id="a"))
+
+
+def test_forgetting_a_timed_out_request_makes_its_late_response_unmatched() -> None:
+    esme, smsc = bound_pair()
+    request = submit()
+    [event] = smsc.receive_data(esme.send(request))
+    assert esme.forget(request.sequence_number) is request
+    [late] = esme.receive_data(smsc.send(event.pdu.response(message_id="m")))  # type: ignore[union-attr]
+    assert isinstance(late, PduReceived)
+    assert late.request is None

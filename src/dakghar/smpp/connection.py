@@ -132,6 +132,10 @@ class Connection:
             raise ProtocolViolation(f"{self.role.name} never sends {C(command_id).name}")
         if self.state not in allowed:
             raise ProtocolViolation(f"{C(command_id).name} not allowed in {self.state.name}")
+        if command_id in _BIND_IDS and any(
+            r.command_id in _BIND_IDS for r in self.outstanding.values()
+        ):
+            raise ProtocolViolation("a bind is already waiting for its response")
         if pdu.sequence_number == 0:
             pdu.sequence_number = self._allocate_sequence()
         data = encode(pdu)
@@ -148,6 +152,10 @@ class Connection:
             sequence = sequence % MAX_SEQUENCE + 1
         self._next_sequence = sequence % MAX_SEQUENCE + 1
         return sequence
+
+    def forget(self, sequence_number: int) -> p.Pdu | None:
+        """Stop waiting for a response (the caller's timer expired); returns the request."""
+        return self.outstanding.pop(sequence_number, None)
 
     def close(self) -> None:
         """Mark the session closed (the transport went away); later data is ignored."""
