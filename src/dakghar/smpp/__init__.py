@@ -1,8 +1,9 @@
 """The SMPP 3.4 engine: a sans-IO codec and session core, shared by every SMPP edge.
 
 ``pdu`` (PDU dataclasses, command ids, statuses), ``tlv`` (optional parameters), ``codec``
-(``encode``/``decode`` of one PDU) and ``connection`` (framing, sequence numbers, session state)
-do no I/O. The asyncio client connector, the simulated carrier and the server front build on them.
+(``encode``/``decode`` of one PDU), ``connection`` (framing, sequence numbers, session state),
+``dlr`` (delivery receipts), ``concat`` (long messages) and ``coding`` (data_coding <-> text) do
+no I/O. The asyncio client connector, the simulated carrier and the server front build on them.
 """
 
 from dakghar.smpp.codec import decode, encode
