@@ -36,13 +36,6 @@ cli.add_command(serve)
 cli.add_command(accounts)
 cli.add_command(keys)
 
-try:  # the SMPP engine contributes 'dakghar simulator'
-    from dakghar.smpp.cli import simulator_command
-except ImportError:  # pragma: no cover - only while the SMPP package is incomplete
-    pass
-else:
-    cli.add_command(simulator_command, name="simulator")
-
 
 def main() -> None:
     """Console-script entry point."""
