@@ -23,6 +23,7 @@ def row(account_id: str, price: int = 1000, status: str = "queued") -> MessageRo
         carrier="Vi", region=None, connector=None, provider_message_id=None, reference=None,
         callback_url=None, template_id=None, sandbox=False, schedule_at=None,
         validity_seconds=86400, expires_at=now + 86_400_000, attempts=0, next_attempt_at=now,
+        route_step=0, step_attempts=0, lease_until=None,
         created_at=now, submitted_at=None, delivered_at=None, updated_at=now,
     )  # fmt: skip
 

@@ -92,6 +92,9 @@ class MessageRow:
     expires_at: int
     attempts: int
     next_attempt_at: int | None
+    route_step: int
+    step_attempts: int
+    lease_until: int | None
     created_at: int
     submitted_at: int | None
     delivered_at: int | None
@@ -119,6 +122,34 @@ class MessageEvent:
     status: str
     at: int
     detail: str | None
+
+
+@dataclass(slots=True, frozen=True)
+class StatusChange:
+    """A requested lifecycle move, applied only if ``can_transition`` allows it."""
+
+    message_id: str
+    status: str
+    error_code: str | None = None
+    detail: str | None = None
+    at: int | None = None  # when it happened (a carrier's done date), default now
+    fields: dict[str, Any] = field(default_factory=dict)  # other columns to set with it
+    refund: bool = False  # give the message's credits back (never-sent segments)
+    provider_part: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class WebhookEvent:
+    """One pending webhook delivery from the outbox."""
+
+    id: int
+    event_id: str
+    account_id: str
+    message_id: str
+    url: str
+    payload: str
+    attempts: int
+    created_at: int
 
 
 @dataclass(slots=True, frozen=True)
@@ -235,3 +266,46 @@ class Store(Protocol):
         fields: dict[str, Any] | None = None,
     ) -> MessageRow | None:
         """Move a message to ``status`` if the lifecycle allows it; None when it does not."""
+
+    # -- the delivery pipeline ---------------------------------------------------------------
+
+    async def apply(self, changes: Sequence[StatusChange]) -> list[MessageRow | None]:
+        """Apply lifecycle moves atomically, each with its event and webhook outbox row."""
+
+    async def claim(
+        self, lane: int, accounts: Sequence[str], per_account: int, *, lease_ms: int
+    ) -> tuple[list[MessageRow], dict[str, int | None]]:
+        """Claim due queued messages of a lane, fairly across ``accounts``."""
+
+    async def waiting_accounts(self) -> list[tuple[int, str, int]]:
+        """(lane, account, earliest due) for every account with queued messages."""
+
+    async def mark_sent(
+        self, message_id: str, connector: str, provider_ids: Sequence[str]
+    ) -> MessageRow | None:
+        """Record a carrier's acceptance (and apply any report that arrived before it)."""
+
+    async def report(
+        self, connector: str, provider_id: str, change: StatusChange
+    ) -> MessageRow | None:
+        """Apply a delivery report for one part; kept for later if the part is not known yet."""
+
+    async def sweep(self) -> dict[str, list[MessageRow]]:
+        """Release due scheduled messages, expire overdue ones, requeue abandoned claims."""
+
+    async def claim_webhooks(self, limit: int, *, lease_ms: int) -> list[WebhookEvent]:
+        """Due webhook events, the oldest pending one per message."""
+
+    async def webhook_result(
+        self, event_id: int, *, delivered: bool, next_attempt_at: int | None, error: str | None
+    ) -> None:
+        """Record a webhook attempt: delivered, retry at ``next_attempt_at``, or failed (None)."""
+
+    async def switches(self) -> dict[tuple[str, str], bool]:
+        """Kill switches: (scope, name) → paused, for scopes ``global`` and ``connector``."""
+
+    async def set_switch(self, scope: str, name: str, paused: bool) -> None:
+        """Pause or resume sending globally (scope ``global``, name ``*``) or per connector."""
+
+    async def queue_stats(self) -> dict[str, Any]:
+        """Counts per status and lane, and the age of the oldest queued message per lane."""

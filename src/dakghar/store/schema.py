@@ -88,6 +88,9 @@ messages = Table(
     Column("expires_at", BigInteger, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", BigInteger, nullable=True),  # when the pipeline may (re)try it
+    Column("route_step", Integer, nullable=False, default=0),  # index into the route's connectors
+    Column("step_attempts", Integer, nullable=False, default=0),  # attempts on that connector
+    Column("lease_until", BigInteger, nullable=True),  # a claimed message returns after this
     Column("created_at", BigInteger, nullable=False),
     Column("submitted_at", BigInteger, nullable=True),
     Column("delivered_at", BigInteger, nullable=True),
@@ -96,11 +99,14 @@ messages = Table(
 Index("ix_messages_account_id", messages.c.account_id, messages.c.id)
 Index("ix_messages_account_status", messages.c.account_id, messages.c.status, messages.c.id)
 Index("ix_messages_account_to", messages.c.account_id, messages.c.to_number, messages.c.id)
-# Partial indexes: most messages carry no reference, and a provider id only once sent, so these
-# cost nothing on the accept path; the queue index holds only messages still waiting.
+# Partial indexes: most messages carry no reference, so that index costs nothing on the accept
+# path; the queue indexes hold only the messages in that state, so they stay small however long
+# the history grows.
 _has_reference = messages.c.reference.isnot(None)
-_has_provider_id = messages.c.provider_message_id.isnot(None)
-_waiting = messages.c.status.in_(["scheduled", "queued"])
+_queued = messages.c.status == "queued"
+_scheduled = messages.c.status == "scheduled"
+_sending = messages.c.status == "sending"
+_sent = messages.c.status == "sent"
 Index(
     "ix_messages_account_reference",
     messages.c.account_id,
@@ -111,15 +117,28 @@ Index(
 Index(
     "ix_messages_queue",
     messages.c.lane,
+    messages.c.account_id,
     messages.c.next_attempt_at,
-    sqlite_where=_waiting,
-    postgresql_where=_waiting,
+    sqlite_where=_queued,
+    postgresql_where=_queued,
 )
 Index(
-    "ix_messages_provider_id",
-    messages.c.provider_message_id,
-    sqlite_where=_has_provider_id,
-    postgresql_where=_has_provider_id,
+    "ix_messages_scheduled",
+    messages.c.schedule_at,
+    sqlite_where=_scheduled,
+    postgresql_where=_scheduled,
+)
+Index(
+    "ix_messages_leased",
+    messages.c.lease_until,
+    sqlite_where=_sending,
+    postgresql_where=_sending,
+)
+Index(
+    "ix_messages_awaiting_report",
+    messages.c.expires_at,
+    sqlite_where=_sent,
+    postgresql_where=_sent,
 )
 
 message_events = Table(
@@ -144,3 +163,62 @@ idempotency_keys = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 Index("ix_idempotency_created", idempotency_keys.c.created_at)
+
+# Carrier-side ids of every submitted part: delivery reports are correlated through here.
+message_parts = Table(
+    "message_parts",
+    metadata,
+    Column("connector", String(60), primary_key=True),
+    Column("provider_message_id", String(100), primary_key=True),
+    Column("message_id", String(40), ForeignKey("messages.id"), nullable=False),
+    Column("part", Integer, nullable=False),
+    Column("status", String(16), nullable=True),  # final status from its report, once known
+)
+Index("ix_message_parts_message", message_parts.c.message_id)
+
+# A report that arrived before its submit response (it happens): applied when the id is known.
+early_reports = Table(
+    "early_reports",
+    metadata,
+    Column("connector", String(60), primary_key=True),
+    Column("provider_message_id", String(100), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("error_code", String(40), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("at", BigInteger, nullable=False),
+)
+
+# The webhook outbox: written in the same transaction as the status change it announces.
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(40), nullable=False, unique=True),
+    Column("account_id", String(40), nullable=False),
+    Column("message_id", String(40), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(12), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+_pending = webhook_events.c.status == "pending"
+Index(
+    "ix_webhook_events_due",
+    webhook_events.c.next_attempt_at,
+    sqlite_where=_pending,
+    postgresql_where=_pending,
+)
+Index("ix_webhook_events_message", webhook_events.c.message_id, webhook_events.c.id)
+
+# Kill switches beyond the per-account flag: scope "global" (name "*") or "connector".
+switches = Table(
+    "switches",
+    metadata,
+    Column("scope", String(16), primary_key=True),
+    Column("name", String(60), primary_key=True),
+    Column("paused", Boolean, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)

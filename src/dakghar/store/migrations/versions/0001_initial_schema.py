@@ -39,6 +39,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
+        "early_reports",
+        sa.Column("connector", sa.String(length=60), nullable=False),
+        sa.Column("provider_message_id", sa.String(length=100), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("error_code", sa.String(length=40), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=True),
+        sa.Column("at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("connector", "provider_message_id"),
+    )
+    op.create_table(
         "idempotency_keys",
         sa.Column("account_id", sa.String(length=40), nullable=False),
         sa.Column("key", sa.String(length=255), nullable=False),
@@ -50,6 +60,40 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
         batch_op.create_index("ix_idempotency_created", ["created_at"], unique=False)
+
+    op.create_table(
+        "switches",
+        sa.Column("scope", sa.String(length=16), nullable=False),
+        sa.Column("name", sa.String(length=60), nullable=False),
+        sa.Column("paused", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("scope", "name"),
+    )
+    op.create_table(
+        "webhook_events",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("event_id", sa.String(length=40), nullable=False),
+        sa.Column("account_id", sa.String(length=40), nullable=False),
+        sa.Column("message_id", sa.String(length=40), nullable=False),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.BigInteger(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("event_id"),
+    )
+    with op.batch_alter_table("webhook_events", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_webhook_events_due",
+            ["next_attempt_at"],
+            unique=False,
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
+        )
+        batch_op.create_index("ix_webhook_events_message", ["message_id", "id"], unique=False)
 
     op.create_table(
         "api_keys",
@@ -98,6 +142,9 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.BigInteger(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", sa.BigInteger(), nullable=True),
+        sa.Column("route_step", sa.Integer(), nullable=False),
+        sa.Column("step_attempts", sa.Integer(), nullable=False),
+        sa.Column("lease_until", sa.BigInteger(), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("submitted_at", sa.BigInteger(), nullable=True),
         sa.Column("delivered_at", sa.BigInteger(), nullable=True),
@@ -124,18 +171,32 @@ def upgrade() -> None:
             "ix_messages_account_to", ["account_id", "to_number", "id"], unique=False
         )
         batch_op.create_index(
-            "ix_messages_provider_id",
-            ["provider_message_id"],
+            "ix_messages_awaiting_report",
+            ["expires_at"],
             unique=False,
-            sqlite_where=sa.text("provider_message_id IS NOT NULL"),
-            postgresql_where=sa.text("provider_message_id IS NOT NULL"),
+            sqlite_where=sa.text("status = 'sent'"),
+            postgresql_where=sa.text("status = 'sent'"),
+        )
+        batch_op.create_index(
+            "ix_messages_leased",
+            ["lease_until"],
+            unique=False,
+            sqlite_where=sa.text("status = 'sending'"),
+            postgresql_where=sa.text("status = 'sending'"),
         )
         batch_op.create_index(
             "ix_messages_queue",
-            ["lane", "next_attempt_at"],
+            ["lane", "account_id", "next_attempt_at"],
             unique=False,
-            sqlite_where=sa.text("status IN ('scheduled', 'queued')"),
-            postgresql_where=sa.text("status IN ('scheduled', 'queued')"),
+            sqlite_where=sa.text("status = 'queued'"),
+            postgresql_where=sa.text("status = 'queued'"),
+        )
+        batch_op.create_index(
+            "ix_messages_scheduled",
+            ["schedule_at"],
+            unique=False,
+            sqlite_where=sa.text("status = 'scheduled'"),
+            postgresql_where=sa.text("status = 'scheduled'"),
         )
 
     op.create_table(
@@ -154,25 +215,55 @@ def upgrade() -> None:
     with op.batch_alter_table("message_events", schema=None) as batch_op:
         batch_op.create_index("ix_message_events_message", ["message_id", "id"], unique=False)
 
+    op.create_table(
+        "message_parts",
+        sa.Column("connector", sa.String(length=60), nullable=False),
+        sa.Column("provider_message_id", sa.String(length=100), nullable=False),
+        sa.Column("message_id", sa.String(length=40), nullable=False),
+        sa.Column("part", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["messages.id"],
+        ),
+        sa.PrimaryKeyConstraint("connector", "provider_message_id"),
+    )
+    with op.batch_alter_table("message_parts", schema=None) as batch_op:
+        batch_op.create_index("ix_message_parts_message", ["message_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("message_parts", schema=None) as batch_op:
+        batch_op.drop_index("ix_message_parts_message")
+
+    op.drop_table("message_parts")
     with op.batch_alter_table("message_events", schema=None) as batch_op:
         batch_op.drop_index("ix_message_events_message")
 
     op.drop_table("message_events")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index(
-            "ix_messages_queue",
-            sqlite_where=sa.text("status IN ('scheduled', 'queued')"),
-            postgresql_where=sa.text("status IN ('scheduled', 'queued')"),
+            "ix_messages_scheduled",
+            sqlite_where=sa.text("status = 'scheduled'"),
+            postgresql_where=sa.text("status = 'scheduled'"),
         )
         batch_op.drop_index(
-            "ix_messages_provider_id",
-            sqlite_where=sa.text("provider_message_id IS NOT NULL"),
-            postgresql_where=sa.text("provider_message_id IS NOT NULL"),
+            "ix_messages_queue",
+            sqlite_where=sa.text("status = 'queued'"),
+            postgresql_where=sa.text("status = 'queued'"),
+        )
+        batch_op.drop_index(
+            "ix_messages_leased",
+            sqlite_where=sa.text("status = 'sending'"),
+            postgresql_where=sa.text("status = 'sending'"),
+        )
+        batch_op.drop_index(
+            "ix_messages_awaiting_report",
+            sqlite_where=sa.text("status = 'sent'"),
+            postgresql_where=sa.text("status = 'sent'"),
         )
         batch_op.drop_index("ix_messages_account_to")
         batch_op.drop_index("ix_messages_account_status")
@@ -188,9 +279,20 @@ def downgrade() -> None:
         batch_op.drop_index("ix_api_keys_account")
 
     op.drop_table("api_keys")
+    with op.batch_alter_table("webhook_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_webhook_events_message")
+        batch_op.drop_index(
+            "ix_webhook_events_due",
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
+        )
+
+    op.drop_table("webhook_events")
+    op.drop_table("switches")
     with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
         batch_op.drop_index("ix_idempotency_created")
 
     op.drop_table("idempotency_keys")
+    op.drop_table("early_reports")
     op.drop_table("accounts")
     # ### end Alembic commands ###

@@ -1,0 +1,320 @@
+"""The delivery pipeline's writes on SQLite, as functions of the writer's connection.
+
+Each function runs inside one group-commit operation, so every status change lands atomically
+with its event row and, when the message has a callback URL, its webhook outbox row. The
+lifecycle rule (``core.message.can_transition``) is checked here for every move.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import msgspec
+
+from dakghar.core.ids import new_id
+from dakghar.core.message import Status, can_transition
+from dakghar.store.base import MESSAGE_COLUMNS, MessageRow, StatusChange
+
+_SELECT = f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM messages"
+_encode = msgspec.json.Encoder().encode
+
+
+def _rows(cur: Iterable[tuple[object, ...]]) -> list[MessageRow]:
+    out = []
+    for r in cur:
+        m = MessageRow(*r)  # type: ignore[arg-type]
+        m.sandbox = bool(m.sandbox)
+        out.append(m)
+    return out
+
+
+def _iso(ms: int) -> str:
+    seconds, millis = divmod(ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def apply_change(c: sqlite3.Connection, change: StatusChange, now: int) -> MessageRow | None:
+    """Move one message if the lifecycle allows it; write its event and webhook. None if not."""
+    row = c.execute(f"{_SELECT} WHERE id = ?", (change.message_id,)).fetchone()
+    if row is None:
+        return None
+    msg = _rows([row])[0]
+    new = Status(change.status)
+    if not can_transition(Status(msg.status), new):
+        return None
+    values = dict(change.fields)
+    values["status"] = new.value
+    values["updated_at"] = now
+    if change.error_code is not None:
+        values["error_code"] = change.error_code
+        values["error_detail"] = change.detail
+    if new is Status.SENT and "submitted_at" not in values:
+        values["submitted_at"] = now
+    if new is Status.DELIVERED:
+        values["delivered_at"] = change.at or now
+    if new.is_final or new is Status.SENT:
+        values["lease_until"] = None
+    if change.refund and msg.price_milli:
+        c.execute(
+            "UPDATE accounts SET balance_milli = balance_milli + ? WHERE id = ?",
+            (msg.price_milli, msg.account_id),
+        )
+        values["price_milli"] = 0
+    sets = ", ".join(f"{k} = ?" for k in values)
+    c.execute(f"UPDATE messages SET {sets} WHERE id = ?", [*values.values(), msg.id])
+    at = change.at or now
+    c.execute(
+        "INSERT INTO message_events (message_id, status, at, detail) VALUES (?, ?, ?, ?)",
+        (msg.id, new.value, at, change.detail),
+    )
+    for key, value in values.items():
+        setattr(msg, key, value)
+    if msg.callback_url:
+        event_id = new_id("evt")
+        payload = _encode(
+            {
+                "event_id": event_id,
+                "type": "message.status",
+                "message_id": msg.id,
+                "status": new.value,
+                "error_code": msg.error_code,
+                "reference": msg.reference,
+                "at": _iso(at),
+                "segments": msg.segments,
+                "connector": msg.connector,
+            }
+        ).decode()
+        c.execute(
+            "INSERT INTO webhook_events (event_id, account_id, message_id, url, payload, status, "
+            "attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+            (event_id, msg.account_id, msg.id, msg.callback_url, payload, now, now),
+        )
+    return msg
+
+
+def claim(
+    c: sqlite3.Connection,
+    lane: int,
+    accounts: Sequence[str],
+    per_account: int,
+    now: int,
+    lease_until: int,
+) -> tuple[list[MessageRow], dict[str, int | None]]:
+    """Claim due queued messages of ``lane``, up to ``per_account`` from each account in turn.
+
+    Returns the claimed rows (now ``sending`` with a lease) and, for every account that ran dry,
+    when its next message falls due (None: nothing queued in this lane any more).
+    """
+    claimed: list[MessageRow] = []
+    dry: dict[str, int | None] = {}
+    for account in accounts:
+        ids = [
+            r[0]
+            for r in c.execute(
+                "SELECT id FROM messages WHERE status = 'queued' AND lane = ? AND account_id = ? "
+                "AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+                (lane, account, now, per_account),
+            )
+        ]
+        if len(ids) < per_account:
+            nxt = c.execute(
+                "SELECT MIN(next_attempt_at) FROM messages WHERE status = 'queued' AND lane = ? "
+                "AND account_id = ? AND next_attempt_at > ?",
+                (lane, account, now),
+            ).fetchone()[0]
+            dry[account] = nxt
+        if not ids:
+            continue
+        marks = ",".join("?" * len(ids))
+        c.execute(
+            f"UPDATE messages SET status = 'sending', lease_until = ?, attempts = attempts + 1, "
+            f"updated_at = ? WHERE id IN ({marks})",
+            (lease_until, now, *ids),
+        )
+        c.executemany(
+            "INSERT INTO message_events (message_id, status, at, detail) "
+            "VALUES (?, 'sending', ?, ?)",
+            [(i, now, None) for i in ids],
+        )
+        claimed += _rows(c.execute(f"{_SELECT} WHERE id IN ({marks})", ids))
+    return claimed, dry
+
+
+def waiting_accounts(c: sqlite3.Connection) -> list[tuple[int, str, int]]:
+    """Every (lane, account, earliest due) with queued messages: the dispatcher's start state."""
+    return [
+        (int(r[0]), str(r[1]), int(r[2]))
+        for r in c.execute(
+            "SELECT lane, account_id, MIN(next_attempt_at) FROM messages WHERE status = 'queued' "
+            "GROUP BY lane, account_id"
+        )
+    ]
+
+
+def record_parts(
+    c: sqlite3.Connection, message_id: str, connector: str, provider_ids: Sequence[str], now: int
+) -> list[StatusChange]:
+    """Remember each part's carrier id; returns reports that had arrived before this."""
+    c.executemany(
+        "INSERT OR REPLACE INTO message_parts (connector, provider_message_id, message_id, part, "
+        "status) VALUES (?, ?, ?, ?, NULL)",
+        [(connector, pid, message_id, i) for i, pid in enumerate(provider_ids)],
+    )
+    early: list[StatusChange] = []
+    for pid in provider_ids:
+        row = c.execute(
+            "SELECT status, error_code, detail, at FROM early_reports "
+            "WHERE connector = ? AND provider_message_id = ?",
+            (connector, pid),
+        ).fetchone()
+        if row is not None:
+            c.execute(
+                "DELETE FROM early_reports WHERE connector = ? AND provider_message_id = ?",
+                (connector, pid),
+            )
+            early.append(
+                StatusChange(
+                    message_id,
+                    row[0],
+                    error_code=row[1],
+                    detail=row[2],
+                    at=row[3],
+                    provider_part=pid,
+                )
+            )
+    return early
+
+
+def report(
+    c: sqlite3.Connection,
+    connector: str,
+    provider_id: str,
+    change: StatusChange,
+    now: int,
+) -> MessageRow | None:
+    """Apply a delivery report for one part; the message settles when all parts have."""
+    row = c.execute(
+        "SELECT message_id FROM message_parts WHERE connector = ? AND provider_message_id = ?",
+        (connector, provider_id),
+    ).fetchone()
+    if row is None:
+        c.execute(
+            "INSERT OR REPLACE INTO early_reports (connector, provider_message_id, status, "
+            "error_code, detail, at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                connector,
+                provider_id,
+                change.status,
+                change.error_code,
+                change.detail,
+                change.at or now,
+            ),
+        )
+        return None
+    message_id = row[0]
+    c.execute(
+        "UPDATE message_parts SET status = ? WHERE connector = ? AND provider_message_id = ?",
+        (change.status, connector, provider_id),
+    )
+    statuses = [
+        r[0]
+        for r in c.execute(
+            "SELECT status FROM message_parts WHERE message_id = ? AND connector = ?",
+            (message_id, connector),
+        )
+    ]
+    if any(s is None for s in statuses):
+        return None  # other parts still outstanding
+    worst = next((s for s in statuses if s != Status.DELIVERED.value), Status.DELIVERED.value)
+    change = replace(change, message_id=message_id)
+    if worst != change.status:
+        change = replace(change, status=worst, error_code=change.error_code or worst)
+    return apply_change(c, change, now)
+
+
+def sweep(c: sqlite3.Connection, now: int, limit: int = 5000) -> dict[str, list[MessageRow]]:
+    """Time-driven moves: release due scheduled messages, expire what outlived its validity,
+    and return abandoned claims (a crashed worker) to the queue."""
+    out: dict[str, list[MessageRow]] = {"released": [], "expired": [], "reclaimed": []}
+    due = [
+        r[0]
+        for r in c.execute(
+            "SELECT id FROM messages WHERE status = 'scheduled' AND schedule_at <= ? LIMIT ?",
+            (now, limit),
+        )
+    ]
+    for mid in due:
+        m = apply_change(
+            c,
+            StatusChange(
+                mid, Status.QUEUED.value, detail="schedule reached", fields={"next_attempt_at": now}
+            ),
+            now,
+        )
+        if m:
+            out["released"].append(m)
+    # A sent message whose report never came expires at validity end (its index holds only
+    # sent messages). Queued messages past validity are expired by the dispatcher when claimed,
+    # with a refund, so the accept path needs no extra index for them.
+    stale = [
+        (r[0], False)
+        for r in c.execute(
+            "SELECT id FROM messages WHERE status = 'sent' AND expires_at <= ? LIMIT ?",
+            (now, limit),
+        )
+    ]
+    for mid, refund in stale:
+        change = StatusChange(
+            mid,
+            Status.EXPIRED.value,
+            error_code="expired",
+            detail="validity period ended",
+            refund=refund,
+        )
+        m = apply_change(c, change, now)
+        if m:
+            out["expired"].append(m)
+    leased = [
+        r[0]
+        for r in c.execute(
+            "SELECT id FROM messages WHERE status = 'sending' AND lease_until <= ? LIMIT ?",
+            (now, limit),
+        )
+    ]
+    for mid in leased:
+        m = apply_change(
+            c,
+            StatusChange(
+                mid,
+                Status.QUEUED.value,
+                detail="lease expired; requeued",
+                fields={"next_attempt_at": now, "lease_until": None},
+            ),
+            now,
+        )
+        if m:
+            out["reclaimed"].append(m)
+    return out
+
+
+def claim_webhooks(
+    c: sqlite3.Connection, now: int, limit: int, lease_ms: int
+) -> list[tuple[Any, ...]]:
+    """Due webhook events, at most one per message (the oldest), leased while being sent."""
+    rows = c.execute(
+        "SELECT w.id, w.event_id, w.account_id, w.message_id, w.url, w.payload, w.attempts, "
+        "w.created_at FROM webhook_events w WHERE w.status = 'pending' AND w.next_attempt_at <= ? "
+        "AND w.id = (SELECT MIN(id) FROM webhook_events o WHERE o.message_id = w.message_id "
+        "AND o.status = 'pending') ORDER BY w.next_attempt_at LIMIT ?",
+        (now, limit),
+    ).fetchall()
+    if rows:
+        c.executemany(
+            "UPDATE webhook_events SET next_attempt_at = ? WHERE id = ?",
+            [(now + lease_ms, r[0]) for r in rows],
+        )
+    return rows

@@ -1,0 +1,147 @@
+"""The store's pipeline operations on real SQLite: fair claims, leases, reports, outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from dakghar.store.base import StatusChange, now_ms
+from dakghar.store.sqlite import SqliteStore
+from tests.store.test_sqlite_store import row
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> SqliteStore:
+    s = SqliteStore(f"sqlite:///{tmp_path}/p.db")
+    await s.open()
+    yield s  # type: ignore[misc]
+    await s.close()
+
+
+async def queue(store: SqliteStore, account_id: str, n: int, **fields: object) -> list[str]:
+    rows = []
+    for _ in range(n):
+        r = row(account_id)
+        for k, v in fields.items():
+            setattr(r, k, v)
+        rows.append(r)
+    await store.accept_messages(account_id, rows, charge=False)
+    return [r.id for r in rows]
+
+
+async def test_a_claim_takes_turns_between_accounts_and_leases_what_it_takes(
+    store: SqliteStore,
+) -> None:
+    big = await store.create_account(name="big", balance_milli=0)
+    small = await store.create_account(name="small", balance_milli=0)
+    await queue(store, big.id, 50)
+    await queue(store, small.id, 3)
+    rows, dry = await store.claim(1, [big.id, small.id], 5, lease_ms=30_000)
+    owners = [r.account_id for r in rows]
+    assert owners.count(big.id) == 5 and owners.count(small.id) == 3
+    assert dry == {small.id: None}  # small has nothing left in this lane
+    assert all(r.status == "sending" and r.lease_until and r.attempts == 1 for r in rows)
+    again, _ = await store.claim(1, [small.id], 5, lease_ms=30_000)
+    assert again == []  # claimed messages are not claimed twice
+
+
+async def test_a_future_retry_is_not_claimed_before_it_is_due(store: SqliteStore) -> None:
+    acc = await store.create_account(name="a", balance_milli=0)
+    later = now_ms() + 60_000
+    await queue(store, acc.id, 2, next_attempt_at=later)
+    rows, dry = await store.claim(1, [acc.id], 10, lease_ms=1000)
+    assert rows == [] and dry == {acc.id: later}
+
+
+async def test_an_expired_lease_returns_the_message_to_the_queue(store: SqliteStore) -> None:
+    acc = await store.create_account(name="a", balance_milli=0)
+    await queue(store, acc.id, 1)
+    rows, _ = await store.claim(1, [acc.id], 1, lease_ms=1)
+    await asyncio.sleep(0.01)
+    moved = await store.sweep()
+    assert [m.id for m in moved["reclaimed"]] == [rows[0].id]
+    again, _ = await store.claim(1, [acc.id], 1, lease_ms=1000)
+    assert [r.id for r in again] == [rows[0].id] and again[0].attempts == 2
+
+
+async def test_a_report_before_the_submit_response_is_applied_when_the_id_arrives(
+    store: SqliteStore,
+) -> None:
+    acc = await store.create_account(name="a", balance_milli=0)
+    [mid] = await queue(store, acc.id, 1)
+    await store.claim(1, [acc.id], 1, lease_ms=10_000)
+    early = await store.report("smsc", "pid-1", StatusChange("", "delivered", detail="DELIVRD"))
+    assert early is None
+    msg = await store.mark_sent(mid, "smsc", ["pid-1"])
+    assert msg is not None and msg.status == "delivered" and msg.connector == "smsc"
+    got = await store.get_message(acc.id, mid, with_events=True)
+    assert got is not None
+    assert [e.status for e in got.events or []] == ["queued", "sending", "sent", "delivered"]
+
+
+async def test_a_long_message_settles_only_when_every_part_is_reported(
+    store: SqliteStore,
+) -> None:
+    acc = await store.create_account(name="a", balance_milli=0)
+    [mid] = await queue(store, acc.id, 1)
+    await store.claim(1, [acc.id], 1, lease_ms=10_000)
+    await store.mark_sent(mid, "smsc", ["p1", "p2", "p3"])
+    assert await store.report("smsc", "p1", StatusChange("", "delivered")) is None
+    assert await store.report("smsc", "p3", StatusChange("", "delivered")) is None
+    done = await store.report(
+        "smsc", "p2", StatusChange("", "undelivered", error_code="undelivered")
+    )
+    assert done is not None and done.status == "undelivered" and done.error_code == "undelivered"
+
+
+async def test_status_changes_write_signed_webhook_events_in_order(store: SqliteStore) -> None:
+    acc = await store.create_account(name="a", balance_milli=0)
+    [mid] = await queue(store, acc.id, 1, callback_url="http://127.0.0.1:9/hook", reference="r1")
+    await store.claim(1, [acc.id], 1, lease_ms=10_000)
+    await store.mark_sent(mid, "smsc", ["x1"])
+    await store.report("smsc", "x1", StatusChange("", "delivered"))
+    first = await store.claim_webhooks(10, lease_ms=60_000)
+    assert len(first) == 1  # only the oldest pending event of a message at a time
+    payload = json.loads(first[0].payload)
+    assert payload["status"] == "sent" and payload["reference"] == "r1"
+    assert set(payload) == {
+        "event_id", "type", "message_id", "status", "error_code", "reference", "at",
+        "segments", "connector",
+    }  # fmt: skip
+    await store.webhook_result(first[0].id, delivered=True, next_attempt_at=None, error=None)
+    second = await store.claim_webhooks(10, lease_ms=60_000)
+    assert json.loads(second[0].payload)["status"] == "delivered"
+
+
+async def test_expiry_refunds_only_what_never_reached_a_carrier(store: SqliteStore) -> None:
+    acc = await store.create_account(name="a", balance_milli=5000)
+    sent_row, kept_row = row(acc.id, price=1000), row(acc.id, price=1000)
+    sent_row.expires_at = kept_row.expires_at = now_ms() - 1
+    await store.accept_messages(acc.id, [sent_row, kept_row], charge=True)
+    await store.claim(1, [acc.id], 1, lease_ms=10_000)
+    claimed = (await store.get_message(acc.id, sent_row.id)) or (
+        await store.get_message(acc.id, kept_row.id)
+    )
+    assert claimed is not None
+    sending = [m for m in (sent_row.id, kept_row.id)]
+    for mid in sending:
+        await store.mark_sent(mid, "smsc", [f"pid-{mid}"])
+    moved = await store.sweep()
+    assert {m.id for m in moved["expired"]} == set(sending)
+    fresh = await store.get_account(acc.id)
+    assert fresh is not None and fresh.balance_milli == 3000  # sent ones stay charged
+
+
+async def test_kill_switches_are_stored_and_listed(store: SqliteStore) -> None:
+    acc = await store.create_account(name="a", balance_milli=0, sending_paused=True)
+    await store.set_switch("global", "*", True)
+    await store.set_switch("connector", "smsc-a", True)
+    await store.set_switch("connector", "smsc-a", False)
+    assert await store.switches() == {
+        ("global", "*"): True,
+        ("connector", "smsc-a"): False,
+        ("account", acc.id): True,
+    }
