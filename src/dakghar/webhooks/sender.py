@@ -25,7 +25,7 @@ RETRY_WINDOW_MS = 24 * 3600 * 1000 + 60_000  # "at least 24 h"
 def next_delay(attempt: int, rng: random.Random, base: float = 2.0, cap: float = 3600.0) -> float:
     """Seconds before retry number ``attempt`` (1-based): exponential, capped, full jitter."""
     ceiling = min(cap, base * (2 ** min(attempt, 30)))
-    return max(1.0, rng.uniform(ceiling / 2, ceiling))
+    return rng.uniform(ceiling / 2, ceiling)
 
 
 class WebhookSender:
@@ -38,12 +38,14 @@ class WebhookSender:
         concurrency: int = 32,
         timeout: float = 10.0,
         poll_interval: float = 0.2,
+        base_delay: float = 2.0,
         rng: random.Random | None = None,
     ) -> None:
         self.store = store
         self.concurrency = concurrency
         self.timeout = timeout
         self.poll_interval = poll_interval
+        self.base_delay = base_delay
         self.rng = rng or random.Random()
         self.delivered = 0
         self.failed_attempts = 0
@@ -121,7 +123,7 @@ class WebhookSender:
                 error = f"{type(exc).__name__}: {exc}"[:200]
         self.failed_attempts += 1
         attempt = event.attempts + 1
-        due = now_ms() + int(next_delay(attempt, self.rng) * 1000)
+        due = now_ms() + int(next_delay(attempt, self.rng, self.base_delay) * 1000)
         give_up = secret is None or due > event.created_at + RETRY_WINDOW_MS
         await self.store.webhook_result(
             event.id, delivered=False, next_attempt_at=None if give_up else due, error=error
