@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
-from dakghar.api import account, messages, openapi
+from dakghar.api import account, messages, openapi, operations
 from dakghar.api.auth import Authenticator
 from dakghar.api.problems import handle_dakghar_error, handle_http_exception, handle_unexpected
 from dakghar.api.services import Services
 from dakghar.errors import DakgharError
 from dakghar.pipeline.accept import Acceptor
+from dakghar.pipeline.switches import Switchboard
 from dakghar.settings import Settings, ensure_secret_key
 from dakghar.store import Store, open_store
 
@@ -38,11 +39,14 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         st = store or open_store(settings)
         await st.open()
+        switches = Switchboard(st)
+        await switches.refresh()
         svc = Services(
             settings=settings,
             store=st,
             auth=Authenticator(st, settings.secret),
-            acceptor=Acceptor(st),
+            acceptor=Acceptor(st, switches),
+            switches=switches,
         )
         app.state.services = svc
         stops = []
@@ -56,7 +60,7 @@ def create_app(
             await st.close()
 
     return Starlette(
-        routes=[*messages.routes, *account.routes, *openapi.routes],
+        routes=[*messages.routes, *account.routes, *operations.routes, *openapi.routes],
         exception_handlers={
             DakgharError: handle_dakghar_error,
             HTTPException: handle_http_exception,

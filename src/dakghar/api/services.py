@@ -15,6 +15,7 @@ from starlette.responses import Response
 from dakghar.api.auth import Authenticator
 from dakghar.errors import IdempotencyConflict, PayloadTooLarge, ValidationError
 from dakghar.pipeline.accept import Acceptor
+from dakghar.pipeline.switches import Switchboard
 from dakghar.settings import Settings
 from dakghar.store.base import IdempotencyRecord, Store
 
@@ -29,7 +30,9 @@ class Services:
     store: Store
     auth: Authenticator
     acceptor: Acceptor
+    switches: Switchboard
     readiness: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)  # parts started by components
 
 
 def services(request: Request) -> Services:

@@ -212,8 +212,15 @@ def keys() -> None:
 )
 @click.option("--live", "mode", flag_value="live", help="A live_ key: the configured routes.")
 @click.option("--name", default=None, help="A label for the key.")
+@click.option(
+    "--admin",
+    is_flag=True,
+    help="Also allow global and per-connector kill switches (/v1/switches).",
+)
 @click.pass_context
-def keys_create(ctx: click.Context, account_id: str, mode: str | None, name: str | None) -> None:
+def keys_create(
+    ctx: click.Context, account_id: str, mode: str | None, name: str | None, admin: bool
+) -> None:
     """Create a key and print it (shown only this once; only its hash is stored)."""
     if mode is None:
         raise click.UsageError("choose --sandbox or --live")
@@ -222,7 +229,16 @@ def keys_create(ctx: click.Context, account_id: str, mode: str | None, name: str
         await _account_or_fail(store, account_id)
         new = generate_key(settings.secret, mode)
         await store.create_api_key(
-            ApiKey(new.key_id, account_id, mode, new.key_hash, name, now_ms(), None)
+            ApiKey(
+                new.key_id,
+                account_id,
+                mode,
+                new.key_hash,
+                name,
+                now_ms(),
+                None,
+                "admin" if admin else "",
+            )
         )
         return new.key
 

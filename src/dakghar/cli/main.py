@@ -10,6 +10,7 @@ import click
 
 from dakghar import __version__
 from dakghar.cli.admin import accounts, keys
+from dakghar.cli.operations import pause, resume, status
 from dakghar.cli.serve import serve
 
 
@@ -35,6 +36,9 @@ def cli(ctx: click.Context, config: str | None) -> None:
 cli.add_command(serve)
 cli.add_command(accounts)
 cli.add_command(keys)
+cli.add_command(pause)
+cli.add_command(resume)
+cli.add_command(status)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from dakghar.core.compose import Composed, compose
 from dakghar.core.ids import new_id
 from dakghar.core.message import MessageType, Status
 from dakghar.errors import DakgharError, SendingPaused, ValidationError
+from dakghar.pipeline.switches import Switchboard
 from dakghar.store.base import AcceptOutcome, Account, MessageRow, ResponseRenderer, Store, now_ms
 
 MAX_SCHEDULE_AHEAD_MS = 60 * 24 * 3600 * 1000
@@ -42,13 +43,21 @@ Listener = Callable[[Sequence[MessageRow]], None]
 class Acceptor:
     """Composes, writes and announces messages."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, switches: Switchboard | None = None) -> None:
         self.store = store
+        self.switches = switches
         self.listeners: list[Listener] = []
 
     def check_open(self, account: Account) -> None:
-        """Raise :class:`SendingPaused` when the kill switch is on for the account."""
-        if account.sending_paused:
+        """Raise :class:`SendingPaused` when a kill switch is on (global or the account's)."""
+        if self.switches is not None and self.switches.global_paused:
+            raise SendingPaused(
+                "sending is paused for everyone by the operator; try again later",
+                headers={"Retry-After": "60"},
+            )
+        if account.sending_paused or (
+            self.switches is not None and self.switches.account_paused(account.id)
+        ):
             raise SendingPaused(
                 "sending is paused for this account; resume it with "
                 "'dakghar accounts resume ACCOUNT_ID'",

@@ -59,6 +59,11 @@ class ApiKey:
     name: str | None
     created_at: int
     revoked_at: int | None
+    scopes: str = ""
+
+    def has_scope(self, scope: str) -> bool:
+        """Whether the key carries ``scope`` (e.g. ``admin`` for global kill switches)."""
+        return scope in self.scopes.split()
 
 
 @dataclass(slots=True)

@@ -55,6 +55,7 @@ api_keys = Table(
     Column("name", String(200), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger, nullable=True),
+    Column("scopes", String(200), nullable=False, default=""),  # space-separated, e.g. "admin"
 )
 Index("ix_api_keys_account", api_keys.c.account_id)
 

@@ -230,15 +230,24 @@ class SqliteStore(PipelineStoreMixin):
         await self._write(
             lambda c: c.execute(
                 "INSERT INTO api_keys (id, account_id, mode, key_hash, name, created_at, "
-                "revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key.id, key.account_id, key.mode, key.key_hash, key.name, key.created_at, None),
+                "revoked_at, scopes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key.id,
+                    key.account_id,
+                    key.mode,
+                    key.key_hash,
+                    key.name,
+                    key.created_at,
+                    None,
+                    key.scopes,
+                ),
             )
         )
 
     async def get_api_key(self, key_id: str) -> ApiKey | None:
         """A key by lookup id."""
         sql = (
-            "SELECT id, account_id, mode, key_hash, name, created_at, revoked_at "
+            "SELECT id, account_id, mode, key_hash, name, created_at, revoked_at, scopes "
             "FROM api_keys WHERE id = ?"
         )
         row = await self._read(lambda c: c.execute(sql, (key_id,)).fetchone())
@@ -247,7 +256,7 @@ class SqliteStore(PipelineStoreMixin):
     async def list_api_keys(self, account_id: str) -> list[ApiKey]:
         """An account's keys."""
         sql = (
-            "SELECT id, account_id, mode, key_hash, name, created_at, revoked_at "
+            "SELECT id, account_id, mode, key_hash, name, created_at, revoked_at, scopes "
             "FROM api_keys WHERE account_id = ? ORDER BY created_at"
         )
         rows = await self._read(lambda c: c.execute(sql, (account_id,)).fetchall())

@@ -1,0 +1,82 @@
+"""``dakghar pause`` / ``dakghar resume`` (kill switches) and ``dakghar status``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import msgspec
+
+from dakghar.cli.admin import with_store
+from dakghar.pipeline.switches import Switchboard
+from dakghar.settings import Settings
+from dakghar.store import Store
+
+
+def _target(global_: bool, connector: str | None, account: str | None) -> tuple[str, str]:
+    chosen = [x for x in (global_, connector, account) if x]
+    if len(chosen) != 1:
+        raise click.UsageError("choose exactly one of --global, --connector NAME, --account ID")
+    if global_:
+        return "global", "*"
+    if connector:
+        return "connector", connector
+    assert account is not None
+    return "account", account
+
+
+def _flip(ctx: click.Context, scope: str, name: str, paused: bool) -> None:
+    async def body(store: Store, _s: Settings) -> None:
+        if scope == "account" and await store.get_account(name) is None:
+            raise click.ClickException(f"no account {name!r}")
+        await Switchboard(store).set(scope, name, paused)
+
+    with_store(ctx, body)
+    what = "everything" if scope == "global" else f"{scope} {name}"
+    click.echo(f"sending {'paused' if paused else 'resumed'} for {what}")
+
+
+_OPTIONS = [
+    click.option("--global", "global_", is_flag=True, help="All sending, every account."),
+    click.option("--connector", default=None, help="One connector (traffic fails over)."),
+    click.option("--account", default=None, help="One account (its API calls get 503)."),
+]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _with_options(fn: F) -> F:
+    for option in reversed(_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+@click.command()
+@_with_options
+@click.pass_context
+def pause(ctx: click.Context, global_: bool, connector: str | None, account: str | None) -> None:
+    """Kill switch: stop sending. Queued messages wait; none are lost."""
+    _flip(ctx, *_target(global_, connector, account), True)
+
+
+@click.command()
+@_with_options
+@click.pass_context
+def resume(ctx: click.Context, global_: bool, connector: str | None, account: str | None) -> None:
+    """Undo 'dakghar pause': waiting messages go out again."""
+    _flip(ctx, *_target(global_, connector, account), False)
+
+
+@click.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Queue depth per status and lane, oldest queued message, paused switches (JSON)."""
+
+    async def body(store: Store, _s: Settings) -> dict[str, object]:
+        board = Switchboard(store)
+        await board.refresh()
+        return {**(await store.queue_stats()), "paused": board.snapshot()}
+
+    click.echo(msgspec.json.format(msgspec.json.encode(with_store(ctx, body))))
