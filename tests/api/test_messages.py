@@ -178,3 +178,22 @@ def test_smart_encoding_keeps_curly_quotes_in_one_gsm_segment(gateway: Gateway) 
     m = send(gateway, t.headers, to="+919812345678", body="It’s “ready” — see you…").json()
     assert m["encoding"] == "GSM-7"
     assert m["body"] == 'It\'s "ready" - see you...'
+
+
+def test_promotional_to_the_sandbox_dnd_number_is_refused_but_otp_goes_through(
+    gateway: Gateway,
+) -> None:
+    t = gateway.tenant(mode="test")
+    r = send(gateway, t.headers, to="+917000000004", body="Sale!", type="promotional")
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith(PROBLEM)
+    problem = r.json()
+    assert problem["code"] == "dnd_blocked"
+    assert "7000000004" not in problem["detail"]  # the number is masked
+    for mtype in ("otp", "transactional"):
+        ok = send(gateway, t.headers, to="+917000000004", body="Your code", type=mtype)
+        assert ok.status_code == 202, ok.text
+    # Live traffic is not judged by the sandbox registry.
+    live = gateway.tenant(mode="live")
+    r = send(gateway, live.headers, to="+917000000004", body="Sale!", type="promotional")
+    assert r.status_code == 202

@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from dakghar.core.compose import Composed, compose
 from dakghar.core.ids import new_id
 from dakghar.core.message import MessageType, Status
-from dakghar.errors import DakgharError, SendingPaused, ValidationError
+from dakghar.core.numbers import mask
+from dakghar.errors import DakgharError, DndBlocked, SendingPaused, ValidationError
+from dakghar.pipeline.dnd import DndRegistry
 from dakghar.pipeline.switches import Switchboard
 from dakghar.store.base import AcceptOutcome, Account, MessageRow, ResponseRenderer, Store, now_ms
 
@@ -43,9 +45,12 @@ Listener = Callable[[Sequence[MessageRow]], None]
 class Acceptor:
     """Composes, writes and announces messages."""
 
-    def __init__(self, store: Store, switches: Switchboard | None = None) -> None:
+    def __init__(
+        self, store: Store, switches: Switchboard | None = None, dnd: DndRegistry | None = None
+    ) -> None:
         self.store = store
         self.switches = switches
+        self.dnd = dnd or DndRegistry()
         self.listeners: list[Listener] = []
 
     def check_open(self, account: Account) -> None:
@@ -78,6 +83,12 @@ class Acceptor:
             smart_encoding=account.smart_encoding,
             charge=not sandbox,
         )
+        if self.dnd.blocks(composed.number.e164, mtype, sandbox=sandbox):
+            raise DndBlocked(
+                f"{mask(composed.number.e164)} is on the do-not-disturb registry; promotional "
+                "messages to it are not allowed (OTP and transactional messages are)",
+                errors=[{"field": "to", "code": "dnd_blocked"}],
+            )
         schedule_ms: int | None = None
         if draft.schedule_at is not None:
             if draft.schedule_at.tzinfo is None:
