@@ -43,6 +43,7 @@ def _problems(*statuses: int) -> dict[str, Any]:
     text = {
         401: "Missing, unknown or revoked key (`unauthorized`)",
         402: "Balance cannot cover the message (`insufficient_credits`)",
+        403: "The key lacks the scope this call needs (`forbidden`)",
         404: "No such object for this account (`not_found`)",
         409: "Idempotency-Key reused with another body, or state conflict",
         413: "Request body too large (`payload_too_large`)",
@@ -82,6 +83,77 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
         "schema": schema,
         "description": description,
     }
+
+
+_SWITCHES = {
+    "description": "Every paused switch",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"paused": {"type": "object"}},
+                "required": ["paused"],
+            }
+        }
+    },
+}
+
+
+def _operations(auth: list[dict[str, list[str]]], common: dict[str, Any]) -> dict[str, Any]:
+    """Kill switches (the account's own; global and per connector for admin keys)."""
+    paths: dict[str, Any] = {}
+    for action, verb in (("pause", "Pause"), ("resume", "Resume")):
+        paths[f"/v1/account/{action}"] = {
+            "post": {
+                "summary": f"{verb} sending for this account (queued messages wait, none lost)",
+                "operationId": f"{action}Account",
+                "security": auth,
+                "responses": {"200": _json("AccountView", "The account"), **common},
+            }
+        }
+        paths[f"/v1/switches/global/{action}"] = {
+            "post": {
+                "summary": f"{verb} sending for everyone (admin scope)",
+                "operationId": f"{action}Global",
+                "security": auth,
+                "responses": {"200": _SWITCHES, **_problems(403), **common},
+            }
+        }
+        paths[f"/v1/switches/connectors/{{name}}/{action}"] = {
+            "post": {
+                "summary": f"{verb} one connector; its traffic fails over (admin scope)",
+                "operationId": f"{action}Connector",
+                "security": auth,
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _SWITCHES, **_problems(403, 404), **common},
+            }
+        }
+    paths["/v1/switches"] = {
+        "get": {
+            "summary": "Every paused switch (admin scope)",
+            "operationId": "listSwitches",
+            "security": auth,
+            "responses": {"200": _SWITCHES, **_problems(403), **common},
+        }
+    }
+    paths["/v1/connectors"] = {
+        "get": {
+            "summary": "Connectors: bound, window in use, breaker state, counters (admin scope)",
+            "operationId": "listConnectors",
+            "security": auth,
+            "responses": {
+                "200": {
+                    "description": "Dispatcher and connector state",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                **_problems(403),
+                **common,
+            },
+        }
+    }
+    return paths
 
 
 def build_openapi() -> dict[str, Any]:
@@ -177,6 +249,7 @@ def build_openapi() -> dict[str, Any]:
                 "responses": {"200": _json("AccountView", "The account"), **common},
             }
         },
+        **_operations(auth, common),
         "/healthz": {
             "get": {
                 "summary": "Liveness",

@@ -69,7 +69,17 @@ async def switch_flip(request: Request) -> Response:
     return Response(render.encoder.encode({"paused": svc.switches.snapshot()}), media_type=JSON)
 
 
+async def connectors_view(request: Request) -> Response:
+    """``GET /v1/connectors``: dispatcher, connector and breaker state (admin)."""
+    svc = services(request)
+    _admin(await svc.auth.authenticate(request))
+    dispatcher = svc.extras.get("dispatcher")
+    state = dispatcher.state() if dispatcher is not None else {"connectors": {}}
+    return Response(render.encoder.encode(state), media_type=JSON)
+
+
 routes = [
+    Route("/v1/connectors", connectors_view, methods=["GET"]),
     Route("/v1/account/{action:str}", account_switch, methods=["POST"]),
     Route("/v1/switches", switches_view, methods=["GET"]),
     Route("/v1/switches/{scope:str}/{action:str}", switch_flip, methods=["POST"]),
