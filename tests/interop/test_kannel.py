@@ -104,12 +104,6 @@ class Carrier:
             self.thread.join(10)
             self.loop.close()
 
-    def parts_to(self, number: str, count: int = 1) -> list[SubmitRecord] | None:
-        """The parts submitted to ``number`` once at least ``count`` have arrived."""
-        digits = number.lstrip("+")
-        parts = [r for r in self.submits.items if r.destination_addr.lstrip("+") == digits]
-        return parts if len(parts) >= count else None
-
 
 class ReceiptHandler(BaseHTTPRequestHandler):
     """Kannel's dlr-url callback: records each query string in the server's inbox."""
@@ -165,30 +159,33 @@ def kannel(carrier: Carrier, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield gateway
 
 
-def wait_for(inbox_wait: Callable[[], T | None], what: str, kannel: Kannel) -> T:
-    """``inbox_wait()``'s result, or a failure naming ``what`` with Kannel's log tails."""
-    found = inbox_wait()
+def arrival(inbox: Inbox, select: Callable[[list[Any]], T | None], what: str, kannel: Kannel) -> T:
+    """What ``select`` picks from ``inbox`` in time, or a failure with Kannel's log tails."""
+    __tracebackhide__ = True
+    found = inbox.wait(select, WAIT)
     if found is None:
         pytest.fail(f"no {what} within {WAIT:.0f} s\n{kannel.log_tail()}")
     return found
 
 
 def receipt_for(receipts: ReceiptServer, tag: str, kannel: Kannel) -> dict[str, str]:
-    return wait_for(
-        lambda: receipts.inbox.wait(
-            lambda items: next((r for r in items if r.get("tag") == tag), None), WAIT
-        ),
-        f"delivery report for {tag}",
-        kannel,
-    )
+    """The dlr-url call Kannel made for the message tagged ``tag``."""
+
+    def tagged(calls: list[dict[str, str]]) -> dict[str, str] | None:
+        return next((call for call in calls if call.get("tag") == tag), None)
+
+    return arrival(receipts.inbox, tagged, f"dlr-url call for {tag!r}", kannel)
 
 
 def parts_to(carrier: Carrier, number: str, kannel: Kannel, count: int = 1) -> list[SubmitRecord]:
-    return wait_for(
-        lambda: carrier.submits.wait(lambda _: carrier.parts_to(number, count), WAIT),
-        f"submit_sm to {number}",
-        kannel,
-    )
+    """The parts the simulator accepted for ``number``, once at least ``count`` have arrived."""
+    digits = number.removeprefix("+")  # Kannel sends +91... as 91... with TON international
+
+    def addressed(records: list[SubmitRecord]) -> list[SubmitRecord] | None:
+        parts = [r for r in records if r.destination_addr.removeprefix("+") == digits]
+        return parts if len(parts) >= count else None
+
+    return arrival(carrier.submits, addressed, f"{count} submit_sm to {number}", kannel)
 
 
 def as_submit_sm(record: SubmitRecord) -> p.SubmitSm:
