@@ -6,17 +6,28 @@ background parts, so tests build exactly the graph production runs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from dakghar.api import account, messages, openapi, operations
 from dakghar.api.auth import Authenticator
 from dakghar.api.problems import handle_dakghar_error, handle_http_exception, handle_unexpected
 from dakghar.api.services import Services
 from dakghar.errors import DakgharError
+from dakghar.observability.metrics import (
+    CONTENT_TYPE,
+    Metrics,
+    MetricsMiddleware,
+    refresh_forever,
+)
 from dakghar.pipeline.accept import Acceptor
 from dakghar.pipeline.switches import Switchboard
 from dakghar.settings import Settings, ensure_secret_key
@@ -34,6 +45,11 @@ def create_app(
 ) -> Starlette:
     """The ASGI application for ``settings``."""
     settings = ensure_secret_key(settings)
+    metrics = Metrics()
+
+    async def metrics_endpoint(request: Request) -> Response:
+        """``GET /metrics``: Prometheus text format."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -48,7 +64,10 @@ def create_app(
             acceptor=Acceptor(st, switches),
             switches=switches,
         )
+        svc.extras["metrics"] = metrics
+        svc.acceptor.listeners.append(metrics.on_accepted)
         app.state.services = svc
+        refresher = asyncio.create_task(refresh_forever(metrics, st), name="dakghar-metrics")
         stops = []
         try:
             for component in components or []:
@@ -57,10 +76,20 @@ def create_app(
         finally:
             for stop in reversed(stops):
                 await stop()
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
             await st.close()
 
     return Starlette(
-        routes=[*messages.routes, *account.routes, *operations.routes, *openapi.routes],
+        routes=[
+            *messages.routes,
+            *account.routes,
+            *operations.routes,
+            *openapi.routes,
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ],
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
         exception_handlers={
             DakgharError: handle_dakghar_error,
             HTTPException: handle_http_exception,

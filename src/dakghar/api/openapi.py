@@ -250,6 +250,18 @@ def build_openapi() -> dict[str, Any]:
             }
         },
         **_operations(auth, common),
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics (text exposition format)",
+                "operationId": "metrics",
+                "responses": {
+                    "200": {
+                        "description": "Metrics",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
         "/healthz": {
             "get": {
                 "summary": "Liveness",

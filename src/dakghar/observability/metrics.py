@@ -1,0 +1,200 @@
+"""Prometheus metrics: what the gateway did (counters, histograms) and what it holds (gauges).
+
+Every app gets its own ``CollectorRegistry`` (tests build many apps in one process). Label sets
+are bounded by design: routes are endpoint names, never paths with ids; messages are labelled by
+status, type, connector, carrier and telecom region (a few dozen values), never by number, id or
+account. Gauges that need the store (queue depth, oldest queued age, webhook backlog) are read by
+a background refresher every few seconds, so a scrape never waits on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dakghar.store.base import MessageRow, Store
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_LANES = {0: "otp", 1: "transactional", 2: "promotional"}
+_BREAKER = {"closed": 0, "half_open": 1, "open": 2}
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_DELIVERY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
+
+
+class Metrics:
+    """The gateway's metrics, with hooks for the API, the acceptor and the dispatcher."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_requests = Counter(
+            "dakghar_http_requests", "API requests", ["route", "method", "status"], registry=r
+        )
+        self.http_latency = Histogram(
+            "dakghar_http_request_duration_seconds",
+            "API request latency",
+            ["route", "method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.accepted = Counter(
+            "dakghar_messages_accepted", "Messages accepted", ["type", "mode"], registry=r
+        )
+        self.segments = Counter(
+            "dakghar_segments_accepted", "Segments accepted", ["type", "mode"], registry=r
+        )
+        self.statuses = Counter(
+            "dakghar_message_status_changes",
+            "Messages reaching a status after acceptance",
+            ["status", "type", "connector", "carrier", "region"],
+            registry=r,
+        )
+        self.accept_to_submit = Histogram(
+            "dakghar_accept_to_submit_seconds",
+            "From acceptance to the carrier taking the message",
+            ["type"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.submit_to_delivered = Histogram(
+            "dakghar_submit_to_delivered_seconds",
+            "From the carrier taking the message to its delivery report",
+            ["connector"],
+            buckets=_DELIVERY_BUCKETS,
+            registry=r,
+        )
+        self.state = _StateCollector()
+        r.register(self.state)
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def on_accepted(self, rows: Sequence[MessageRow]) -> None:
+        """An acceptor listener."""
+        for row in rows:
+            mode = "test" if row.sandbox else "live"
+            self.accepted.labels(row.type, mode).inc()
+            self.segments.labels(row.type, mode).inc(row.segments)
+
+    def on_changed(self, rows: Sequence[MessageRow | None]) -> None:
+        """A dispatcher change hook: rows as they are after a status change."""
+        for row in rows:
+            if row is None:
+                continue
+            self.statuses.labels(
+                row.status, row.type, row.connector or "", row.carrier or "", row.region or ""
+            ).inc()
+            if row.status == "sent" and row.submitted_at is not None:
+                self.accept_to_submit.labels(row.type).observe(
+                    max(0.0, (row.submitted_at - row.created_at) / 1000)
+                )
+            elif row.status == "delivered" and row.delivered_at and row.submitted_at:
+                self.submit_to_delivered.labels(row.connector or "").observe(
+                    max(0.0, (row.delivered_at - row.submitted_at) / 1000)
+                )
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)
+
+
+class _StateCollector(Collector):
+    """Gauges read at scrape time from live objects and the refreshed store snapshot."""
+
+    def __init__(self) -> None:
+        self.queue: dict[str, Any] = {}
+        self.sources: list[Callable[[], dict[str, Any]]] = []  # dispatcher.state and the like
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        depth = GaugeMetricFamily(
+            "dakghar_queue_messages",
+            "Messages waiting, by status and lane",
+            labels=["status", "lane"],
+        )
+        for key, n in self.queue.get("counts", {}).items():
+            status, lane = key.split(":")
+            depth.add_metric([status, _LANES.get(int(lane), lane)], n)
+        yield depth
+        age = GaugeMetricFamily(
+            "dakghar_queue_oldest_seconds", "Age of the oldest queued message", labels=["lane"]
+        )
+        for lane, seconds in self.queue.get("oldest_queued_seconds", {}).items():
+            age.add_metric([_LANES.get(int(lane), str(lane))], max(0.0, seconds))
+        yield age
+        yield GaugeMetricFamily(
+            "dakghar_webhooks_pending",
+            "Webhook events not yet delivered",
+            value=self.queue.get("webhooks_pending", 0),
+        )
+        for source in self.sources:
+            yield from _dispatcher_metrics(source())
+
+
+def _dispatcher_metrics(state: dict[str, Any]) -> Iterable[Metric]:
+    ready = GaugeMetricFamily("dakghar_connector_up", "1 while bound", labels=["connector"])
+    breaker = GaugeMetricFamily(
+        "dakghar_connector_breaker",
+        "Circuit breaker: 0 closed, 1 half open, 2 open",
+        labels=["connector"],
+    )
+    window = GaugeMetricFamily(
+        "dakghar_connector_in_flight", "Requests awaiting the carrier", labels=["connector"]
+    )
+    for name, c in state.get("connectors", {}).items():
+        ready.add_metric([name], 1.0 if c.get("ready") else 0.0)
+        breaker.add_metric([name], _BREAKER.get(c.get("breaker", {}).get("state"), 0))
+        window.add_metric([name], float(c.get("window_in_use", c.get("in_flight", 0)) or 0))
+    yield ready
+    yield breaker
+    yield window
+    yield GaugeMetricFamily(
+        "dakghar_dispatcher_in_flight", "Messages being sent", value=state.get("in_flight", 0)
+    )
+
+
+async def refresh_forever(metrics: Metrics, store: Store, interval: float = 5.0) -> None:
+    """Keep the store-backed gauges fresh (a background task)."""
+    while True:
+        with contextlib.suppress(Exception):
+            metrics.state.queue = await store.queue_stats()
+        await asyncio.sleep(interval)
+
+
+class MetricsMiddleware:
+    """Counts and times every request by endpoint name (bounded), method and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            endpoint = scope.get("endpoint")
+            route = getattr(endpoint, "__name__", "unmatched")
+            method = scope["method"]
+            self.metrics.http_requests.labels(route, method, str(status)).inc()
+            self.metrics.http_latency.labels(route, method).observe(time.perf_counter() - start)
