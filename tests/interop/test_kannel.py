@@ -200,8 +200,11 @@ def as_submit_sm(record: SubmitRecord) -> p.SubmitSm:
     )
 
 
-def test_kannel_binds_to_the_simulator_as_a_transceiver(carrier: Carrier, kannel: Kannel) -> None:
-    assert carrier.sim.stats.binds >= 1
+def test_kannel_binds_to_the_simulator_over_one_session(carrier: Carrier, kannel: Kannel) -> None:
+    stats = carrier.sim.stats
+    assert stats.binds >= 1
+    # transceiver-mode: one session carries submits out and receipts back (the tests below).
+    assert stats.bound_sessions == 1
     link = next(line for line in kannel.status().splitlines() if "SMPP:" in line)
     assert "(online" in link, link
 
@@ -224,6 +227,8 @@ def test_submit_reaches_the_simulator_and_its_receipt_reaches_the_dlr_url(
     assert report["type"] == "1", report  # Kannel's DLR type 1: delivered to the phone
     assert "stat:DELIVRD" in report["reply"]
     assert f"id:{record.message_id}" in report["reply"]
+    # msg-id-type 0x03: Kannel read both ids as hex (it reports them in decimal), so they matched.
+    assert report["id"] == str(int(record.message_id, 16))
     assert carrier.sim.stats.receipts_sent >= 1
 
 
