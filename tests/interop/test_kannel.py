@@ -22,6 +22,10 @@ from typing import Any, TypeVar
 
 import pytest
 
+from dakghar.smpp import pdu as p
+from dakghar.smpp.coding import decode_text
+from dakghar.smpp.concat import UDHI, concat_info
+from dakghar.smpp.simulator import MAGIC_UNDELIVERED, Simulator, SimulatorConfig, SubmitRecord
 from tests.interop.kannel import Kannel, SmscLink, find_box
 
 if find_box("bearerbox") is None or find_box("smsbox") is None:
@@ -30,23 +34,13 @@ if find_box("bearerbox") is None or find_box("smsbox") is None:
         allow_module_level=True,
     )
 
-from dakghar.smpp import pdu as p
-from dakghar.smpp.coding import decode_text
-from dakghar.smpp.concat import UDHI, concat_info
-
-# The simulated carrier is being written alongside these tests; until it lands, skip.
-simulator = pytest.importorskip("dakghar.smpp.simulator", reason="the simulator has not landed")
-Simulator = simulator.Simulator
-SimulatorConfig = simulator.SimulatorConfig
-SubmitRecord = simulator.SubmitRecord
-
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]
 
 SYSTEM_ID = "kannel"
 PASSWORD = "s3cret"
 WAIT = 15.0  # seconds for one hop through Kannel; real runs take well under one
 DELIVERED_TO = "+919812345678"
-UNDELIVERED_TO = "+917000000002"  # the simulator's magic number for an UNDELIV receipt
+UNDELIVERED_TO = MAGIC_UNDELIVERED  # the simulator answers it with an UNDELIV receipt
 LONG_TO = "+919812345679"
 HINDI_TO = "+919812345680"
 
