@@ -70,7 +70,11 @@ class SmscLink:
 
 
 class Kannel:
-    """bearerbox + smsbox with one SMPP transceiver link to ``link`` and one sendsms user."""
+    """bearerbox + smsbox with one SMPP transceiver link to ``link`` and one sendsms user.
+
+    Ports are picked free at construction; ``log_level`` is Kannel's (0 debug with PDU dumps,
+    1 info) for the ``bearerbox.log`` and ``smsbox.log`` files in ``workdir``.
+    """
 
     username = "tester"
     password = "sendsms-secret"
@@ -90,7 +94,7 @@ class Kannel:
     # --- configuration ----------------------------------------------------------------------
 
     def config_text(self) -> str:
-        """The kannel.conf for this instance (user guide chapters 3, 6 and 7)."""
+        """The kannel.conf for this instance: core, one SMPP smsc, smsbox and a sendsms user."""
         link = self.link
         return f"""\
 group = core
