@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from dakghar.smpp import pdu as p
+from dakghar.smpp.cli import build_config, simulator
 from dakghar.smpp.concat import Method, concat_info, split_pdu
 from dakghar.smpp.connection import Connection, PduReceived, Role, SessionState
 from dakghar.smpp.dlr import ReceiptStat, is_receipt, parse_receipt
@@ -505,3 +513,83 @@ def test_from_settings_reads_defaults_rules_and_refuses_unknown_keys() -> None:
     ]:
         with pytest.raises(ValueError, match=message):
             SimulatorConfig.from_settings(bad)
+
+
+# --- the `dakghar simulator` command ------------------------------------------------------------
+
+SIMULATOR_COMMAND = "from dakghar.smpp.cli import simulator; simulator()"
+
+
+def read_pdus(sock: socket.socket, conn: Connection, wanted: int = 1) -> list[p.Pdu]:
+    """Blocking read until ``wanted`` PDUs have arrived."""
+    pdus: list[p.Pdu] = []
+    while len(pdus) < wanted:
+        data = sock.recv(65536)
+        assert data, "the simulator closed the connection"
+        pdus += [e.pdu for e in conn.receive_data(data) if isinstance(e, PduReceived)]
+    return pdus
+
+
+def test_the_command_serves_a_bind_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    settings = tmp_path / "dakghar.toml"
+    settings.write_text('[simulator]\nsystem_id = "cli"\nreceipt_delay_ms = [1, 2]\n')
+    process = subprocess.Popen(
+        [sys.executable, "-c", SIMULATOR_COMMAND, "--port", "0", "--config", str(settings)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", first)
+        assert match, first
+        banner = "".join(process.stdout.readline() for _ in range(8))
+        assert "+917000000003" in banner and "system_id cli" in banner
+        conn = Connection(Role.ESME)
+        with socket.create_connection(("127.0.0.1", int(match[1])), timeout=5) as sock:
+            sock.sendall(conn.send(p.BindTransceiver(system_id="cli", password="any")))
+            [bound] = read_pdus(sock, conn)
+            assert bound.command_status == S.ESME_ROK
+            sock.sendall(conn.send(sms()))
+            receipt, response = sorted(read_pdus(sock, conn, 2), key=lambda x: x.is_response)
+            assert isinstance(response, p.SubmitSmResp) and isinstance(receipt, p.DeliverSm)
+            sock.sendall(conn.send(receipt.response()))
+            process.send_signal(signal.SIGTERM)
+            [unbind] = read_pdus(sock, conn)
+            assert isinstance(unbind, p.Unbind)
+            sock.sendall(conn.send(unbind.response()))
+        out, err = process.communicate(timeout=10)
+        assert process.returncode == 0, err
+        assert "stopped: 1 binds, 1 submits, 1 accepted, 1 receipts sent (1 acknowledged)" in out
+        assert "smpp bound" in err and "hello" not in err  # metadata only, never the text
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_the_command_names_a_bad_settings_key(tmp_path: Path) -> None:
+    settings = tmp_path / "dakghar.toml"
+    settings.write_text("[simulator]\ncolour = 'blue'\n")
+    result = CliRunner().invoke(simulator, ["--port", "0", "--config", str(settings)])
+    assert result.exit_code != 0
+    assert "unknown key(s) colour" in result.output
+
+
+def test_command_options_override_the_settings_file_for_every_rule(tmp_path: Path) -> None:
+    settings = tmp_path / "dakghar.toml"
+    settings.write_text(
+        '[simulator]\nport = 2900\ndelivery_rate = 0.5\n[[simulator.rules]]\nprefix = "+1"\n'
+    )
+    options: dict[str, Any] = dict.fromkeys(
+        ("host", "port", "seed", "system_id", "password", "delivery_rate", "throttle_tps")
+    )
+    config = build_config(str(settings), **options, receipt_delay_ms="100-300")
+    assert config.port == 2900 and config.default.delivery_rate == 0.5
+    assert config.default.receipt_delay_ms == config.rules[0][1].receipt_delay_ms == (100, 300)
+    options.update(port=0, throttle_tps=20.0)
+    config = build_config(str(settings), **options, receipt_delay_ms="50")
+    assert config.port == 0 and config.rules[0][1].throttle_tps == 20.0
+    assert config.default.receipt_delay_ms == (50, 50)
