@@ -300,12 +300,14 @@ class _Timers:
         self._handle, self._armed_at = None, float("inf")
         heap = self._heap
         horizon = self._loop.time() + _TIMER_SLACK
-        while heap and heap[0][0] <= horizon:
-            _, _, fn, arg = heapq.heappop(heap)
-            fn(arg)
-        self._after_batch()
-        if heap:
-            self._arm(heap[0][0])
+        try:
+            while heap and heap[0][0] <= horizon:
+                _, _, fn, arg = heapq.heappop(heap)
+                fn(arg)
+        finally:  # one failing callback must not strand every later deadline
+            self._after_batch()
+            if heap and heap[0][0] < self._armed_at:
+                self._arm(heap[0][0])
 
     def cancel(self) -> None:
         if self._handle is not None:
@@ -409,7 +411,7 @@ class _Session(asyncio.Protocol):
 
     @property
     def has_room(self) -> bool:
-        return len(self.inflight) < _DELIVER_WINDOW and not self.closed
+        return len(self.inflight) < _DELIVER_WINDOW and not self.closed and self.conn.can_submit
 
     # --- requests and responses -------------------------------------------------------------
 
@@ -515,6 +517,7 @@ class Simulator:
         self._sweeper: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers: _Timers | None = None
+        self._stopping = False
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -535,6 +538,7 @@ class Simulator:
         if self._server is not None:
             raise RuntimeError("the simulator is already running")
         self._loop = asyncio.get_running_loop()
+        self._stopping = False
         self._timers = _Timers(self._loop, self._flush)
         self._server = await self._loop.create_server(
             lambda: _Session(self), self.config.host, self.config.port
@@ -546,28 +550,40 @@ class Simulator:
         return self.address
 
     async def stop(self) -> None:
-        """Unbind every bound session (waiting briefly for unbind_resp), then close everything."""
-        if self._server is None:
+        """Unbind every bound session (waiting briefly for unbind_resp), then close everything.
+
+        Receipts not yet delivered are discarded: a stopped carrier owes nobody anything.
+        """
+        server, self._server = self._server, None
+        if server is None:
             return
-        self._server.close()
-        waiting = []
+        self._stopping = True
+        server.close()
+        unbinding = []
         for session in list(self._sessions):
             if session.conn.bound and not session.closed:
                 session.write(p.Unbind())
-                waiting.append(session.gone)
+                unbinding.append(session.gone)
             else:
                 session._close("simulator stopping")
         self._flush()
-        if waiting:
-            await asyncio.wait(waiting, timeout=2.0)
+        if unbinding:
+            await asyncio.wait(unbinding, timeout=2.0)
         for session in list(self._sessions):
             session._close("simulator stopped")
+        lingering = [session.gone for session in self._sessions]
+        if lingering:
+            await asyncio.wait(lingering, timeout=1.0)
+        for session in list(self._sessions):
+            if session.transport is not None:
+                session.transport.abort()  # a peer that will not read its last bytes
         if self._sweeper is not None:
             self._sweeper.cancel()
         self.timers.cancel()
-        await self._server.wait_closed()
-        self._server, self.address = None, None
+        await server.wait_closed()
+        self.address = None
         self._parked.clear()
+        self._receivers.clear()
         log.info("simulator stopped")
 
     def _schedule_sweep(self) -> None:
@@ -595,7 +611,7 @@ class Simulator:
         if session.system_id:
             self.stats.bound_sessions -= 1
             log.info("smpp session ended", system_id=session.system_id, peer=session.peer)
-        if session.receives:
+        if session.receives and not self._stopping:
             ring = self._receivers.get(session.system_id, [])
             if session in ring:
                 ring.remove(session)
@@ -813,6 +829,8 @@ class Simulator:
 
     def _dispatch(self, item: _Outbound) -> None:
         """Hand ``item`` to a receiver of its system_id with room, or park it."""
+        if self._stopping:
+            return
         ring = self._receivers.get(item.system_id)
         if ring:
             self._round_robin += 1
@@ -844,7 +862,7 @@ class Simulator:
             session.deliver(parked.popleft(), now)
 
     def _retry(self, item: _Outbound) -> None:
-        if self._timers is not None:
+        if not self._stopping:
             self.timers.push(self.config.receipt_retry_ms / 1000, self._dispatch, item)
 
     async def send_mo(self, system_id: str, source: str, destination: str, text: str) -> None:
