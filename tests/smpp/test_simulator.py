@@ -104,13 +104,19 @@ class Esme:
 
 @asynccontextmanager
 async def running(**config: Any) -> AsyncIterator[Simulator]:
+    """A started simulator; any exception escaping its callbacks fails the test."""
     config.setdefault("default", FAST)
+    loop = asyncio.get_running_loop()
+    escaped: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: escaped.append(context))
     sim = Simulator(SimulatorConfig(port=0, **config))
     await sim.start()
     try:
         yield sim
     finally:
         await sim.stop()
+        loop.set_exception_handler(None)
+    assert not escaped, escaped
 
 
 @asynccontextmanager
@@ -450,6 +456,24 @@ async def test_unbind_is_answered_and_the_connection_closed() -> None:
         await esme.close()
 
 
+async def test_stop_gives_up_on_a_peer_that_never_answers_unbind_and_sends_no_more() -> None:
+    slow = Behaviour(receipt_delay_ms=(500.0, 500.0))
+    sim = Simulator(SimulatorConfig(port=0, default=slow))
+    await sim.start()
+    deaf = await Esme.connect(sim)
+    await deaf.bind()
+    await deaf.request(sms())
+    deaf.conn.state = SessionState.CLOSED  # reads nothing from now on, so answers nothing
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await sim.stop()
+    assert 1.5 < loop.time() - started < 5.0
+    await asyncio.wait_for(deaf.eof.wait(), 5)
+    await asyncio.sleep(0.6)  # past the receipt's due time: it was discarded, not sent
+    assert sim.stats.receipts_sent == 0 and sim.stats.bound_sessions == 0
+    await deaf.close()
+
+
 async def test_stop_unbinds_every_session_then_closes() -> None:
     sim = Simulator(SimulatorConfig(port=0, default=FAST))
     await sim.start()
@@ -481,6 +505,57 @@ async def test_mo_messages_reach_a_receiver_and_long_ones_come_in_parts() -> Non
         assert all(part.data_coding == 8 for part in parts)
         await asyncio.sleep(0.05)
         assert sim.stats.mo_sent == 4
+
+
+async def test_receipts_spread_over_the_receivers_of_one_system_id() -> None:
+    async with (
+        running() as sim,
+        client(sim, "tx") as sender,
+        client(sim, "rx") as first,
+        client(sim, "rx") as second,
+    ):
+        for i in range(20):
+            await sender.request(sms(f"9198{i:08d}"))
+        await asyncio.sleep(0.2)
+        counts = first.deliveries.qsize(), second.deliveries.qsize()
+        assert sum(counts) == 20 and min(counts) >= 5
+
+
+async def test_parked_receipts_are_bounded_and_the_oldest_go_first() -> None:
+    async with running(max_pending_receipts=2) as sim, client(sim, "tx") as sender:
+        ids = []
+        for i in range(3):
+            ids.append((await sender.request(sms(f"9198{i:08d}"))).message_id)
+            await asyncio.sleep(0.04)  # each receipt falls due before the next submit
+        assert sim.stats.receipts_dropped == 1
+        async with client(sim, "rx") as receiver:
+            got = {(await receiver.delivery()).tlvs[Tag.receipted_message_id] for _ in range(2)}
+        assert got == set(ids[1:])
+
+
+async def test_ten_thousand_pipelined_submits_with_receipts_all_come_back() -> None:
+    async with running() as sim, client(sim) as esme:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        futures = [esme.send(sms(f"9198{i:08d}")) for i in range(10_000)]
+        responses = await asyncio.wait_for(asyncio.gather(*futures), 20)
+        ids = {r.message_id for r in responses}  # type: ignore[attr-defined]
+        receipts = {(await esme.delivery()).tlvs[Tag.receipted_message_id] for _ in ids}
+        elapsed = loop.time() - started
+        assert receipts == ids and len(ids) == 10_000
+        print(f"10,000 submit_sm + receipts in one process: {10_000 / elapsed:,.0f}/s")
+
+
+def test_behaviour_checks_its_values() -> None:
+    assert Behaviour(receipt_delay_ms=[1, 2]).receipt_delay_ms == (1.0, 2.0)  # type: ignore[arg-type]
+    for bad, message in [
+        ({"error_rate": 0.6, "drop_rate": 0.6}, "must not exceed 1"),
+        ({"throttle_tps": 0}, "positive"),
+        ({"accept_latency_ms": (5.0,)}, "two numbers"),
+        ({"delivery_rate": True}, "between 0 and 1"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            Behaviour(**bad)
 
 
 def test_from_settings_reads_defaults_rules_and_refuses_unknown_keys() -> None:
