@@ -142,7 +142,10 @@ async def run(config: SimulatorConfig) -> Simulator:
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="Log level on stderr (binds, unbinds, drops; never message text).",
 )
-def simulator(config_path: str | None, log_level: str, **options: Any) -> None:
+@click.pass_context
+def simulator(
+    ctx: click.Context, /, config_path: str | None, log_level: str, **options: Any
+) -> None:
     """Run the simulated carrier: an SMPP 3.4 SMSC for gateways and benchmarks to bind to.
 
     It answers submit_sm (and data_sm, submit_multi) with a message id, then sends a delivery
@@ -156,6 +159,7 @@ def simulator(config_path: str | None, log_level: str, **options: Any) -> None:
     Example:
       dakghar simulator --port 2775 --receipt-delay-ms 100-500 --delivery-rate 0.95
     """
+    config_path = config_path or (ctx.find_root().obj or {}).get("config")  # 'dakghar --config'
     config = build_config(config_path, **options)
     configure_logging(log_level)
     try:
