@@ -335,6 +335,24 @@ async def test_a_refused_receipt_is_sent_again_later() -> None:
         assert (sim.stats.receipts_sent, sim.stats.receipts_acked) == (2, 1)
 
 
+async def test_a_garbled_deliver_sm_resp_counts_as_a_refusal() -> None:
+    async with running(receipt_retry_ms=30.0) as sim, client(sim) as esme:
+        answers = iter([None, S.ESME_ROK])  # None: we answer the first one by hand
+        esme.ack_status = lambda pdu: next(answers)
+        await esme.request(sms())
+        first = await esme.delivery()
+        garbled = (
+            bytes.fromhex("00000017 80000005 00000000")
+            + first.sequence_number.to_bytes(4, "big")
+            + b"\x00\x04\x24\x00\x09ab"  # empty message_id, then a TLV claiming 9 octets
+        )
+        esme.writer.write(garbled)
+        second = await esme.delivery()
+        assert second.tlvs == first.tlvs
+        await asyncio.sleep(0.05)
+        assert (sim.stats.receipts_sent, sim.stats.receipts_acked) == (2, 1)
+
+
 async def test_an_unacknowledged_receipt_times_out_and_is_retried() -> None:
     config = {"receipt_ack_timeout_ms": 200.0, "receipt_retry_ms": 20.0}
     async with running(**config) as sim, client(sim) as esme:

@@ -350,6 +350,7 @@ class Simulator:
         self.config = config or SimulatorConfig()
         self.stats = SimulatorStats()
         self.address: tuple[str, int] | None = None
+        # Called on the loop for every accepted message part: keep it quick; it must not raise.
         self.on_submit: Callable[[SubmitRecord], None] | None = None
         self._rng = random.Random(self.config.seed)
         # Ids are unique across restarts too (a gateway keeps old ids), so not from the seed.
