@@ -100,7 +100,7 @@ async def test_reopening_migrates_nothing_twice_and_keeps_data(tmp_path: Path) -
     assert got is not None and got.name == "keep"
     with sqlite3.connect(tmp_path / "r.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001"
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0002"
 
 
 def test_an_in_memory_database_is_refused_with_a_reason() -> None:

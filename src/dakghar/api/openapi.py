@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from dakghar import __version__
-from dakghar.api import schemas
+from dakghar.api import otp_schemas, schemas
 
 _STRUCTS = (
     schemas.MessageRequest,
@@ -25,6 +25,10 @@ _STRUCTS = (
     schemas.MessageList,
     schemas.BatchResponse,
     schemas.AccountView,
+    otp_schemas.OtpSendRequest,
+    otp_schemas.OtpCheckRequest,
+    otp_schemas.Otp,
+    otp_schemas.OtpCheckResult,
     schemas.Problem,
     schemas.Health,
 )
@@ -156,6 +160,65 @@ def _operations(auth: list[dict[str, list[str]]], common: dict[str, Any]) -> dic
     return paths
 
 
+def _otp(auth: list[dict[str, list[str]]], common: dict[str, Any]) -> dict[str, Any]:
+    """OTP verification: send, resend, check (the code itself never appears in a response)."""
+    return {
+        "/v1/otp": {
+            "post": {
+                "summary": "Send a one-time code on the OTP lane",
+                "operationId": "sendOtp",
+                "security": auth,
+                "parameters": [_IDEMPOTENCY],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("OtpSendRequest")}},
+                },
+                "responses": {
+                    "201": _json("Otp", "Verification started; the code is on its way"),
+                    **_problems(402, 409, 413, 422, 503),
+                    **common,
+                },
+            }
+        },
+        "/v1/otp/{otp_id}/resend": {
+            "post": {
+                "summary": "A new code in a new message, after resend_after (at most 3 times)",
+                "operationId": "resendOtp",
+                "security": auth,
+                "parameters": [
+                    {
+                        "name": "otp_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "maxLength": 64},
+                    }
+                ],
+                "responses": {
+                    "200": _json("Otp", "The verification with its new code sent"),
+                    **_problems(402, 404, 409, 503),
+                    **common,
+                },
+            }
+        },
+        "/v1/otp/check": {
+            "post": {
+                "summary": "Check a code by verification id or number; a wrong one costs a try",
+                "operationId": "checkOtp",
+                "security": auth,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("OtpCheckRequest")}},
+                },
+                "responses": {
+                    "200": _json("OtpCheckResult", "approved, pending, expired or failed"),
+                    **_problems(404, 409, 413, 422),
+                    **common,
+                },
+            }
+        },
+    }
+
+
 def build_openapi() -> dict[str, Any]:
     """The whole OpenAPI document."""
     _, components = msgspec.json.schema_components(_STRUCTS, ref_template=_REF)
@@ -249,6 +312,7 @@ def build_openapi() -> dict[str, Any]:
                 "responses": {"200": _json("AccountView", "The account"), **common},
             }
         },
+        **_otp(auth, common),
         **_operations(auth, common),
         "/metrics": {
             "get": {

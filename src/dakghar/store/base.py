@@ -104,6 +104,7 @@ class MessageRow:
     submitted_at: int | None
     delivered_at: int | None
     updated_at: int
+    redacted_body: str | None = None  # OTP messages: the body to keep once a carrier has it
     events: list[MessageEvent] | None = field(default=None)
 
 
@@ -186,6 +187,41 @@ class AcceptOutcome:
     balance_milli: int
     replay: IdempotencyRecord | None = None
     response: IdempotencyRecord | None = None
+
+
+@dataclass(slots=True)
+class OtpVerification:
+    """One OTP verification as stored: the code only as ``HMAC(server secret, id + code)``."""
+
+    id: str
+    account_id: str
+    to_number: str
+    code_hash: str
+    status: str  # pending | approved | expired | failed
+    attempts_left: int
+    resends: int
+    resend_after: int | None  # None once no resend is left
+    expires_at: int
+    message_id: str | None
+    code_length: int
+    ttl_seconds: int
+    template: str
+    template_id: str | None
+    sender: str | None
+    created_at: int
+    updated_at: int
+    approved_at: int | None
+
+
+OTP_COLUMNS = tuple(OtpVerification.__dataclass_fields__)
+
+
+@dataclass(slots=True, frozen=True)
+class OtpCheck:
+    """What one check did: ``outcome`` is approved, wrong, failed (last try), expired or closed."""
+
+    verification: OtpVerification
+    outcome: str
 
 
 # Builds the (status, body) to store for an Idempotency-Key from the outcome, inside the same
@@ -314,3 +350,49 @@ class Store(Protocol):
 
     async def queue_stats(self) -> dict[str, Any]:
         """Counts per status and lane, and the age of the oldest queued message per lane."""
+
+    # -- OTP verifications -------------------------------------------------------------------
+
+    async def create_otp(self, otp: OtpVerification) -> int:
+        """Store a new verification; earlier pending ones for the same number expire (count)."""
+
+    async def get_otp(self, account_id: str, otp_id: str) -> OtpVerification | None:
+        """One verification of the account."""
+
+    async def check_otp(
+        self,
+        account_id: str,
+        *,
+        otp_id: str | None,
+        to_number: str | None,
+        matches: Callable[[OtpVerification], bool],
+        now: int,
+    ) -> OtpCheck | None:
+        """Try a code atomically against a verification (by id, or the newest for a number).
+
+        ``matches`` compares the presented code with the stored hash; a wrong code takes one
+        attempt, the last one fails the verification. None when there is no such verification.
+        """
+
+    async def resend_otp(
+        self,
+        account_id: str,
+        otp_id: str,
+        *,
+        resends: int,
+        code_hash: str,
+        message_id: str,
+        resend_after: int | None,
+        expires_at: int,
+        now: int,
+    ) -> OtpVerification | None:
+        """Swap in a new code if the verification is still pending, due and at ``resends``.
+
+        None when another resend won the race or the verification is no longer open.
+        """
+
+    async def delete_otp(self, account_id: str, otp_id: str) -> None:
+        """Forget a verification whose message could not be accepted."""
+
+    async def expire_otps(self, now: int, limit: int = 5000) -> int:
+        """Mark pending verifications past their expiry ``expired``; how many were."""

@@ -96,6 +96,9 @@ messages = Table(
     Column("submitted_at", BigInteger, nullable=True),
     Column("delivered_at", BigInteger, nullable=True),
     Column("updated_at", BigInteger, nullable=False),
+    # An OTP message's body with the code masked: replaces ``body`` once a carrier has the
+    # message (or it ends unsent), so the code is kept in clear only while it is outgoing.
+    Column("redacted_body", Text, nullable=True),
 )
 Index("ix_messages_account_id", messages.c.account_id, messages.c.id)
 Index("ix_messages_account_status", messages.c.account_id, messages.c.status, messages.c.id)
@@ -222,4 +225,41 @@ switches = Table(
     Column("name", String(60), primary_key=True),
     Column("paused", Boolean, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+)
+
+# OTP verifications: the code is stored only as HMAC-SHA256(server secret, id + code).
+otp_verifications = Table(
+    "otp_verifications",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    Column("to_number", String(20), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("status", String(12), nullable=False),  # pending | approved | expired | failed
+    Column("attempts_left", Integer, nullable=False),
+    Column("resends", Integer, nullable=False, default=0),
+    Column("resend_after", BigInteger, nullable=True),  # NULL once no resend is left
+    Column("expires_at", BigInteger, nullable=False),
+    Column("message_id", String(40), nullable=True),  # the latest message carrying a code
+    Column("code_length", Integer, nullable=False),
+    Column("ttl_seconds", Integer, nullable=False),
+    Column("template", Text, nullable=False),
+    Column("template_id", String(40), nullable=True),
+    Column("sender", String(20), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("approved_at", BigInteger, nullable=True),
+)
+Index(
+    "ix_otp_account_to",
+    otp_verifications.c.account_id,
+    otp_verifications.c.to_number,
+    otp_verifications.c.id,
+)
+_otp_pending = otp_verifications.c.status == "pending"
+Index(
+    "ix_otp_pending_expiry",
+    otp_verifications.c.expires_at,
+    sqlite_where=_otp_pending,
+    postgresql_where=_otp_pending,
 )

@@ -58,6 +58,8 @@ def apply_change(c: sqlite3.Connection, change: StatusChange, now: int) -> Messa
         values["delivered_at"] = change.at or now
     if new.is_final or new is Status.SENT:
         values["lease_until"] = None
+        if msg.redacted_body is not None and not msg.sandbox:
+            values["body"] = msg.redacted_body  # an OTP's code leaves us with the carrier only
     if change.refund and msg.price_milli:
         c.execute(
             "UPDATE accounts SET balance_milli = balance_milli + ? WHERE id = ?",

@@ -37,6 +37,7 @@ from dakghar.store.base import (
     first_event,
     now_ms,
 )
+from dakghar.store.sqlite.otp import OtpStoreMixin
 from dakghar.store.sqlite.pipeline import PipelineStoreMixin
 from dakghar.store.sqlite.writer import GroupCommitWriter
 
@@ -103,7 +104,7 @@ def _account(row: tuple[Any, ...]) -> Account:
     return a
 
 
-class SqliteStore(PipelineStoreMixin):
+class SqliteStore(PipelineStoreMixin, OtpStoreMixin):
     """:class:`dakghar.store.base.Store` on one SQLite file."""
 
     def __init__(self, url: str, settings: StoreSettings | None = None) -> None:

@@ -1,0 +1,136 @@
+"""``/v1/otp``: start a verification, resend its code, check a code (API.md "OTP").
+
+Handlers decode with the Structs of ``api.otp_schemas`` and leave every rule to
+:class:`dakghar.otp.OtpService`, which lives on the app's services (``extras["otp"]``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dakghar.api import otp_schemas, render
+from dakghar.api.problems import validation_from_msgspec
+from dakghar.api.services import (
+    JSON,
+    Services,
+    idempotency_key,
+    read_body,
+    replay,
+    request_hash,
+    services,
+)
+from dakghar.errors import ValidationError
+from dakghar.otp import OtpRequest, OtpService
+from dakghar.otp.templates import DEFAULT_TEMPLATE
+from dakghar.store.base import OtpVerification
+
+_send_decoder = msgspec.json.Decoder(otp_schemas.OtpSendRequest)
+_check_decoder = msgspec.json.Decoder(otp_schemas.OtpCheckRequest)
+_encoder = render.encoder
+
+
+def otp_service(svc: Services) -> OtpService:
+    """The app's OTP service (built on first use unless the app factory provided one)."""
+    found = svc.extras.get("otp")
+    if not isinstance(found, OtpService):
+        found = svc.extras["otp"] = OtpService(svc.store, svc.acceptor, svc.settings.secret)
+    return found
+
+
+def view(otp: OtpVerification, max_resends: int) -> otp_schemas.Otp:
+    """The public verification object."""
+    return otp_schemas.Otp(
+        id=otp.id,
+        to=otp.to_number,
+        status=cast(otp_schemas.OtpStatus, otp.status),
+        expires_at=render.iso(otp.expires_at) or "",
+        resend_after=render.iso(otp.resend_after),
+        resends_left=max(0, max_resends - otp.resends),
+        attempts_left=otp.attempts_left,
+        message_id=otp.message_id,
+        created_at=render.iso(otp.created_at) or "",
+    )
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
+    if not body:
+        raise ValidationError("request body is empty; send a JSON object")
+    try:
+        return decoder.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise validation_from_msgspec(exc) from None
+
+
+def _json(obj: msgspec.Struct, status: int = 200) -> Response:
+    return Response(_encoder.encode(obj), status_code=status, media_type=JSON)
+
+
+async def send_otp(request: Request) -> Response:
+    """``POST /v1/otp`` → 201."""
+    svc = services(request)
+    caller = await svc.auth.authenticate(request)
+    body = await read_body(request, svc.settings.api.max_body_bytes)
+    key = idempotency_key(request)
+    digest = request_hash(request, body) if key else None
+    if key and digest:
+        earlier = await svc.store.get_idempotency(caller.account.id, key)
+        if earlier is not None:
+            return replay(earlier, digest)
+    req: otp_schemas.OtpSendRequest = _decode(_send_decoder, body)
+    otp = otp_service(svc)
+    limit = otp.policy.max_resends
+    sent = await otp.send(
+        caller.account,
+        OtpRequest(
+            to=req.to,
+            sender=req.sender,
+            template=req.template if req.template is not None else DEFAULT_TEMPLATE,
+            length=req.length,
+            ttl_seconds=req.ttl_seconds,
+            template_id=req.template_id,
+        ),
+        sandbox=caller.sandbox,
+        idempotency_key=key,
+        request_hash=digest,
+        render=lambda v: _encoder.encode(view(v, limit)).decode(),
+    )
+    if sent.replay is not None and digest:
+        return replay(sent.replay, digest)
+    return _json(view(sent.verification, limit), 201)
+
+
+async def resend_otp(request: Request) -> Response:
+    """``POST /v1/otp/{otp_id}/resend`` → 200, or 429 before ``resend_after``."""
+    svc = services(request)
+    caller = await svc.auth.authenticate(request)
+    otp = otp_service(svc)
+    updated = await otp.resend(
+        caller.account, request.path_params["otp_id"], sandbox=caller.sandbox
+    )
+    return _json(view(updated, otp.policy.max_resends))
+
+
+async def check_otp(request: Request) -> Response:
+    """``POST /v1/otp/check`` → 200 with the verification's new status."""
+    svc = services(request)
+    caller = await svc.auth.authenticate(request)
+    body = await read_body(request, svc.settings.api.max_body_bytes)
+    req: otp_schemas.OtpCheckRequest = _decode(_check_decoder, body)
+    checked = await otp_service(svc).check(caller.account, req.code, otp_id=req.id, to=req.to)
+    return _json(
+        otp_schemas.OtpCheckResult(
+            checked.id, cast(otp_schemas.OtpStatus, checked.status), checked.attempts_left
+        )
+    )
+
+
+routes = [
+    Route("/v1/otp", send_otp, methods=["POST"]),
+    Route("/v1/otp/check", check_otp, methods=["POST"]),
+    Route("/v1/otp/{otp_id}/resend", resend_otp, methods=["POST"]),
+]
