@@ -12,6 +12,7 @@ from dakghar import __version__
 from dakghar.cli.admin import accounts, keys
 from dakghar.cli.operations import pause, resume, status
 from dakghar.cli.serve import serve
+from dakghar.smpp.cli import simulator
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,6 +40,7 @@ cli.add_command(keys)
 cli.add_command(pause)
 cli.add_command(resume)
 cli.add_command(status)
+cli.add_command(simulator)
 
 
 def main() -> None:
