@@ -19,8 +19,12 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Run all pending migrations on ``engine``."""
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Run all pending migrations on ``engine``.
+
+    ``heads``, not ``head``: features developed side by side may each add a revision on the same
+    parent (a branch); every branch is applied, and a later merge revision joins them.
+    """
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
