@@ -185,7 +185,7 @@ class OtpService:
                 f"{row.price_milli / 1000:g} credits"
             )
         self.counts["sent"] += 1
-        log.info("otp sent", otp_id=otp_id, message_id=row.id, to=mask(row.to_number))
+        log.info("otp sent", otp_id=otp_id, message_id=row.id, masked_to=mask(row.to_number))
         return OtpSent(otp, outcome.accepted[0])
 
     async def resend(self, account: Account, otp_id: str, *, sandbox: bool) -> OtpVerification:
@@ -235,7 +235,7 @@ class OtpService:
             "otp resent",
             otp_id=otp.id,
             message_id=row.id,
-            to=mask(otp.to_number),
+            masked_to=mask(otp.to_number),
             resends=updated.resends,
             route_step=step,
         )
