@@ -6,6 +6,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from dakghar.store.base import StatusChange
 from tests.conftest import Gateway, Tenant
 from tests.otp.conftest import Clock
 
@@ -208,3 +209,16 @@ def test_the_openapi_document_describes_the_otp_paths(gateway: Gateway) -> None:
     assert doc["paths"]["/v1/otp/check"]["post"]["requestBody"]
     for name in ("OtpSendRequest", "OtpCheckRequest", "Otp", "OtpCheckResult"):
         assert name in doc["components"]["schemas"]
+
+
+def test_a_resend_after_a_delivered_code_stays_on_the_connector_that_delivered(
+    gateway: Gateway, clock: Clock
+) -> None:
+    t = gateway.tenant()
+    otp = send(gateway, t).json()
+    store = gateway.services.store
+    gateway.call(store.apply, [StatusChange(otp["message_id"], "delivered")])
+    clock.advance(30)
+    again = resend(gateway, t, otp["id"]).json()
+    msg = gateway.call(store.get_message, t.account.id, again["message_id"])
+    assert msg.route_step == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
@@ -183,3 +184,37 @@ async def test_a_new_verification_supersedes_and_the_sweep_expires_the_rest(
     assert old is not None and old.status == "expired"
     assert await store.expire_otps(now_ms() + 10) == 1
     assert await store.expire_otps(now_ms() + 10) == 0
+
+
+async def test_a_database_at_0001_upgrades_in_place_and_keeps_its_messages(
+    tmp_path: Path,
+) -> None:
+    from sqlalchemy import create_engine
+
+    from dakghar.store import migrate
+
+    path = tmp_path / "old.db"
+    engine = create_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine, "0001")
+    engine.dispose()
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO accounts (id, name, balance_milli, price_milli_per_segment, "
+            "default_region, segment_limit, webhook_secret, rate_per_second, rate_burst, "
+            "smart_encoding, dlt_enforced, sending_paused, retention_days, created_at) "
+            "VALUES ('acc_old', 'old', 0, 1000, 'IN', 10, 'w', 1, 1, 0, 0, 0, 30, 0)"
+        )
+        conn.execute(
+            "INSERT INTO messages (id, account_id, to_number, type, lane, status, body, segments, "
+            "encoding, price_milli, sandbox, validity_seconds, expires_at, attempts, route_step, "
+            "step_attempts, created_at, updated_at) VALUES ('msg_old', 'acc_old', '+919812345678', "
+            "'transactional', 1, 'delivered', 'kept', 1, 'GSM-7', 0, 0, 60, 1, 1, 0, 0, 0, 0)"
+        )
+    store = SqliteStore(f"sqlite:///{path}")
+    await store.open()
+    try:
+        old = await store.get_message("acc_old", "msg_old")
+        assert old is not None and (old.body, old.redacted_body) == ("kept", None)
+        await store.create_otp(verification("acc_old"))
+    finally:
+        await store.close()
