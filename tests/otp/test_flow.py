@@ -222,3 +222,18 @@ def test_a_resend_after_a_delivered_code_stays_on_the_connector_that_delivered(
     again = resend(gateway, t, otp["id"]).json()
     msg = gateway.call(store.get_message, t.account.id, again["message_id"])
     assert msg.route_step == 0
+
+
+def test_a_live_resend_the_balance_cannot_cover_keeps_the_old_code(
+    gateway: Gateway, clock: Clock
+) -> None:
+    t = gateway.tenant(mode="live", balance_milli=1000)
+    otp = send(gateway, t).json()
+    code = gateway.call(gateway.services.store.get_message, t.account.id, otp["message_id"]).body
+    gateway.services.auth.forget()  # the balance is read afresh, as after the cache's 2 s
+    clock.advance(30)
+    r = resend(gateway, t, otp["id"])
+    assert r.status_code == 402
+    assert r.json()["code"] == "insufficient_credits"
+    digits = re.search(r"\d{6}", code)[0]  # type: ignore[index]
+    assert check(gateway, t, id=otp["id"], code=digits).json()["status"] == "approved"

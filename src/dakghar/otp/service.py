@@ -180,10 +180,7 @@ class OtpService:
             await self.store.delete_otp(account.id, otp_id)
             if outcome.replay is not None:
                 return OtpSent(otp, None, outcome.replay)
-            raise InsufficientCredits(
-                f"balance {outcome.balance_milli / 1000:g} cannot cover "
-                f"{row.price_milli / 1000:g} credits"
-            )
+            raise self._no_credit(outcome.balance_milli, row)
         self.counts["sent"] += 1
         log.info("otp sent", otp_id=otp_id, message_id=row.id, masked_to=mask(row.to_number))
         return OtpSent(otp, outcome.accepted[0])
@@ -210,6 +207,9 @@ class OtpService:
         )
         code = self._new_code(otp.code_length)
         row = self._message(account, req, code, sandbox=sandbox, route_step=step)
+        if row.price_milli > account.balance_milli:
+            # Refuse before the old code is replaced; the write below re-checks atomically.
+            raise self._no_credit(account.balance_milli, row)
         self.protection.admit(account, otp.to_number, now / 1000, new_number=False)
         updated = await self.store.resend_otp(
             account.id,
@@ -226,10 +226,7 @@ class OtpService:
             raise RateLimited("another resend of this verification is in progress")
         outcome = await self.acceptor.write(account, [row], sandbox=sandbox)
         if not outcome.accepted:
-            raise InsufficientCredits(
-                f"balance {outcome.balance_milli / 1000:g} cannot cover "
-                f"{row.price_milli / 1000:g} credits"
-            )
+            raise self._no_credit(outcome.balance_milli, row)
         self.counts["resent"] += 1
         log.info(
             "otp resent",
@@ -331,6 +328,12 @@ class OtpService:
         row = self.acceptor.build(draft, account, sandbox=sandbox, now=now_ms())
         redacted = templates.masked(req.template, req.length, req.ttl_seconds)
         return replace(row, redacted_body=redacted, route_step=route_step)
+
+    @staticmethod
+    def _no_credit(balance_milli: int, row: MessageRow) -> InsufficientCredits:
+        return InsufficientCredits(
+            f"balance {balance_milli / 1000:g} cannot cover {row.price_milli / 1000:g} credits"
+        )
 
     async def _get(self, account: Account, otp_id: str) -> OtpVerification:
         otp = await self.store.get_otp(account.id, otp_id)
