@@ -1,0 +1,395 @@
+"""The dispatcher: claims queued messages and drives each one to a carrier.
+
+Lanes are strict priorities (otp > transactional > promotional); inside a lane, accounts take
+turns, so one account's million-message campaign never starves another's notifications. Claims
+are atomic in the store and carry a lease: a message whose worker dies returns to the queue when
+the lease runs out. Each message goes through its route's connectors in order (the simulator for
+sandbox keys); temporary failures are retried with backoff (``pipeline.retry``), moving on when
+a connector keeps failing or its circuit breaker is open; permanent ones fail at once, refunding
+what was never sent. Reports from connectors settle messages through the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dakghar.connectors.base import Connector, ConnectorError, Outbound, Report
+from dakghar.core.message import ErrorCode, Status
+from dakghar.observability.logging import get_logger
+from dakghar.pipeline.breaker import CircuitBreaker
+from dakghar.pipeline.pacing import AsyncPacer
+from dakghar.pipeline.retry import RetryPolicy
+from dakghar.pipeline.routing import NoRoute, Router, RoutingInput
+from dakghar.pipeline.switches import Switchboard
+from dakghar.store.base import MessageRow, StatusChange, Store, now_ms
+
+log = get_logger("dakghar.dispatcher")
+SANDBOX_CONNECTOR = "simulator"
+LANES = (0, 1, 2)
+
+
+@dataclass
+class DispatcherStats:
+    """Counters for metrics and tests."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    reports: int = 0
+    reclaimed: int = 0
+    expired: int = 0
+    by_connector: dict[str, int] = field(default_factory=dict)
+
+
+def _claim_budget(connector: Connector) -> int:
+    window = max(1, connector.max_in_flight)
+    if connector.rate_per_second <= 0:
+        return window
+    return min(window, max(8, int(connector.rate_per_second * 0.2)))
+
+
+class Dispatcher:
+    """Moves messages from the queue to connectors."""
+
+    def __init__(
+        self,
+        store: Store,
+        connectors: dict[str, Connector],
+        *,
+        router: Router | None = None,
+        switches: Switchboard | None = None,
+        policy: RetryPolicy | None = None,
+        lease_ms: int = 60_000,
+        sweep_interval: float = 0.5,
+        rng: random.Random | None = None,
+        on_change: Callable[[Sequence[MessageRow | None]], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.connectors = connectors
+        self.router = router
+        self.switches = switches or Switchboard(store)
+        self.policy = policy or RetryPolicy()
+        self.lease_ms = lease_ms
+        self.sweep_interval = sweep_interval
+        self.rng = rng or random.Random()
+        self.on_change = on_change
+        self.breakers = {name: CircuitBreaker() for name in connectors}
+        self.pacers = {
+            name: AsyncPacer(c.rate_per_second, c.max_in_flight) for name, c in connectors.items()
+        }
+        # How many messages may be claimed and not yet finished. Bounded by the connectors'
+        # windows and by what their rate limits can send in ~0.2 s: anything more would wait
+        # in a pacer queue, where a newly arrived OTP could not overtake it.
+        self.capacity = max(64, sum(_claim_budget(c) for c in connectors.values()))
+        self.stats = DispatcherStats()
+        # lane -> account -> when its earliest queued message is due (ms)
+        self._active: dict[int, dict[str, int]] = {lane: {} for lane in LANES}
+        self._in_flight = 0
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._sends: set[asyncio.Task[None]] = set()
+        self._running = False
+
+    # -- feeding -----------------------------------------------------------------------------
+
+    def notify(self, rows: Sequence[MessageRow]) -> None:
+        """Newly queued messages (an accept listener): remember their accounts and wake up."""
+        for r in rows:
+            if r.status != Status.QUEUED.value:
+                continue
+            due = r.next_attempt_at or r.created_at
+            lane = self._active[r.lane]
+            if lane.get(r.account_id, due + 1) > due:
+                lane[r.account_id] = due
+        self._wake.set()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start connectors, recover the queue's state, and begin dispatching."""
+        for name, connector in self.connectors.items():
+            await connector.start(self._reporter(name))
+        for lane, account, due in await self.store.waiting_accounts():
+            self._active[lane][account] = due
+        await self.switches.refresh()
+        self._running = True
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="dakghar-claim"),
+            asyncio.create_task(self._sweep_loop(), name="dakghar-sweep"),
+        ]
+
+    async def stop(self, drain_timeout: float = 10.0) -> None:
+        """Stop claiming, let in-flight sends finish, stop connectors."""
+        self._running = False
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._sends:
+            await asyncio.wait(self._sends, timeout=drain_timeout)
+        for connector in self.connectors.values():
+            await connector.stop()
+
+    @property
+    def ready(self) -> bool:
+        """At least one connector can take messages."""
+        return any(c.ready for c in self.connectors.values())
+
+    # -- claiming ----------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while self._running:
+            try:
+                claimed = await self._claim_once()
+            except Exception:  # the loop must outlive a bad moment in the store
+                log.exception("claim failed")
+                await asyncio.sleep(0.5)
+                continue
+            for row in claimed:
+                self._in_flight += 1
+                task = asyncio.create_task(self._send(row))
+                self._sends.add(task)
+                task.add_done_callback(self._sends.discard)
+            if not claimed:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._idle_wait())
+
+    def _idle_wait(self) -> float:
+        now = now_ms()
+        dues = [due for lane in self._active.values() for due in lane.values()]
+        if not dues:
+            return 1.0
+        return min(1.0, max(0.005, (min(dues) - now) / 1000))
+
+    async def _claim_once(self) -> list[MessageRow]:
+        if self.switches.global_paused:
+            return []
+        free = self.capacity - self._in_flight
+        claimed: list[MessageRow] = []
+        now = now_ms()
+        for lane in LANES:
+            if free <= 0:
+                break
+            active = self._active[lane]
+            accounts = [
+                a for a, due in active.items() if due <= now and not self.switches.account_paused(a)
+            ]
+            if not accounts:
+                continue
+            self.rng.shuffle(accounts)  # fair turns without a persistent cursor
+            per = max(1, min(500, free // len(accounts)))
+            accounts = accounts[: max(1, free // per)]
+            rows, dry = await self.store.claim(lane, accounts, per, lease_ms=self.lease_ms)
+            for account, nxt in dry.items():
+                if nxt is None:
+                    active.pop(account, None)
+                else:
+                    active[account] = nxt
+            claimed += rows
+            free -= len(rows)
+        self.stats.claimed += len(claimed)
+        return claimed
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def _route(self, row: MessageRow) -> list[str]:
+        if row.sandbox:
+            return [SANDBOX_CONNECTOR]
+        if self.router is None:
+            raise NoRoute("no routes are configured for live traffic")
+        return self.router.route_for(
+            RoutingInput(
+                to=row.to_number,
+                country=row.country,
+                carrier=row.carrier,
+                type=row.type,
+                account_id=row.account_id,
+            ),
+            random.Random(row.id),  # the same message always gets the same weighted pick
+        )
+
+    def _pick(self, route: list[str], step: int) -> tuple[int, str] | None:
+        now = time.monotonic()
+        for i in range(len(route)):
+            idx = (step + i) % len(route)
+            name = route[idx]
+            connector = self.connectors.get(name)
+            if connector is None or not connector.ready:
+                continue
+            if self.switches.connector_paused(name) or not self.breakers[name].allow(now):
+                continue
+            return idx, name
+        return None
+
+    async def _send(self, row: MessageRow) -> None:
+        try:
+            await self._send_one(row)
+        except Exception:
+            log.exception("send failed unexpectedly", message_id=row.id)
+        finally:
+            self._in_flight -= 1
+            self._wake.set()
+
+    async def _send_one(self, row: MessageRow) -> None:
+        if row.expires_at <= now_ms():
+            await self._finish(row, Status.EXPIRED, ErrorCode.EXPIRED,
+                               "validity ended before it could be sent", refund=True)  # fmt: skip
+            return
+        try:
+            route = self._route(row)
+        except NoRoute as exc:
+            await self._finish(row, Status.FAILED, ErrorCode.NO_ROUTE, exc.detail, refund=True)
+            return
+        picked = self._pick(route, row.route_step)
+        if picked is None:
+            # Paused, open breaker or not bound: nothing was tried, so no backoff; look again soon.
+            await self._retry(row, route, row.route_step, "no connector of the route is available",
+                              move_on=False, delay=self.rng.uniform(0.5, 1.0))  # fmt: skip
+            return
+        step, name = picked
+        connector = self.connectors[name]
+        outbound = Outbound(
+            message_id=row.id,
+            to=row.to_number,
+            sender=row.sender,
+            body=row.body or "",
+            encoding=row.encoding,
+            type=row.type,
+            validity_seconds=max(1, (row.expires_at - now_ms()) // 1000),
+            template_id=row.template_id,
+        )
+        try:
+            async with self.pacers[name].slot():
+                accepted = await connector.submit(outbound)
+        except ConnectorError as exc:
+            await self._failed(row, route, step, name, exc)
+            return
+        self.breakers[name].record_success(time.monotonic())
+        self.stats.sent += 1
+        self.stats.by_connector[name] = self.stats.by_connector.get(name, 0) + 1
+        self._changed([await self.store.mark_sent(row.id, name, accepted.provider_ids)])
+
+    async def _failed(
+        self, row: MessageRow, route: list[str], step: int, name: str, exc: ConnectorError
+    ) -> None:
+        if exc.slow_down:
+            self.pacers[name].slow_down(time.monotonic(), 0.5, 5.0)
+        if not exc.temporary:
+            await self._finish(row, Status.FAILED, exc.error_code, exc.detail,
+                               refund=not exc.maybe_sent, connector=name)  # fmt: skip
+            return
+        if not exc.slow_down:
+            self.breakers[name].record_failure(time.monotonic())
+        await self._retry(row, route, step, exc.detail, move_on=True)
+
+    async def _retry(
+        self,
+        row: MessageRow,
+        route: list[str],
+        step: int,
+        detail: str,
+        *,
+        move_on: bool,
+        delay: float | None = None,
+    ) -> None:
+        now = now_ms()
+        attempts_here = row.step_attempts + 1 if step == row.route_step else 1
+        if move_on and attempts_here >= self.policy.max_attempts_per_connector and len(route) > 1:
+            step, attempts_here = (step + 1) % len(route), 0
+        if delay is None:
+            delay = self.policy.next_delay(max(1, row.attempts), self.rng)
+        delay_ms = int(delay * 1000)
+        due = now + delay_ms
+        if due >= row.expires_at:
+            await self._finish(row, Status.EXPIRED, ErrorCode.EXPIRED,
+                               f"gave up before validity ended: {detail}", refund=True)  # fmt: skip
+            return
+        self.stats.retried += 1
+        change = StatusChange(
+            row.id,
+            Status.QUEUED.value,
+            detail=f"retry: {detail}",
+            fields={
+                "next_attempt_at": due,
+                "route_step": step,
+                "step_attempts": attempts_here,
+                "lease_until": None,
+            },
+        )
+        self._changed(await self.store.apply([change]))
+        active = self._active[row.lane]
+        active[row.account_id] = min(active.get(row.account_id, due), due)
+
+    async def _finish(
+        self,
+        row: MessageRow,
+        status: Status,
+        error_code: str,
+        detail: str,
+        *,
+        refund: bool,
+        connector: str | None = None,
+    ) -> None:
+        self.stats.failed += 1
+        fields = {"connector": connector} if connector else {}
+        change = StatusChange(row.id, status.value, error_code=str(error_code), detail=detail,
+                              refund=refund, fields=fields)  # fmt: skip
+        self._changed(await self.store.apply([change]))
+
+    # -- reports and time --------------------------------------------------------------------
+
+    async def report(self, connector: str, report: Report) -> None:
+        """Settle a message from a delivery report (from a connector or an HTTP callback).
+
+        Idempotent: a report for a message already in a final state changes nothing, and one
+        that arrives before the submit's answer is kept until the message is marked sent.
+        """
+        change = StatusChange("", report.status, error_code=report.error_code,
+                              detail=report.detail, at=report.at)  # fmt: skip
+        self.stats.reports += 1
+        self._changed([await self.store.report(connector, report.provider_id, change)])
+
+    def _reporter(self, name: str) -> Callable[[Report], Any]:
+        async def on_report(report: Report) -> None:
+            await self.report(name, report)
+
+        return on_report
+
+    async def _sweep_loop(self) -> None:
+        while self._running:
+            try:
+                moved = await self.store.sweep()
+                await self.switches.refresh()
+            except Exception:
+                log.exception("sweep failed")
+            else:
+                self.notify(moved["released"] + moved["reclaimed"])
+                self.stats.reclaimed += len(moved["reclaimed"])
+                self.stats.expired += len(moved["expired"])
+                self._changed(moved["expired"])
+            await asyncio.sleep(self.sweep_interval)
+
+    def _changed(self, rows: Sequence[MessageRow | None]) -> None:
+        if self.on_change is not None and any(rows):
+            self.on_change(rows)
+
+    def state(self) -> dict[str, Any]:
+        """Connector, breaker and queue state for metrics, readiness and the CLI."""
+        return {
+            "in_flight": self._in_flight,
+            "active_accounts": {lane: len(a) for lane, a in self._active.items()},
+            "connectors": {
+                name: {**c.state(), "ready": c.ready, "breaker": self.breakers[name].snapshot()}
+                for name, c in self.connectors.items()
+            },
+            "stats": self.stats.__dict__,
+        }

@@ -1,0 +1,109 @@
+"""Per-connector throttling: never more than the carrier's messages per second or window.
+
+A carrier contract says two things: a rate (e.g. 100 submits/s) and a window (how many requests
+may await an answer). ``AsyncPacer.slot()`` enforces both for the dispatcher: an in-flight slot
+from a FIFO semaphore (fair, cancellation-safe), then a send time from :class:`RateSchedule`, a
+GCRA virtual schedule that spaces sends smoothly at the rate with a small burst tolerance, so no
+one-second window ever holds more than ``rate + burst`` sends, and, unlike a polling loop, costs
+one sleep per send. ``slow_down`` lowers the rate for a while when the carrier answers
+"throttled"; it climbs back by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+MIN_RATE = 1.0  # slow_down never goes below one message per second
+
+
+class RateSchedule:
+    """Pure arithmetic of the pacer: when may the next send go (GCRA virtual scheduling)."""
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self.rate = rate
+        self.burst = max(1.0, rate * 0.02) if burst is None else max(1.0, burst)
+        self._tat = 0.0  # theoretical arrival time of the next send
+        self._factor = 1.0
+        self._until = 0.0
+
+    def effective_rate(self, now: float) -> float:
+        if self.rate <= 0:
+            return 0.0
+        if now >= self._until:
+            self._factor = 1.0
+        return max(MIN_RATE, self.rate * self._factor) if self._factor < 1 else self.rate
+
+    def reserve(self, now: float) -> float:
+        """Book the next send; returns how long to wait (0 = now). Unlimited when rate <= 0."""
+        rate = self.effective_rate(now)
+        if rate <= 0:
+            return 0.0
+        interval = 1.0 / rate
+        tolerance = (self.burst - 1.0) * interval
+        at = max(now, self._tat - tolerance)
+        self._tat = max(self._tat, now) + interval
+        return at - now
+
+    def release(self, now: float) -> None:
+        """Give back the last booking (its waiter was cancelled before sending)."""
+        rate = self.effective_rate(now)
+        if rate > 0:
+            self._tat = max(now, self._tat - 1.0 / rate)
+
+    def slow_down(self, now: float, factor: float, duration: float) -> None:
+        """Multiply the rate by ``factor`` (< 1) for ``duration`` s; repeated calls compound."""
+        if now >= self._until:
+            self._factor = 1.0
+        self._factor = max(self._factor * factor, MIN_RATE / self.rate if self.rate > 0 else 0.0)
+        self._until = now + duration
+
+
+class AsyncPacer:
+    """``async with pacer.slot():`` waits for an in-flight slot and then for the rate."""
+
+    def __init__(self, rate: float, max_in_flight: int, burst: float | None = None) -> None:
+        self.schedule = RateSchedule(rate, burst)
+        self.max_in_flight = max(1, max_in_flight)
+        self._window = asyncio.Semaphore(self.max_in_flight)
+        self.in_flight = 0
+        self.waiting = 0
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        self.waiting += 1
+        try:
+            await self._window.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            delay = self.schedule.reserve(time.monotonic())
+            if delay > 0:
+                try:
+                    await asyncio.sleep(delay)
+                except asyncio.CancelledError:
+                    self.schedule.release(time.monotonic())
+                    raise
+            self.in_flight += 1
+            try:
+                yield
+            finally:
+                self.in_flight -= 1
+        finally:
+            self._window.release()
+
+    def slow_down(self, now: float, factor: float, duration: float) -> None:
+        """The carrier said "throttled": send more slowly for ``duration`` seconds."""
+        self.schedule.slow_down(now, factor, duration)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "rate": self.schedule.rate,
+            "effective_rate": self.schedule.effective_rate(time.monotonic()),
+            "in_flight": self.in_flight,
+            "waiting": self.waiting,
+            "max_in_flight": self.max_in_flight,
+        }
