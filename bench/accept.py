@@ -13,79 +13,10 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-BIN = Path(sys.executable).parent / "dakghar"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cli(env: dict[str, str], *args: str) -> str:
-    return subprocess.check_output([str(BIN), *args], env=env, text=True).strip()
-
-
-class Conn:
-    """One keep-alive HTTP/1.1 connection."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    async def post(self, head: bytes, body: bytes) -> int:
-        self.writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
-        status_line = await self.reader.readline()
-        length = 0
-        while True:
-            line = await self.reader.readline()
-            if line in (b"\r\n", b""):
-                break
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        await self.reader.readexactly(length)
-        return int(status_line.split()[1])
-
-
-async def drive(port: int, key: str, path: str, bodies: list[bytes], conc: int) -> dict[str, float]:
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
-        "Content-Type: application/json\r\nContent-Length: "
-    ).encode()
-    conns = [Conn(*await asyncio.open_connection("127.0.0.1", port)) for _ in range(conc)]
-    latencies: list[float] = []
-    errors = 0
-    it = iter(bodies)
-
-    async def worker(c: Conn) -> None:
-        nonlocal errors
-        for body in it:
-            t0 = time.perf_counter()
-            status = await c.post(head, body)
-            latencies.append(time.perf_counter() - t0)
-            if status != 202:
-                errors += 1
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker(c) for c in conns))
-    elapsed = time.perf_counter() - t0
-    for c in conns:
-        c.writer.close()
-    latencies.sort()
-    return {
-        "requests_per_s": len(bodies) / elapsed,
-        "p50_ms": latencies[len(latencies) // 2] * 1000,
-        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
-        "errors": errors,
-    }
+from _harness import drive, gateway
 
 
 def main() -> None:
@@ -97,27 +28,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
 
-    tmp = tempfile.mkdtemp(prefix="dakghar-bench-")
-    env = {
-        **os.environ,
-        "DAKGHAR_DATA_DIR": tmp,
-        "DAKGHAR_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
-        "DAKGHAR_LOG_LEVEL": "warning",
-    }
-    acc = cli(env, "accounts", "create", "bench", "--balance", "100000000",
-              "--rate", "1000000", "--burst", "1000000")  # fmt: skip
-    key = cli(env, "keys", "create", acc, "--live")
-    port = free_port()
-    server = subprocess.Popen(
-        [str(BIN), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL
-    )
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    # --no-delivery: measure the accept path alone (no dispatcher competing for the CPU).
+    with gateway(mode="--live", serve_args=("--no-delivery",)) as gw:
+        port, key = gw.port, gw.key
         single = [
             json.dumps(
                 {"to": f"+9198{i % 10**8:08d}", "body": f"Your order {i} has shipped"}
@@ -136,10 +49,6 @@ def main() -> None:
             batches.append(
                 asyncio.run(drive(port, key, "/v1/messages/batch", batch, args.batch_concurrency))
             )
-    finally:
-        server.terminate()
-        server.wait(10)
-        shutil.rmtree(tmp, ignore_errors=True)
 
     def med(rows: list[dict[str, float]], k: str) -> float:
         return statistics.median(r[k] for r in rows)

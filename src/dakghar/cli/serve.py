@@ -97,11 +97,26 @@ def demo_component(url: str) -> Component:
     is_flag=True,
     help="Create (once) a demo account with a sandbox key, and print the key and URL.",
 )
+@click.option(
+    "--no-delivery",
+    is_flag=True,
+    help="Accept and store messages but start no dispatcher, connectors or simulator "
+    "(messages stay queued; for measuring the accept path alone).",
+)
 @click.pass_context
 def serve(
-    ctx: click.Context, host: str | None, port: int | None, config: str | None, demo: bool
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    config: str | None,
+    demo: bool,
+    no_delivery: bool,
 ) -> None:
-    """Run the gateway: REST API, store and (sandbox) simulated carrier in one process."""
+    """Run the gateway: REST API, store, dispatcher, connectors and simulated carrier in one process.
+
+    Sandbox (test_) keys reach only the built-in simulated carrier; live keys go through the
+    connectors and routes of the config file. SIGHUP re-reads the routes.
+    """
     config = config or (ctx.find_root().obj or {}).get("config")
     try:
         settings: Settings = ensure_secret_key(load_settings(config, host=host, port=port))
@@ -110,6 +125,11 @@ def serve(
     configure_logging(settings.log_level, settings.log_format)
     url = f"http://{settings.host}:{settings.port}"
     components: list[Component] = []
+    if not no_delivery:
+        # Imported here so that the admin commands start without loading the SMPP stack.
+        from dakghar.pipeline.runtime import delivery_component
+
+        components.append(delivery_component(settings, reload_on_hup=True, config_path=config))
     if demo:
         components.append(demo_component(url))
     app = create_app(settings, components=components)

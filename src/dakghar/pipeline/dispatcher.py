@@ -70,6 +70,7 @@ class Dispatcher:
         sweep_interval: float = 0.5,
         rng: random.Random | None = None,
         on_change: Callable[[Sequence[MessageRow | None]], None] | None = None,
+        exclusive: bool = True,
     ) -> None:
         self.store = store
         self.connectors = connectors
@@ -80,6 +81,7 @@ class Dispatcher:
         self.sweep_interval = sweep_interval
         self.rng = rng or random.Random()
         self.on_change = on_change
+        self.exclusive = exclusive  # the only dispatcher on this store (embedded SQLite)
         self.breakers = {name: CircuitBreaker() for name in connectors}
         self.pacers = {
             name: AsyncPacer(c.rate_per_second, c.max_in_flight) for name, c in connectors.items()
@@ -116,6 +118,13 @@ class Dispatcher:
         """Start connectors, recover the queue's state, and begin dispatching."""
         for name, connector in self.connectors.items():
             await connector.start(self._reporter(name))
+        # The embedded store has one dispatcher: claims found at start belong to a dead process
+        # (kill -9, power loss) and go back to the queue now rather than when their lease ends.
+        while True:
+            moved = await self.store.sweep(reclaim_all=self.exclusive)
+            self.stats.reclaimed += len(moved["reclaimed"])
+            if len(moved["reclaimed"]) < 5000:
+                break
         for lane, account, due in await self.store.waiting_accounts():
             self._active[lane][account] = due
         await self.switches.refresh()

@@ -331,8 +331,13 @@ class Store(Protocol):
     ) -> MessageRow | None:
         """Apply a delivery report for one part; kept for later if the part is not known yet."""
 
-    async def sweep(self) -> dict[str, list[MessageRow]]:
-        """Release due scheduled messages, expire overdue ones, requeue abandoned claims."""
+    async def sweep(self, *, reclaim_all: bool = False) -> dict[str, list[MessageRow]]:
+        """Release due scheduled messages, expire overdue ones, requeue abandoned claims.
+
+        ``reclaim_all`` requeues every claim, not only those whose lease ran out: for a
+        dispatcher starting on a store that no other dispatcher uses (the embedded one), every
+        claim it finds belongs to a process that died.
+        """
 
     async def claim_webhooks(self, limit: int, *, lease_ms: int) -> list[WebhookEvent]:
         """Due webhook events, the oldest pending one per message."""

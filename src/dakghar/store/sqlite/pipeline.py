@@ -82,9 +82,9 @@ class PipelineStoreMixin:
         """A delivery report for one part."""
         return await self._write(lambda c: ops.report(c, connector, provider_id, change, now_ms()))
 
-    async def sweep(self) -> dict[str, list[MessageRow]]:
+    async def sweep(self, *, reclaim_all: bool = False) -> dict[str, list[MessageRow]]:
         """Time-driven moves."""
-        return await self._write(lambda c: ops.sweep(c, now_ms()))
+        return await self._write(lambda c: ops.sweep(c, now_ms(), reclaim_all=reclaim_all))
 
     async def claim_webhooks(self, limit: int, *, lease_ms: int) -> list[WebhookEvent]:
         """Due webhook events."""

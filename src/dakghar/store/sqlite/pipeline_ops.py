@@ -238,9 +238,12 @@ def report(
     return apply_change(c, change, now)
 
 
-def sweep(c: sqlite3.Connection, now: int, limit: int = 5000) -> dict[str, list[MessageRow]]:
+def sweep(
+    c: sqlite3.Connection, now: int, limit: int = 5000, *, reclaim_all: bool = False
+) -> dict[str, list[MessageRow]]:
     """Time-driven moves: release due scheduled messages, expire what outlived its validity,
-    and return abandoned claims (a crashed worker) to the queue."""
+    and return abandoned claims (a crashed worker) to the queue: those whose lease ran out, or
+    every claim when ``reclaim_all`` (a dispatcher starting on a store no other one uses)."""
     out: dict[str, list[MessageRow]] = {"released": [], "expired": [], "reclaimed": []}
     due = [
         r[0]
@@ -284,7 +287,7 @@ def sweep(c: sqlite3.Connection, now: int, limit: int = 5000) -> dict[str, list[
         r[0]
         for r in c.execute(
             "SELECT id FROM messages WHERE status = 'sending' AND lease_until <= ? LIMIT ?",
-            (now, limit),
+            (2**62 if reclaim_all else now, limit),
         )
     ]
     for mid in leased:

@@ -1,0 +1,161 @@
+"""What the benchmark scripts share: a real `dakghar serve` subprocess and a lean HTTP client.
+
+The gateway runs as its own process on loopback with a fresh SQLite database in a temporary
+directory; the client is a small raw-asyncio HTTP/1.1 keep-alive client, so that it costs as
+little CPU as possible on a shared 2-core machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+BIN = Path(sys.executable).parent / "dakghar"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))]
+
+
+@dataclass
+class Gateway:
+    """A running gateway: where it listens, a key, and its database file."""
+
+    port: int
+    key: str
+    db: Path
+    env: dict[str, str]
+
+    def query(self, sql: str, *args: object) -> list[tuple[object, ...]]:
+        """Read the gateway's database (WAL lets a reader in while it writes)."""
+        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
+        try:
+            return con.execute(sql, args).fetchall()
+        finally:
+            con.close()
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    return subprocess.check_output([str(BIN), *args], env=env, text=True).strip()
+
+
+@contextmanager
+def gateway(
+    *, mode: str = "--live", config: str = "", serve_args: tuple[str, ...] = ()
+) -> Iterator[Gateway]:
+    """Start `dakghar serve` on a fresh database with one account and key of ``mode``."""
+    tmp = tempfile.mkdtemp(prefix="dakghar-bench-")
+    db = Path(tmp) / "bench.db"
+    env = {
+        **os.environ,
+        "DAKGHAR_DATA_DIR": tmp,
+        "DAKGHAR_DATABASE_URL": f"sqlite:///{db}",
+        "DAKGHAR_LOG_LEVEL": "warning",
+    }
+    config_file = Path(tmp) / "dakghar.toml"
+    config_file.write_text(config)
+    acc = cli(env, "accounts", "create", "bench", "--balance", "100000000",
+              "--rate", "1000000", "--burst", "1000000")  # fmt: skip
+    key = cli(env, "keys", "create", acc, mode)
+    port = free_port()
+    server = subprocess.Popen(
+        [str(BIN), "serve", "--port", str(port), "--config", str(config_file), *serve_args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(150):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield Gateway(port, key, db, env)
+    finally:
+        server.terminate()
+        server.wait(20)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Conn:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def post(self, head: bytes, body: bytes) -> int:
+        self.writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
+        status_line = await self.reader.readline()
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        await self.reader.readexactly(length)
+        return int(status_line.split()[1])
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def post_head(path: str, key: str) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+        "Content-Type: application/json\r\nContent-Length: "
+    ).encode()
+
+
+async def drive(port: int, key: str, path: str, bodies: list[bytes], conc: int) -> dict[str, float]:
+    """POST every body as fast as ``conc`` connections allow; rate and latency."""
+    head = post_head(path, key)
+    conns = [await Conn.open(port) for _ in range(conc)]
+    latencies: list[float] = []
+    errors = 0
+    it = iter(bodies)
+
+    async def worker(c: Conn) -> None:
+        nonlocal errors
+        for body in it:
+            t0 = time.perf_counter()
+            status = await c.post(head, body)
+            latencies.append(time.perf_counter() - t0)
+            if status != 202:
+                errors += 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in conns))
+    elapsed = time.perf_counter() - t0
+    for c in conns:
+        c.close()
+    latencies.sort()
+    return {
+        "requests_per_s": len(bodies) / elapsed,
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "errors": errors,
+    }

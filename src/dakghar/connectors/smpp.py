@@ -1,0 +1,326 @@
+"""The SMPP connector: the dispatcher's :class:`Connector` for an SMSC, over one or more binds.
+
+Configured by a ``[[connectors]]`` table with ``type = "smpp"`` (see :class:`SmppConnectorConfig`).
+It turns an :class:`Outbound` message into ``submit_sm`` PDUs (GSM 03.38 or UCS-2, long messages
+split by UDH, SAR or ``message_payload``, validity as SMPP relative time, DLT entity and template
+ids as TLVs when ``dlt`` is on), sends them over the least-loaded bind, and maps every answer:
+
+============================================  ===============================================
+SMSC answer                                   what the dispatcher is told
+============================================  ===============================================
+``ESME_ROK``                                  accepted, with the SMSC's id for every part
+``ESME_RTHROTTLED``, ``ESME_RMSGQFUL``        temporary, slow down
+``ESME_RSYSERR``, ``ESME_RX_T_APPN``, not     temporary
+bound, connection lost before sending
+timeout, connection lost after sending        temporary, the SMSC may have it (``maybe_sent``)
+``ESME_RINVDSTADR``                           permanent ``invalid_number``
+anything else                                 permanent ``carrier_rejected``
+============================================  ===============================================
+
+Delivery receipts (``deliver_sm`` with a receipt, or its TLVs) become :class:`Report` objects,
+awaited by the dispatcher before the ``deliver_sm_resp`` goes out. Other inbound messages (mobile
+originated) are reassembled and handed to ``on_inbound``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from dakghar.connectors.base import Accepted, ConnectorError, Outbound, Report, ReportSink
+from dakghar.core.message import ErrorCode
+from dakghar.observability.logging import get_logger
+from dakghar.smpp import pdu as p
+from dakghar.smpp.client import SmppClient, SmppError
+from dakghar.smpp.coding import DataCoding, decode_text, encode_text
+from dakghar.smpp.concat import Method, Reassembler, split
+from dakghar.smpp.dlr import ReceiptStat, is_receipt, parse_receipt
+from dakghar.smpp.pdu import CommandStatus as S
+from dakghar.smpp.tlv import dlt_tlvs
+
+log = get_logger("dakghar.connectors.smpp")
+
+_TEMPORARY = {S.ESME_RSYSERR, S.ESME_RX_T_APPN}
+_SLOW_DOWN = {S.ESME_RTHROTTLED, S.ESME_RMSGQFUL}
+_STATUS = {
+    ReceiptStat.DELIVRD: "delivered",
+    ReceiptStat.UNDELIV: "undelivered",
+    ReceiptStat.EXPIRED: "expired",
+    ReceiptStat.REJECTD: "rejected",
+    ReceiptStat.DELETED: "failed",
+    ReceiptStat.UNKNOWN: "failed",
+}
+_ERROR_FOR = {
+    "undelivered": ErrorCode.UNDELIVERED,
+    "expired": ErrorCode.EXPIRED,
+    "rejected": ErrorCode.CARRIER_REJECTED,
+    "failed": ErrorCode.UNDELIVERED,
+}
+_METHODS = {"udh": Method.UDH8, "udh16": Method.UDH16, "sar": Method.SAR, "payload": Method.PAYLOAD}
+InboundHandler = Callable[[str, str, str], Awaitable[None]]  # (from, to, text)
+
+
+@dataclass(frozen=True, slots=True)
+class SmppConnectorConfig:
+    """One SMSC as ``[[connectors]]`` describes it."""
+
+    name: str
+    host: str
+    port: int
+    system_id: str
+    password: str = ""
+    system_type: str = ""
+    bind: str = "transceiver"  # transceiver | pair (a transmitter and a receiver)
+    binds: int = 1
+    window: int = 64
+    rate: float = 0.0  # submits per second the contract allows; 0 = no limit
+    request_timeout: float = 10.0
+    enquire_link_interval: float = 30.0
+    source_ton: int = 5  # alphanumeric sender ids, as Indian headers are
+    source_npi: int = 0
+    dest_ton: int = 1  # international
+    dest_npi: int = 1  # E.164
+    registered_delivery: bool = True
+    long_messages: str = "udh"  # udh | udh16 | sar | payload
+    dlt: bool = False
+
+    @classmethod
+    def from_settings(cls, table: Mapping[str, Any]) -> SmppConnectorConfig:
+        """Validate a ``[[connectors]]`` table; the password may come from ``password_env``."""
+        values = {k: v for k, v in table.items() if k not in ("type", "password_env")}
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown keys {unknown}; known: {sorted(known | {'password_env'})}")
+        env = table.get("password_env")
+        if env is not None:
+            if "password" in table:
+                raise ValueError("give password or password_env, not both")
+            if not isinstance(env, str) or env not in os.environ:
+                raise ValueError(f"password_env names {env!r}, which is not set")
+            values["password"] = os.environ[env]
+        for required in ("name", "host", "port", "system_id"):
+            if required not in values:
+                raise ValueError(f"{required!r} is required")
+        try:
+            config = cls(**values)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from exc
+        if config.bind not in ("transceiver", "pair"):
+            raise ValueError("bind must be 'transceiver' or 'pair'")
+        if config.long_messages not in _METHODS:
+            raise ValueError(f"long_messages must be one of {sorted(_METHODS)}")
+        if not 0 < config.port < 65536 or config.binds < 1 or config.window < 1:
+            raise ValueError("port must be 1-65535, binds and window >= 1")
+        return config
+
+
+class SmppConnector:
+    """The dispatcher's view of one SMSC."""
+
+    def __init__(
+        self, name: str, config: SmppConnectorConfig, on_inbound: InboundHandler | None = None
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.rate_per_second = config.rate
+        self.max_in_flight = config.binds * config.window
+        self.on_inbound = on_inbound
+        self.reports = 0
+        self._on_report: ReportSink | None = None
+        self._reassembler = Reassembler()
+        self._refs = itertools.count(int.from_bytes(os.urandom(2), "big"))
+        self.senders: list[SmppClient] = []
+        self.clients: list[SmppClient] = []
+        for i in range(config.binds):
+            if config.bind == "pair":
+                tx = self._client(f"{name}#{i}tx", "transmitter")
+                rx = self._client(f"{name}#{i}rx", "receiver")
+                self.senders.append(tx)
+                self.clients += [tx, rx]
+            else:
+                trx = self._client(f"{name}#{i}", "transceiver")
+                self.senders.append(trx)
+                self.clients.append(trx)
+
+    def _client(self, label: str, mode: str) -> SmppClient:
+        c = self.config
+        return SmppClient(
+            c.host,
+            c.port,
+            c.system_id,
+            c.password,
+            system_type=c.system_type,
+            mode=mode,
+            window=c.window,
+            request_timeout=c.request_timeout,
+            enquire_link_interval=c.enquire_link_interval,
+            on_deliver=self._deliver,
+            name=label,
+        )
+
+    # -- Connector ---------------------------------------------------------------------------
+
+    async def start(self, on_report: ReportSink) -> None:
+        self._on_report = on_report
+        for client in self.clients:
+            await client.start()
+
+    async def stop(self) -> None:
+        for client in self.clients:
+            await client.stop()
+
+    @property
+    def ready(self) -> bool:
+        return any(s.can_submit for s in self.senders)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "type": "smpp",
+            "binds": [c.state() for c in self.clients],
+            "window_in_use": sum(s.window_in_use for s in self.senders),
+            "reports": self.reports,
+        }
+
+    async def submit(self, message: Outbound) -> Accepted:
+        sender = self._pick()
+        template, payload = self._template(message)
+        method = _METHODS[self.config.long_messages]
+        parts = split(payload, template.data_coding, method, ref=next(self._refs) & 0xFFFF)
+        ids: list[str] = []
+        for i, part in enumerate(parts):
+            pdu = p.SubmitSm(
+                **{f: getattr(template, f) for f in _SM_FIELDS},
+                short_message=part.short_message,
+                esm_class=template.esm_class | part.esm_class,
+                tlvs={**template.tlvs, **part.tlvs},
+            )
+            try:
+                response = await sender.submit(pdu)
+            except SmppError as exc:
+                # A part after the first may only fail once the earlier ones are with the SMSC.
+                raise ConnectorError(
+                    str(exc),
+                    temporary=True,
+                    error_code=ErrorCode.CONNECTOR_UNAVAILABLE,
+                    maybe_sent=exc.maybe_sent or i > 0,
+                ) from exc
+            status = response.command_status
+            if status != 0:
+                raise _refusal(status, partial=i > 0)
+            ids.append(getattr(response, "message_id", "") or "")
+        return Accepted(provider_ids=ids)
+
+    # -- building submit_sm ------------------------------------------------------------------
+
+    def _pick(self) -> SmppClient:
+        ready = [s for s in self.senders if s.can_submit]
+        if not ready:
+            raise ConnectorError(
+                f"{self.name}: no bind is up",
+                temporary=True,
+                error_code=ErrorCode.CONNECTOR_UNAVAILABLE,
+            )
+        return min(ready, key=lambda s: s.window_in_use)
+
+    def _template(self, message: Outbound) -> tuple[p.SubmitSm, bytes]:
+        c = self.config
+        coding = DataCoding.UCS2 if message.encoding == "UCS-2" else DataCoding.SMSC_DEFAULT
+        payload = encode_text(message.body, coding)
+        sender = message.sender or ""
+        tlvs: dict[int, p.TlvValue] = {}
+        if c.dlt and message.entity_id and message.template_id:
+            tlvs.update(dlt_tlvs(message.entity_id, message.template_id))
+        template = p.SubmitSm(
+            source_addr_ton=1 if sender.lstrip("+").isdigit() else c.source_ton,
+            source_addr_npi=1 if sender.lstrip("+").isdigit() else c.source_npi,
+            source_addr=sender.lstrip("+"),
+            dest_addr_ton=c.dest_ton,
+            dest_addr_npi=c.dest_npi,
+            destination_addr=message.to.lstrip("+"),
+            validity_period=relative_time(message.validity_seconds),
+            registered_delivery=1 if (c.registered_delivery and message.want_report) else 0,
+            data_coding=int(coding),
+            tlvs=tlvs,
+        )
+        return template, payload
+
+    # -- inbound -----------------------------------------------------------------------------
+
+    async def _deliver(self, pdu: p.DeliverSm | p.DataSm) -> int:
+        if is_receipt(pdu):
+            raw = pdu.short_message if isinstance(pdu, p.DeliverSm) else b""
+            receipt = parse_receipt(raw, pdu.tlvs)
+            if receipt is None:
+                return 0
+            status = _STATUS.get(receipt.stat)
+            if status is None:  # ACCEPTD, ENROUTE: not final
+                return 0
+            at = None
+            if receipt.done_date is not None:
+                at = int(receipt.done_date.timestamp() * 1000)
+            report = Report(
+                connector=self.name,
+                provider_id=receipt.id,
+                status=status,
+                error_code=None if status == "delivered" else _ERROR_FOR[status],
+                detail=None if receipt.err in (None, "000") else f"err:{receipt.err}",
+                at=at if at is not None and at <= time.time() * 1000 + 60_000 else None,
+            )
+            self.reports += 1
+            if self._on_report is not None:
+                await self._on_report(report)
+            return 0
+        if isinstance(pdu, p.DeliverSm):
+            body = self._reassembler.feed(pdu, time.monotonic())
+            if body is None:
+                return 0  # a part of a longer message; acknowledged, kept until complete
+            text = decode_text(body, pdu.data_coding)
+            log.info("inbound message", connector=self.name, length=len(text))
+            if self.on_inbound is not None:
+                await self.on_inbound("+" + pdu.source_addr.lstrip("+"), pdu.destination_addr, text)
+        return 0
+
+
+_SM_FIELDS = (
+    "source_addr_ton",
+    "source_addr_npi",
+    "source_addr",
+    "dest_addr_ton",
+    "dest_addr_npi",
+    "destination_addr",
+    "validity_period",
+    "registered_delivery",
+    "data_coding",
+)
+
+
+def _refusal(status: int, *, partial: bool) -> ConnectorError:
+    try:
+        name = f"{S(status).name} (0x{status:02X})"
+    except ValueError:
+        name = f"0x{status:08X}"
+    detail = f"SMSC answered {name}"
+    if status in _SLOW_DOWN:
+        return ConnectorError(detail, temporary=True, error_code=ErrorCode.CONNECTOR_UNAVAILABLE,
+                              slow_down=True, maybe_sent=partial)  # fmt: skip
+    if status in _TEMPORARY:
+        return ConnectorError(detail, temporary=True, error_code=ErrorCode.CONNECTOR_UNAVAILABLE,
+                              maybe_sent=partial)  # fmt: skip
+    code = ErrorCode.INVALID_NUMBER if status == S.ESME_RINVDSTADR else ErrorCode.CARRIER_REJECTED
+    return ConnectorError(detail, temporary=False, error_code=code, maybe_sent=partial)
+
+
+def relative_time(seconds: int) -> str:
+    """SMPP relative time format ``YYMMDDhhmmss000R`` for a duration (validity period)."""
+    seconds = max(1, seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    years, days = divmod(days, 365)
+    months, days = divmod(days, 30)
+    return f"{years:02d}{months:02d}{days:02d}{hours:02d}{minutes:02d}{secs:02d}000R"

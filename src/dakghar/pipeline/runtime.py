@@ -1,0 +1,181 @@
+"""Assembles the delivery side of the gateway from settings: connectors, router, dispatcher.
+
+``delivery_component(settings)`` is a start-up part for the app factory (``api.app.Component``).
+It starts, in order:
+
+- the simulated carrier (an SMPP server on loopback, on a free port unless ``[simulator] port``
+  says otherwise) and an SMPP connector named ``simulator`` bound to it. Sandbox (``test_``) keys
+  route there and only there, so sandbox traffic crosses a real SMPP session, as live traffic does;
+- the connectors of ``[[connectors]]`` (live carriers and providers);
+- the router of ``[[routes]]``, checked against the connectors' names;
+- the dispatcher, fed by the acceptor (new messages wake it at once) and the queue on start-up;
+- the webhook sender, woken whenever the dispatcher moves a message.
+
+``SIGHUP`` re-reads the routes from the config file without a restart (``dakghar routes`` edits it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from dakghar.api.services import Services
+from dakghar.connectors.base import Connector
+from dakghar.connectors.smpp import SmppConnector, SmppConnectorConfig
+from dakghar.observability.logging import get_logger
+from dakghar.observability.metrics import Metrics
+from dakghar.pipeline.dispatcher import SANDBOX_CONNECTOR, Dispatcher
+from dakghar.pipeline.retry import RetryPolicy
+from dakghar.pipeline.routing import Router
+from dakghar.settings import Settings, SettingsError, load_settings
+from dakghar.smpp.simulator import Simulator, SimulatorConfig
+from dakghar.store.base import MessageRow
+from dakghar.webhooks.sender import WebhookSender
+
+log = get_logger("dakghar.delivery")
+
+# The in-process simulator's own bind: loopback only, credentials that never leave the process.
+SIMULATOR_SYSTEM_ID = "dakghar"
+
+
+def build_connectors(tables: Sequence[dict[str, Any]]) -> dict[str, Connector]:
+    """The live connectors of ``[[connectors]]``; errors name the offending table."""
+    connectors: dict[str, Connector] = {}
+    for i, table in enumerate(tables):
+        name = table.get("name")
+        if not isinstance(name, str) or not name:
+            raise SettingsError(f"connectors[{i}]: every connector needs a name")
+        if name == SANDBOX_CONNECTOR:
+            raise SettingsError(f"connectors[{i}]: the name {name!r} is reserved for sandbox")
+        if name in connectors:
+            raise SettingsError(f"connectors[{i}]: a second connector named {name!r}")
+        kind = table.get("type", "smpp")
+        if kind != "smpp":
+            raise SettingsError(f"connectors[{i}] ({name}): unknown type {kind!r}; known: smpp")
+        try:
+            connectors[name] = SmppConnector(name, SmppConnectorConfig.from_settings(table))
+        except ValueError as exc:
+            raise SettingsError(f"connectors[{i}] ({name}): {exc}") from exc
+    return connectors
+
+
+def build_router(routes: list[dict[str, Any]], known: Sequence[str]) -> Router | None:
+    """The router of ``[[routes]]`` (None when there are none), validated against ``known``."""
+    if not routes:
+        return None
+    try:
+        router = Router.from_settings(routes)
+        router.validate(list(known))
+    except ValueError as exc:
+        raise SettingsError(f"routes: {exc}") from exc
+    return router
+
+
+def simulator_config(table: dict[str, Any]) -> tuple[bool, SimulatorConfig]:
+    """Whether the in-process simulator runs, and its configuration (free port by default)."""
+    table = dict(table)
+    enabled = bool(table.pop("enabled", True))
+    table.setdefault("port", 0)
+    table.setdefault("system_id", SIMULATOR_SYSTEM_ID)
+    try:
+        return enabled, SimulatorConfig.from_settings(table)
+    except ValueError as exc:
+        raise SettingsError(f"simulator: {exc}") from exc
+
+
+def delivery_component(
+    settings: Settings, *, reload_on_hup: bool = False, config_path: str | None = None
+) -> Callable[[Services], Awaitable[Callable[[], Awaitable[None]]]]:
+    """The start-up part that runs the delivery pipeline inside the app's process."""
+
+    async def start(svc: Services) -> Callable[[], Awaitable[None]]:
+        connectors = build_connectors(settings.connectors)
+        router = build_router(settings.routes, list(connectors))
+        enabled, sim_config = simulator_config(settings.simulator)
+        simulator: Simulator | None = None
+        if enabled:
+            simulator = Simulator(sim_config)
+            host, port = await simulator.start()
+            connectors[SANDBOX_CONNECTOR] = SmppConnector(
+                SANDBOX_CONNECTOR,
+                SmppConnectorConfig.from_settings(
+                    {
+                        "name": SANDBOX_CONNECTOR,
+                        "host": host,
+                        "port": port,
+                        "system_id": sim_config.system_id or SIMULATOR_SYSTEM_ID,
+                        "password": sim_config.password or "",
+                        "binds": 1,
+                        "window": 512,
+                        "rate": 0,
+                    }
+                ),
+            )
+        webhooks = WebhookSender(svc.store)
+
+        metrics: Metrics | None = svc.extras.get("metrics")
+
+        def changed(rows: Sequence[MessageRow | None]) -> None:
+            webhooks.wake()
+            if metrics is not None:
+                metrics.on_changed(rows)
+
+        dispatcher = Dispatcher(
+            svc.store,
+            connectors,
+            router=router,
+            switches=svc.switches,
+            policy=RetryPolicy(),
+            on_change=changed,
+        )
+        await webhooks.start()
+        await dispatcher.start()
+        svc.acceptor.listeners.append(dispatcher.notify)
+        svc.readiness["connectors"] = lambda: dispatcher.ready
+        if metrics is not None:
+            metrics.state.sources.append(dispatcher.state)
+        svc.extras.update(
+            dispatcher=dispatcher,
+            simulator=simulator,
+            webhooks=webhooks,
+            connector_names=set(connectors),
+        )
+        log.info(
+            "delivery started",
+            connectors=sorted(connectors),
+            simulator=simulator.address if simulator else None,
+            routes=len(settings.routes),
+        )
+        loop = asyncio.get_running_loop()
+        reloading = reload_on_hup
+        if reloading:
+
+            def reload_routes() -> None:
+                try:
+                    fresh = load_settings(config_path)
+                    dispatcher.router = build_router(fresh.routes, list(connectors))
+                except SettingsError as exc:
+                    log.error("routes not reloaded", error=str(exc))
+                else:
+                    log.info("routes reloaded", routes=len(fresh.routes))
+
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGHUP, reload_routes)
+
+        async def stop() -> None:
+            if reloading:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(signal.SIGHUP)
+            if dispatcher.notify in svc.acceptor.listeners:
+                svc.acceptor.listeners.remove(dispatcher.notify)
+            await dispatcher.stop()
+            if simulator is not None:
+                await simulator.stop()
+            await webhooks.stop()
+
+        return stop
+
+    return start

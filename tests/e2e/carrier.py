@@ -1,0 +1,29 @@
+"""A simulated carrier in its own thread and event loop, playing a live SMSC for e2e tests."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from dakghar.smpp.simulator import Behaviour, Simulator, SimulatorConfig
+
+
+@contextmanager
+def carrier(**behaviour: Any) -> Iterator[Simulator]:
+    """Start a :class:`Simulator` on a free loopback port; its address is ``sim.address``."""
+    behaviour.setdefault("receipt_delay_ms", (5.0, 30.0))
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    sim = Simulator(SimulatorConfig(port=0, default=Behaviour(**behaviour)))
+    asyncio.run_coroutine_threadsafe(sim.start(), loop).result(10)
+    try:
+        yield sim
+    finally:
+        asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
