@@ -112,7 +112,7 @@ def serve(
     demo: bool,
     no_delivery: bool,
 ) -> None:
-    """Run the gateway: REST API, store, dispatcher, connectors and simulated carrier in one process.
+    """Run the gateway: REST API, store, dispatcher, connectors and simulated carrier.
 
     Sandbox (test_) keys reach only the built-in simulated carrier; live keys go through the
     connectors and routes of the config file. SIGHUP re-reads the routes.
