@@ -42,3 +42,12 @@ def test_requests_and_accepted_messages_are_counted_without_ids_or_numbers(
     assert ({"type": "otp", "mode": "test"}, 3.0) in m["dakghar_messages_accepted_total"]
     text = gateway.client.get("/metrics").text
     assert mid not in text and "9812345678" not in text
+
+
+def test_otp_conversion_is_published(gateway: Gateway) -> None:
+    t = gateway.tenant(mode="test")
+    r = gateway.client.post("/v1/otp", json={"to": "+919812345678"}, headers=t.headers)
+    assert r.status_code == 201, r.text
+    m = samples(gateway)
+    assert ({"outcome": "sent"}, 1.0) in m["dakghar_otp_total"]
+    assert ({"outcome": "approved"}, 0.0) in m["dakghar_otp_total"]

@@ -51,7 +51,7 @@ def test_sandbox_flow_send_read_check_wrong_then_right_then_reuse_is_refused(
     assert otp["expires_at"].endswith("Z") and otp["resend_after"].endswith("Z")
     msg = gateway.client.get(f"/v1/messages/{otp['message_id']}", headers=t.headers).json()
     assert msg["type"] == "otp"
-    assert re.fullmatch(r"Your verification code is \d{6}\. It expires in 5 minutes\.", msg["body"])
+    assert re.fullmatch(r"Your verification code is \d{6}\. It expires in 5 min\.", msg["body"])
     code = code_of(gateway, t, otp["message_id"])
 
     r = check(gateway, t, id=otp["id"], code=wrong(code))
@@ -97,7 +97,7 @@ def test_a_code_expires_after_its_ttl(gateway: Gateway, clock: Clock) -> None:
     assert (
         gateway.client.get(f"/v1/messages/{otp['message_id']}", headers=t.headers)
         .json()["body"]
-        .endswith("expires in 1 minutes.")
+        .endswith("expires in 1 min.")
     )
     clock.advance(60.0)
     r = check(gateway, t, id=otp["id"], code=code)

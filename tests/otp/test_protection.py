@@ -179,10 +179,6 @@ def test_a_live_code_never_appears_in_responses_logs_or_metrics(
         structlog.reset_defaults()
 
 
-@pytest.mark.xfail(
-    reason="needs api/render.py to show redacted_body to live keys while the message is queued",
-    strict=True,
-)
 def test_a_live_otp_message_shows_the_masked_text_even_before_a_carrier_has_it(
     gateway: Gateway,
 ) -> None:

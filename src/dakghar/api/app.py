@@ -28,6 +28,7 @@ from dakghar.observability.metrics import (
     MetricsMiddleware,
     refresh_forever,
 )
+from dakghar.otp import OtpService
 from dakghar.pipeline.accept import Acceptor
 from dakghar.pipeline.switches import Switchboard
 from dakghar.settings import Settings, ensure_secret_key
@@ -65,6 +66,8 @@ def create_app(
             switches=switches,
         )
         svc.extras["metrics"] = metrics
+        otp_service = svc.extras["otp"] = OtpService(st, svc.acceptor, settings.secret)
+        metrics.state.otp = otp_service.stats
         svc.acceptor.listeners.append(metrics.on_accepted)
         app.state.services = svc
         refresher = asyncio.create_task(refresh_forever(metrics, st), name="dakghar-metrics")

@@ -55,7 +55,8 @@ def message(row: MessageRow) -> schemas.Message:
         connector=row.connector,
         provider_message_id=row.provider_message_id,
         reference=row.reference,
-        body=row.body,
+        # A live OTP's code is never shown through the API; sandbox keys see it to test flows.
+        body=row.redacted_body if row.redacted_body is not None and not row.sandbox else row.body,
         schedule_at=iso(row.schedule_at),
         expires_at=iso(row.expires_at) or "",
         created_at=iso(row.created_at) or "",

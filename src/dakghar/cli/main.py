@@ -11,6 +11,7 @@ import click
 from dakghar import __version__
 from dakghar.cli.admin import accounts, keys
 from dakghar.cli.operations import pause, resume, status
+from dakghar.cli.otp import otp
 from dakghar.cli.serve import serve
 from dakghar.smpp.cli import simulator
 
@@ -41,6 +42,7 @@ cli.add_command(pause)
 cli.add_command(resume)
 cli.add_command(status)
 cli.add_command(simulator)
+cli.add_command(otp)
 
 
 def main() -> None:

@@ -260,16 +260,21 @@ class SmppConnector:
             status = _STATUS.get(receipt.stat)
             if status is None:  # ACCEPTD, ENROUTE: not final
                 return 0
+            # Receipt dates have minute precision (YYMMDDhhmm): for a report that arrives at once
+            # its arrival time is the better figure; a late one (parked while we were unbound)
+            # keeps the carrier's time.
             at = None
             if receipt.done_date is not None:
-                at = int(receipt.done_date.timestamp() * 1000)
+                done = int(receipt.done_date.timestamp() * 1000)
+                if time.time() * 1000 - done > 120_000:
+                    at = done
             report = Report(
                 connector=self.name,
                 provider_id=receipt.id,
                 status=status,
                 error_code=None if status == "delivered" else _ERROR_FOR[status],
                 detail=None if receipt.err in (None, "000") else f"err:{receipt.err}",
-                at=at if at is not None and at <= time.time() * 1000 + 60_000 else None,
+                at=at,
             )
             self.reports += 1
             if self._on_report is not None:

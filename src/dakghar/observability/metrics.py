@@ -16,7 +16,12 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -111,6 +116,7 @@ class _StateCollector(Collector):
     def __init__(self) -> None:
         self.queue: dict[str, Any] = {}
         self.sources: list[Callable[[], dict[str, Any]]] = []  # dispatcher.state and the like
+        self.otp: Callable[[], dict[str, Any]] | None = None  # OtpService.stats
 
     def describe(self) -> Iterable[Metric]:
         return []
@@ -138,6 +144,29 @@ class _StateCollector(Collector):
         )
         for source in self.sources:
             yield from _dispatcher_metrics(source())
+        if self.otp is not None:
+            yield from _otp_metrics(self.otp())
+
+
+def _otp_metrics(stats: dict[str, Any]) -> Iterable[Metric]:
+    funnel = CounterMetricFamily(
+        "dakghar_otp", "OTP verifications by outcome (conversion funnel)", labels=["outcome"]
+    )
+    for outcome in ("sent", "resent", "approved", "expired", "failed", "wrong_codes"):
+        funnel.add_metric([outcome], float(stats.get(outcome, 0)))
+    yield funnel
+    blocked = CounterMetricFamily(
+        "dakghar_otp_blocked",
+        "OTP sends refused by abuse protection (prefix = SMS pumping)",
+        labels=["reason"],
+    )
+    for reason, n in stats.get("blocked", {}).items():
+        blocked.add_metric([reason], float(n))
+    yield blocked
+    tta = stats.get("time_to_approve_seconds", {})
+    hist = HistogramMetricFamily("dakghar_otp_time_to_approve_seconds", "From send to approval")
+    hist.add_metric([], list(tta.get("buckets", {}).items()), sum_value=tta.get("sum", 0.0))
+    yield hist
 
 
 def _dispatcher_metrics(state: dict[str, Any]) -> Iterable[Metric]:

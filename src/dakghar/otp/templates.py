@@ -10,7 +10,7 @@ import math
 
 from dakghar.errors import ValidationError
 
-DEFAULT_TEMPLATE = "Your verification code is {code}. It expires in {minutes} minutes."
+DEFAULT_TEMPLATE = "Your verification code is {code}. It expires in {minutes} min."
 CODE, MINUTES = "{code}", "{minutes}"
 
 
