@@ -1,0 +1,323 @@
+"""The asyncio SMPP client and the SMPP connector, against the simulated carrier over real sockets.
+
+Faults the simulator cannot script (an SMSC that stops answering enquire_link) come from a tiny
+SMSC written here on the sans-IO Connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from dakghar.connectors.base import ConnectorError, Outbound, Report
+from dakghar.connectors.smpp import SmppConnector, SmppConnectorConfig, relative_time
+from dakghar.smpp import pdu as p
+from dakghar.smpp.client import SmppClient, SmppConnectionLost, SmppNotBound, SmppTimeout
+from dakghar.smpp.connection import Connection, PduReceived, Role
+from dakghar.smpp.dlr import is_receipt, parse_receipt
+from dakghar.smpp.pdu import CommandStatus as S
+from dakghar.smpp.simulator import Behaviour, Simulator, SimulatorConfig
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def simulator(**behaviour: Any) -> Simulator:
+    behaviour.setdefault("receipt_delay_ms", (1.0, 5.0))
+    sim = Simulator(SimulatorConfig(port=0, default=Behaviour(**behaviour), seed=3))
+    await sim.start()
+    return sim
+
+
+async def until(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+def submit_sm(to: str = "919812345678", text: bytes = b"hello", receipt: int = 1) -> p.SubmitSm:
+    return p.SubmitSm(
+        source_addr="DKGHAR",
+        source_addr_ton=5,
+        dest_addr_ton=1,
+        dest_addr_npi=1,
+        destination_addr=to,
+        registered_delivery=receipt,
+        short_message=text,
+    )
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    s = await simulator()
+    yield s
+    await s.stop()
+
+
+def client_for(sim: Simulator, **kw: Any) -> SmppClient:
+    assert sim.address is not None
+    return SmppClient(sim.address[0], sim.address[1], "acme", "pw", **kw)
+
+
+async def test_binds_submits_and_acks_a_receipt_only_after_the_handler_returns(
+    sim: Simulator,
+) -> None:
+    gate = asyncio.Event()
+    seen: list[p.Pdu] = []
+
+    async def handler(pdu: p.DeliverSm | p.DataSm) -> int:
+        seen.append(pdu)
+        await gate.wait()
+        return 0
+
+    c = client_for(sim, on_deliver=handler)
+    await c.start()
+    assert await c.wait_bound(5)
+    resp = await c.submit(submit_sm())
+    assert resp.command_status == 0 and isinstance(resp, p.SubmitSmResp)
+    await until(lambda: len(seen) == 1)
+    receipt = parse_receipt(seen[0].short_message, seen[0].tlvs)  # type: ignore[union-attr]
+    assert is_receipt(seen[0]) and receipt is not None and receipt.matches(resp.message_id)
+    await asyncio.sleep(0.1)
+    assert sim.stats.receipts_acked == 0  # the handler has not returned yet
+    gate.set()
+    await until(lambda: sim.stats.receipts_acked == 1)
+    assert c.state()["bound"] is True and c.state()["submitted"] == 1
+    await c.stop()
+    assert not c.bound
+
+
+async def test_a_failing_handler_answers_temporary_error_and_the_receipt_comes_again(
+    sim: Simulator,
+) -> None:
+    calls = 0
+
+    async def flaky(pdu: p.DeliverSm | p.DataSm) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("database is down")
+        return 0
+
+    object.__setattr__(sim.config, "receipt_retry_ms", 50)
+    c = client_for(sim, on_deliver=flaky)
+    await c.start()
+    await c.wait_bound(5)
+    await c.submit(submit_sm())
+    await until(lambda: sim.stats.receipts_acked == 1, timeout=10)
+    assert calls == 2
+    await c.stop()
+
+
+async def test_the_window_bounds_outstanding_requests() -> None:
+    sim = await simulator(accept_latency_ms=(100.0, 100.0))
+    c = client_for(sim, window=2)
+    await c.start()
+    await c.wait_bound(5)
+    peak = 0
+
+    async def watch() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, c.window_in_use)
+            await asyncio.sleep(0.005)
+
+    watcher = asyncio.create_task(watch())
+    t0 = time.monotonic()
+    results = await asyncio.gather(*(c.submit(submit_sm(receipt=0)) for _ in range(6)))
+    elapsed = time.monotonic() - t0
+    watcher.cancel()
+    assert all(r.command_status == 0 for r in results)
+    assert peak == 2
+    assert elapsed >= 0.28  # three rounds of two
+    await c.stop()
+    await sim.stop()
+
+
+async def test_an_unanswered_request_times_out_and_frees_its_slot() -> None:
+    sim = await simulator(timeout_rate=1.0)
+    c = client_for(sim, window=1, request_timeout=0.2)
+    await c.start()
+    await c.wait_bound(5)
+    with pytest.raises(SmppTimeout) as exc:
+        await c.submit(submit_sm())
+    assert exc.value.maybe_sent
+    assert c.window_in_use == 0 and c.counters["timeouts"] == 1
+    await c.stop()
+    await sim.stop()
+
+
+async def test_a_dropped_connection_fails_the_request_and_the_client_rebinds() -> None:
+    sim = await simulator(drop_rate=1.0)
+    c = client_for(sim, reconnect_min=0.05)
+    await c.start()
+    await c.wait_bound(5)
+    with pytest.raises(SmppConnectionLost):
+        await c.submit(submit_sm())
+    await until(lambda: c.counters["reconnects"] >= 1 and c.bound)
+    assert c.counters["binds"] >= 2
+    await c.stop()
+    await sim.stop()
+
+
+async def test_wrong_credentials_never_bind_and_say_why() -> None:
+    sim = Simulator(SimulatorConfig(port=0, system_id="acme", password="right"))
+    await sim.start()
+    c = client_for(sim, reconnect_min=0.05, reconnect_max=0.1)
+    await c.start()
+    assert not await c.wait_bound(0.5)
+    assert "bind refused" in (c.state()["last_error"] or "")
+    with pytest.raises(SmppNotBound):
+        await c.submit(submit_sm())
+    await c.stop()
+    await sim.stop()
+
+
+async def test_stop_lets_the_window_drain_then_unbinds() -> None:
+    sim = await simulator(accept_latency_ms=(150.0, 150.0))
+    c = client_for(sim)
+    await c.start()
+    await c.wait_bound(5)
+    pending = asyncio.gather(*(c.submit(submit_sm(receipt=0)) for _ in range(5)))
+    await asyncio.sleep(0.02)
+    await c.stop()
+    assert all(r.command_status == 0 for r in await pending)
+    await until(lambda: sim.stats.bound_sessions == 0)
+    await sim.stop()
+
+
+class DeafSmsc:
+    """Answers binds, then never answers enquire_link: the client must notice and rebind."""
+
+    def __init__(self) -> None:
+        self.binds = 0
+        self.server: asyncio.Server | None = None
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = Connection(Role.SMSC)
+        while data := await reader.read(65536):
+            for event in conn.receive_data(data):
+                if isinstance(event, PduReceived) and isinstance(event.pdu, p.BindTransceiver):
+                    self.binds += 1
+                    writer.write(conn.send(event.pdu.response(0, system_id="deaf")))
+        writer.close()
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+
+async def test_a_link_that_stops_answering_enquire_link_is_rebuilt() -> None:
+    smsc = DeafSmsc()
+    port = await smsc.start()
+    c = SmppClient(
+        "127.0.0.1", port, "a", "b", enquire_link_interval=0.05, request_timeout=0.1,
+        reconnect_min=0.05,
+    )  # fmt: skip
+    await c.start()
+    await until(lambda: smsc.binds >= 2, timeout=5)
+    await c.stop()
+    assert smsc.server is not None
+    smsc.server.close()
+
+
+# -- the connector ---------------------------------------------------------------------------
+
+
+def outbound(to: str, body: str = "Your order has shipped", encoding: str = "GSM-7") -> Outbound:
+    return Outbound(
+        message_id="msg_1",
+        to=to,
+        sender="DKGHAR",
+        body=body,
+        encoding=encoding,
+        type="transactional",
+        validity_seconds=3600,
+    )
+
+
+@pytest.fixture
+async def connector(sim: Simulator) -> AsyncIterator[tuple[SmppConnector, list[Report]]]:
+    assert sim.address is not None
+    config = SmppConnectorConfig.from_settings(
+        {"name": "carrier", "type": "smpp", "host": "127.0.0.1", "port": sim.address[1],
+         "system_id": "acme", "password": "pw", "binds": 2, "window": 10}
+    )  # fmt: skip
+    conn = SmppConnector("carrier", config)
+    reports: list[Report] = []
+
+    async def sink(r: Report) -> None:
+        reports.append(r)
+
+    await conn.start(sink)
+    await until(lambda: conn.ready and all(c.bound for c in conn.clients))
+    yield conn, reports
+    await conn.stop()
+
+
+async def test_connector_maps_receipts_and_magic_numbers(
+    connector: tuple[SmppConnector, list[Report]],
+) -> None:
+    conn, reports = connector
+    ok = await conn.submit(outbound("+919812345678"))
+    undelivered = await conn.submit(outbound("+917000000002"))
+    await until(lambda: len(reports) == 2)
+    by_id = {r.provider_id: r for r in reports}
+    assert by_id[ok.provider_ids[0]].status == "delivered"
+    assert by_id[undelivered.provider_ids[0]].status == "undelivered"
+    assert by_id[undelivered.provider_ids[0]].error_code == "undelivered"
+
+    with pytest.raises(ConnectorError) as rejected:
+        await conn.submit(outbound("+917000000001"))
+    assert not rejected.value.temporary and rejected.value.error_code == "carrier_rejected"
+    assert "ESME_RSUBMITFAIL" in rejected.value.detail
+    with pytest.raises(ConnectorError) as throttled:
+        await conn.submit(outbound("+917000000003"))
+    assert throttled.value.temporary and throttled.value.slow_down
+    assert conn.state()["type"] == "smpp" and len(conn.state()["binds"]) == 2
+
+
+async def test_connector_splits_long_unicode_text_into_parts(
+    sim: Simulator, connector: tuple[SmppConnector, list[Report]]
+) -> None:
+    conn, reports = connector
+    parts: list[Any] = []
+    sim.on_submit = parts.append
+    accepted = await conn.submit(outbound("+919812345678", "नमस्ते दुनिया। " * 12, "UCS-2"))
+    assert len(accepted.provider_ids) == len(parts) == 3
+    assert {r.data_coding for r in parts} == {8}
+    assert all(r.esm_class & 0x40 for r in parts)  # UDH indicator
+    text = b"".join(r.short_message[6:] for r in parts).decode("utf-16-be")
+    assert text == "नमस्ते दुनिया। " * 12
+    assert parts[0].tlvs == {} and parts[0].source_addr == "DKGHAR"
+    await until(lambda: len(reports) == 3)
+
+
+def test_connector_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = {"name": "c", "host": "127.0.0.1", "port": 2775, "system_id": "x"}
+    with pytest.raises(ValueError, match="unknown keys"):
+        SmppConnectorConfig.from_settings({**base, "windw": 3})
+    with pytest.raises(ValueError, match="is not set"):
+        SmppConnectorConfig.from_settings({**base, "password_env": "NOPE_NOT_SET"})
+    monkeypatch.setenv("SMSC_PW", "s3cret")
+    assert (
+        SmppConnectorConfig.from_settings({**base, "password_env": "SMSC_PW"}).password == "s3cret"
+    )
+    with pytest.raises(ValueError, match="long_messages"):
+        SmppConnectorConfig.from_settings({**base, "long_messages": "pigeon"})
+    assert relative_time(3600) == "000000010000000R"
+    assert relative_time(86400 * 2 + 61) == "000002000101000R"
+
+
+async def test_throttling_status_is_counted(sim: Simulator) -> None:
+    c = client_for(sim)
+    await c.start()
+    await c.wait_bound(5)
+    first = await c.submit(submit_sm("917000000003", b"again"))
+    assert first.command_status == S.ESME_RTHROTTLED
+    assert c.counters["throttled"] == 1
+    await c.stop()
