@@ -12,6 +12,7 @@ from dakghar import __version__
 from dakghar.cli.admin import accounts, keys
 from dakghar.cli.operations import pause, resume, status
 from dakghar.cli.otp import otp
+from dakghar.cli.routes import routes
 from dakghar.cli.serve import serve
 from dakghar.smpp.cli import simulator
 
@@ -43,6 +44,7 @@ cli.add_command(resume)
 cli.add_command(status)
 cli.add_command(simulator)
 cli.add_command(otp)
+cli.add_command(routes)
 
 
 def main() -> None:
