@@ -39,7 +39,7 @@ pytest: $(VENV)/.installed-test
 
 ## bench: run every benchmark script under bench/ (prints figures; not a test)
 bench: $(VENV)/.installed-test
-	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	@for f in bench/[!_]*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis
