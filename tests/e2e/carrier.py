@@ -23,7 +23,13 @@ def carrier(**behaviour: Any) -> Iterator[Simulator]:
     try:
         yield sim
     finally:
-        asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(10)
+        if sim.address is not None:
+            asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
+
+
+def stop_now(sim: Simulator) -> None:
+    """Stop a carrier started by :func:`carrier` from the test's thread (it "dies")."""
+    asyncio.run_coroutine_threadsafe(sim.stop(), sim.loop).result(10)
