@@ -73,6 +73,10 @@ _ENV_FIELDS = {
 }
 
 
+# Written by `dakghar serve` into the data directory every 2 s; read by `dakghar status`.
+STATE_FILE = "dakghar-state.json"
+
+
 class SettingsError(Exception):
     """The configuration file or environment is malformed."""
 

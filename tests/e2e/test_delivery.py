@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from dakghar.api.app import create_app
+from dakghar.cli.main import cli
 from dakghar.pipeline.runtime import delivery_component
 from dakghar.webhooks.signing import verify
 from tests.api.test_operations import admin_key
@@ -244,3 +246,22 @@ def test_admins_see_connector_and_breaker_state(gw: Gateway) -> None:
     assert state["stats"]["sent"] >= 1
     r = gw.client.post("/v1/switches/connectors/nope/pause", headers=admin)
     assert r.status_code == 404
+
+
+def test_dakghar_status_shows_the_running_gateways_connectors(gw: Gateway) -> None:
+    env = {
+        "DAKGHAR_DATA_DIR": gw.settings.data_dir,
+        "DAKGHAR_DATABASE_URL": gw.settings.database_url,
+        "DAKGHAR_SECRET_KEY": gw.settings.secret_key or "",
+    }
+    deadline = time.monotonic() + 10
+    while True:
+        result = CliRunner().invoke(cli, ["status"], env=env)
+        assert result.exit_code == 0, result.output
+        state = json.loads(result.output)
+        if isinstance(state["gateway"], dict) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    sim = state["gateway"]["connectors"]["simulator"]
+    assert sim["ready"] is True and sim["breaker"]["state"] == "closed"
+    assert sim["binds"][0]["bound"] is True

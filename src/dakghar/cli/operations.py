@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -10,7 +12,7 @@ import msgspec
 
 from dakghar.cli.admin import with_store
 from dakghar.pipeline.switches import Switchboard
-from dakghar.settings import Settings
+from dakghar.settings import STATE_FILE, Settings
 from dakghar.store import Store
 
 
@@ -72,11 +74,27 @@ def resume(ctx: click.Context, global_: bool, connector: str | None, account: st
 @click.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Queue depth per status and lane, oldest queued message, paused switches (JSON)."""
+    """Queue depth per status and lane, oldest queued message, paused switches, and the
+    running gateway's connectors (bound, window in use, circuit breaker) as JSON."""
 
-    async def body(store: Store, _s: Settings) -> dict[str, object]:
+    async def body(store: Store, settings: Settings) -> dict[str, object]:
         board = Switchboard(store)
         await board.refresh()
-        return {**(await store.queue_stats()), "paused": board.snapshot()}
+        return {
+            **(await store.queue_stats()),
+            "paused": board.snapshot(),
+            "gateway": _gateway_state(Path(settings.data_dir) / STATE_FILE),
+        }
 
     click.echo(msgspec.json.format(msgspec.json.encode(with_store(ctx, body))))
+
+
+def _gateway_state(path: Path) -> object:
+    """What a running `dakghar serve` last wrote (every 2 s); stale or missing means not running."""
+    try:
+        state = msgspec.json.decode(path.read_bytes())
+    except (OSError, msgspec.DecodeError):
+        return "not running (no state file in the data directory)"
+    if not isinstance(state, dict) or time.time() - float(state.get("at", 0)) > 10:
+        return "not running (state file is stale)"
+    return {k: state[k] for k in ("connectors", "in_flight", "stats") if k in state}

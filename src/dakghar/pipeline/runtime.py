@@ -18,9 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from dakghar.api.services import Services
 from dakghar.connectors.base import Connector
@@ -30,7 +35,7 @@ from dakghar.observability.metrics import Metrics
 from dakghar.pipeline.dispatcher import SANDBOX_CONNECTOR, Dispatcher
 from dakghar.pipeline.retry import RetryPolicy
 from dakghar.pipeline.routing import Router
-from dakghar.settings import Settings, SettingsError, load_settings
+from dakghar.settings import STATE_FILE, Settings, SettingsError, load_settings
 from dakghar.smpp.simulator import Simulator, SimulatorConfig
 from dakghar.store.base import MessageRow
 from dakghar.webhooks.sender import WebhookSender
@@ -84,6 +89,18 @@ def simulator_config(table: dict[str, Any]) -> tuple[bool, SimulatorConfig]:
         return enabled, SimulatorConfig.from_settings(table)
     except ValueError as exc:
         raise SettingsError(f"simulator: {exc}") from exc
+
+
+async def write_state_forever(
+    path: Path, state: Callable[[], dict[str, Any]], interval: float = 2.0
+) -> None:
+    """Keep a JSON snapshot of connector and breaker state where ``dakghar status`` reads it."""
+    tmp = path.with_suffix(".tmp")
+    while True:
+        with contextlib.suppress(OSError, TypeError):
+            tmp.write_bytes(msgspec.json.encode({"at": time.time(), **state()}))
+            os.replace(tmp, path)
+        await asyncio.sleep(interval)
 
 
 def delivery_component(
@@ -151,6 +168,10 @@ def delivery_component(
             simulator=simulator.address if simulator else None,
             routes=len(settings.routes),
         )
+        snapshots = asyncio.create_task(
+            write_state_forever(Path(settings.data_dir) / STATE_FILE, dispatcher.state),
+            name="dakghar-state",
+        )
         loop = asyncio.get_running_loop()
         reloading = reload_on_hup
         if reloading:
@@ -168,6 +189,9 @@ def delivery_component(
                 loop.add_signal_handler(signal.SIGHUP, reload_routes)
 
         async def stop() -> None:
+            snapshots.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await snapshots
             if reloading:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signal.SIGHUP)
