@@ -246,6 +246,10 @@ def test_admins_see_connector_and_breaker_state(gw: Gateway) -> None:
     assert state["stats"]["sent"] >= 1
     r = gw.client.post("/v1/switches/connectors/nope/pause", headers=admin)
     assert r.status_code == 404
+    metrics = gw.client.get("/metrics").text
+    assert 'dakghar_connector_up{connector="simulator"} 1.0' in metrics
+    assert 'dakghar_connector_events_total{connector="simulator",event="submitted"}' in metrics
+    assert 'dakghar_message_status_changes_total{carrier="Vi",connector="simulator"' in metrics
 
 
 def test_dakghar_status_shows_the_running_gateways_connectors(gw: Gateway) -> None:

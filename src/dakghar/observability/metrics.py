@@ -179,13 +179,25 @@ def _dispatcher_metrics(state: dict[str, Any]) -> Iterable[Metric]:
     window = GaugeMetricFamily(
         "dakghar_connector_in_flight", "Requests awaiting the carrier", labels=["connector"]
     )
+    events = CounterMetricFamily(
+        "dakghar_connector_events",
+        "Per-connector SMPP counters summed over binds (rate() gives PDUs/s)",
+        labels=["connector", "event"],
+    )
     for name, c in state.get("connectors", {}).items():
+        totals: dict[str, float] = {}
+        for bind in c.get("binds", []):
+            for key in ("submitted", "responses", "timeouts", "throttled", "reconnects"):
+                totals[key] = totals.get(key, 0.0) + float(bind.get(key, 0))
+        for key, value in totals.items():
+            events.add_metric([name, key], value)
         ready.add_metric([name], 1.0 if c.get("ready") else 0.0)
         breaker.add_metric([name], _BREAKER.get(c.get("breaker", {}).get("state"), 0))
         window.add_metric([name], float(c.get("window_in_use", c.get("in_flight", 0)) or 0))
     yield ready
     yield breaker
     yield window
+    yield events
     yield GaugeMetricFamily(
         "dakghar_dispatcher_in_flight", "Messages being sent", value=state.get("in_flight", 0)
     )
