@@ -107,6 +107,10 @@ class Conn:
         return cls(*await asyncio.open_connection("127.0.0.1", port))
 
     async def post(self, head: bytes, body: bytes) -> int:
+        return (await self.exchange(head, body))[0]
+
+    async def exchange(self, head: bytes, body: bytes) -> tuple[int, bytes]:
+        """One request on the keep-alive connection: its status and body."""
         self.writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
         status_line = await self.reader.readline()
         length = 0
@@ -116,8 +120,7 @@ class Conn:
                 break
             if line[:15].lower() == b"content-length:":
                 length = int(line[15:])
-        await self.reader.readexactly(length)
-        return int(status_line.split()[1])
+        return int(status_line.split()[1]), await self.reader.readexactly(length)
 
     def close(self) -> None:
         self.writer.close()
@@ -130,8 +133,19 @@ def post_head(path: str, key: str) -> bytes:
     ).encode()
 
 
-async def drive(port: int, key: str, path: str, bodies: list[bytes], conc: int) -> dict[str, float]:
-    """POST every body as fast as ``conc`` connections allow; rate and latency."""
+async def drive(
+    port: int,
+    key: str,
+    path: str,
+    bodies: list[bytes],
+    conc: int,
+    ok: int = 202,
+    answers: list[bytes] | None = None,
+) -> dict[str, float]:
+    """POST every body as fast as ``conc`` connections allow; rate and latency.
+
+    Statuses other than ``ok`` count as errors; ``answers`` (if given) collects every body.
+    """
     head = post_head(path, key)
     conns = [await Conn.open(port) for _ in range(conc)]
     latencies: list[float] = []
@@ -142,9 +156,11 @@ async def drive(port: int, key: str, path: str, bodies: list[bytes], conc: int) 
         nonlocal errors
         for body in it:
             t0 = time.perf_counter()
-            status = await c.post(head, body)
+            status, answer = await c.exchange(head, body)
             latencies.append(time.perf_counter() - t0)
-            if status != 202:
+            if answers is not None:
+                answers.append(answer)
+            if status != ok:
                 errors += 1
 
     t0 = time.perf_counter()

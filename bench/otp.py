@@ -24,57 +24,7 @@ import statistics
 import sys
 import time
 
-from _harness import Conn, Gateway, gateway, percentile, post_head
-
-
-async def post(conn: Conn, head: bytes, body: bytes) -> tuple[int, bytes]:
-    """One request on a keep-alive connection: status and body."""
-    conn.writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
-    status_line = await conn.reader.readline()
-    length = 0
-    while True:
-        line = await conn.reader.readline()
-        if line in (b"\r\n", b""):
-            break
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    return int(status_line.split()[1]), await conn.reader.readexactly(length)
-
-
-async def drive(
-    port: int, key: str, path: str, bodies: list[bytes], conc: int, ok: int
-) -> tuple[dict[str, float], list[bytes]]:
-    """POST every body over ``conc`` connections: rate, latency, and the answers."""
-    head = post_head(path, key)
-    conns = [await Conn.open(port) for _ in range(conc)]
-    latencies: list[float] = []
-    answers: list[bytes] = []
-    errors = 0
-    it = iter(bodies)
-
-    async def worker(c: Conn) -> None:
-        nonlocal errors
-        for body in it:
-            t0 = time.perf_counter()
-            status, answer = await post(c, head, body)
-            latencies.append(time.perf_counter() - t0)
-            answers.append(answer)
-            if status != ok:
-                errors += 1
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker(c) for c in conns))
-    elapsed = time.perf_counter() - t0
-    for c in conns:
-        c.close()
-    latencies.sort()
-    figures = {
-        "requests_per_s": len(bodies) / elapsed,
-        "p50_ms": percentile(latencies, 0.5) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
-        "errors": errors,
-    }
-    return figures, answers
+from _harness import Conn, Gateway, drive, gateway, percentile, post_head
 
 
 def number(i: int) -> str:
@@ -89,7 +39,7 @@ async def paced(gw: Gateway, count: int, rate: float, offset: int) -> list[str]:
     ids = []
     for i in range(count):
         t0 = time.perf_counter()
-        status, answer = await post(conn, head, json.dumps({"to": number(offset + i)}).encode())
+        status, answer = await conn.exchange(head, json.dumps({"to": number(offset + i)}).encode())
         if status == 201:
             ids.append(json.loads(answer)["message_id"])
         await asyncio.sleep(max(0.0, 1 / rate - (time.perf_counter() - t0)))
@@ -126,16 +76,16 @@ def measure(args: argparse.Namespace, delivery: bool) -> dict[str, object] | Non
         for run in range(args.runs):
             base = (run + 1) * args.requests
             bodies = [json.dumps({"to": number(base + i)}).encode() for i in range(args.requests)]
-            figures, answers = asyncio.run(
-                drive(gw.port, gw.key, "/v1/otp", bodies, args.concurrency, 201)
+            answers: list[bytes] = []
+            sends.append(
+                asyncio.run(
+                    drive(gw.port, gw.key, "/v1/otp", bodies, args.concurrency, 201, answers)
+                )
             )
-            sends.append(figures)
             ids = [json.loads(a)["id"] for a in answers if a.startswith(b'{"id":"otp_')]
             wrong = [json.dumps({"id": i, "code": "0000000"}).encode() for i in ids]
             checks.append(
-                asyncio.run(drive(gw.port, gw.key, "/v1/otp/check", wrong, args.concurrency, 200))[
-                    0
-                ]
+                asyncio.run(drive(gw.port, gw.key, "/v1/otp/check", wrong, args.concurrency, 200))
             )
         lat: list[float] = []
         if delivery and args.paced:
