@@ -321,3 +321,29 @@ async def test_throttling_status_is_counted(sim: Simulator) -> None:
     assert first.command_status == S.ESME_RTHROTTLED
     assert c.counters["throttled"] == 1
     await c.stop()
+
+
+async def test_a_transmitter_receiver_pair_sends_on_one_bind_and_gets_receipts_on_the_other(
+    sim: Simulator,
+) -> None:
+    assert sim.address is not None
+    config = SmppConnectorConfig.from_settings(
+        {"name": "pair", "host": "127.0.0.1", "port": sim.address[1], "system_id": "acme",
+         "bind": "pair"}
+    )  # fmt: skip
+    conn = SmppConnector("pair", config)
+    reports: list[Report] = []
+
+    async def sink(r: Report) -> None:
+        reports.append(r)
+
+    await conn.start(sink)
+    await until(lambda: all(c.bound for c in conn.clients))
+    assert [c.mode for c in conn.clients] == ["transmitter", "receiver"]
+    accepted = await conn.submit(outbound("+919812345678"))
+    await until(lambda: len(reports) == 1)
+    assert reports[0].provider_id == accepted.provider_ids[0]
+    tx, rx = conn.clients
+    assert tx.counters["submitted"] == 1 and tx.counters["delivered_in"] == 0
+    assert rx.counters["delivered_in"] == 1
+    await conn.stop()
