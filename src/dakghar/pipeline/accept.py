@@ -11,7 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
+from dakghar.compliance.dnd import FILE_NAME as DND_FILE
+from dakghar.compliance.hours import next_window
+from dakghar.compliance.policy import Compliance
 from dakghar.core.compose import Composed, compose
 from dakghar.core.ids import new_id
 from dakghar.core.message import MessageType, Status
@@ -42,15 +46,28 @@ class Draft:
 Listener = Callable[[Sequence[MessageRow]], None]
 
 
+def dnd_path(store: Store) -> Path | None:
+    """Where the imported DND list lives: beside an embedded store's database file."""
+    path = getattr(store, "path", None)
+    return Path(path).parent / DND_FILE if isinstance(path, str) else None
+
+
 class Acceptor:
     """Composes, writes and announces messages."""
 
     def __init__(
-        self, store: Store, switches: Switchboard | None = None, dnd: DndRegistry | None = None
+        self,
+        store: Store,
+        switches: Switchboard | None = None,
+        dnd: DndRegistry | None = None,
+        compliance: Compliance | None = None,
     ) -> None:
         self.store = store
         self.switches = switches
-        self.dnd = dnd or DndRegistry()
+        self.compliance = compliance or Compliance(store)
+        self.dnd = dnd or DndRegistry(path=dnd_path(store))
+        if self.dnd.suppressed is None:
+            self.dnd.suppressed = self.compliance.suppressed
         self.listeners: list[Listener] = []
 
     def check_open(self, account: Account) -> None:
@@ -83,7 +100,20 @@ class Acceptor:
             smart_encoding=account.smart_encoding,
             charge=not sandbox,
         )
-        if self.dnd.blocks(composed.number.e164, mtype, sandbox=sandbox):
+        cleared = self.compliance.clear(
+            account,
+            sender=composed.sender,
+            body=composed.text,
+            mtype=mtype,
+            country=composed.number.country,
+        )
+        if self.dnd.blocks(
+            composed.number.e164,
+            mtype,
+            sandbox=sandbox,
+            account_id=account.id,
+            category=cleared.category,
+        ):
             raise DndBlocked(
                 f"{mask(composed.number.e164)} is on the do-not-disturb registry; promotional "
                 "messages to it are not allowed (OTP and transactional messages are)",
@@ -104,6 +134,10 @@ class Acceptor:
                 )
             if schedule_ms <= now + 1000:
                 schedule_ms = None  # due now: queue it straight away
+        if mtype is MessageType.PROMOTIONAL and composed.number.country == "IN" and not sandbox:
+            opens = next_window(schedule_ms or now)  # TRAI: promotions only 09:00-21:00 IST
+            if opens is not None:
+                schedule_ms = opens
         start = schedule_ms or now
         return MessageRow(
             id=new_id("msg"),
@@ -126,7 +160,7 @@ class Acceptor:
             provider_message_id=None,
             reference=draft.reference,
             callback_url=draft.callback_url or account.callback_url,
-            template_id=draft.template_id,
+            template_id=cleared.template_id or draft.template_id,
             sandbox=sandbox,
             schedule_at=schedule_ms,
             validity_seconds=draft.validity_seconds,
@@ -140,6 +174,7 @@ class Acceptor:
             submitted_at=None,
             delivered_at=None,
             updated_at=now,
+            entity_id=cleared.entity_id,
         )
 
     def build_many(

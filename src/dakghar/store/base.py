@@ -105,6 +105,8 @@ class MessageRow:
     delivered_at: int | None
     updated_at: int
     redacted_body: str | None = None  # OTP messages: the body to keep once a carrier has it
+    entity_id: str | None = None  # India DLT: the principal entity id carriers require
+    campaign_id: str | None = None  # the bulk campaign that created it, if any
     events: list[MessageEvent] | None = field(default=None)
 
 

@@ -99,6 +99,8 @@ messages = Table(
     # An OTP message's body with the code masked: replaces ``body`` once a carrier has the
     # message (or it ends unsent), so the code is kept in clear only while it is outgoing.
     Column("redacted_body", Text, nullable=True),
+    Column("entity_id", String(40), nullable=True),  # India DLT principal entity id
+    Column("campaign_id", String(40), nullable=True),  # the bulk campaign that created it
 )
 Index("ix_messages_account_id", messages.c.account_id, messages.c.id)
 Index("ix_messages_account_status", messages.c.account_id, messages.c.status, messages.c.id)
@@ -125,6 +127,14 @@ Index(
     messages.c.next_attempt_at,
     sqlite_where=_queued,
     postgresql_where=_queued,
+)
+_in_campaign = messages.c.campaign_id.isnot(None)
+Index(
+    "ix_messages_campaign",
+    messages.c.campaign_id,
+    messages.c.status,
+    sqlite_where=_in_campaign,
+    postgresql_where=_in_campaign,
 )
 Index(
     "ix_messages_scheduled",
@@ -262,4 +272,69 @@ Index(
     otp_verifications.c.expires_at,
     sqlite_where=_otp_pending,
     postgresql_where=_otp_pending,
+)
+
+# India DLT (``dakghar.compliance``): registered sender headers and content templates per
+# account, and the account's own suppression list (opt-outs).
+senders = Table(
+    "senders",
+    metadata,
+    Column("account_id", String(40), ForeignKey("accounts.id"), primary_key=True),
+    Column("header", String(20), primary_key=True),
+    Column("type", String(16), primary_key=True),  # transactional | service | promotional
+    Column("entity_id", String(40), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+dlt_templates = Table(
+    "dlt_templates",
+    metadata,
+    Column("account_id", String(40), ForeignKey("accounts.id"), primary_key=True),
+    Column("id", String(40), primary_key=True),
+    Column("header", String(20), nullable=False),
+    Column("category", String(40), nullable=False),
+    Column("text", Text, nullable=False),  # with {#var#} placeholders
+    Column("created_at", BigInteger, nullable=False),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("account_id", String(40), ForeignKey("accounts.id"), primary_key=True),
+    Column("number", String(20), primary_key=True),
+    Column("reason", String(40), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Bulk campaigns (``dakghar.campaigns``): the messages carry ``campaign_id``; rows refused at
+# ingest (invalid, duplicate, DND) are kept for the report.
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("type", String(16), nullable=False),
+    Column("sender", String(20), nullable=True),
+    Column("status", String(12), nullable=False),  # scheduled | running | paused | canceled
+    Column("rate_per_second", Integer, nullable=True),
+    Column("schedule_at", BigInteger, nullable=True),
+    Column("total", Integer, nullable=False),
+    Column("valid", Integer, nullable=False),
+    Column("invalid", Integer, nullable=False),
+    Column("duplicates", Integer, nullable=False),
+    Column("dnd_filtered", Integer, nullable=False),
+    Column("paused_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+Index("ix_campaigns_account", campaigns.c.account_id, campaigns.c.id)
+
+campaign_rejects = Table(
+    "campaign_rejects",
+    metadata,
+    Column("campaign_id", String(40), ForeignKey("campaigns.id"), primary_key=True),
+    Column("row_no", Integer, primary_key=True),
+    Column("phone", String(64), nullable=False),
+    Column("error_code", String(40), nullable=False),
 )
