@@ -75,10 +75,12 @@ def test_enforced_dlt_refuses_unregistered_senders_and_unmatched_bodies(gateway:
 
 def test_an_opt_out_blocks_later_promotions_but_not_transactional(gateway: Gateway) -> None:
     t = gateway.tenant()
+    register(gateway, t)  # ACMESL belongs to this account
     store = gateway.services.store
-    assert not gateway.call(handle_inbound, store, t.account.id, "+919812345678", "thanks!")
-    assert not gateway.call(handle_inbound, store, None, "+919812345678", "STOP")
-    assert gateway.call(handle_inbound, store, t.account.id, "09812345678", "stop all msgs")
+    assert gateway.call(handle_inbound, store, "+919812345678", "ACMESL", "thanks!") == []
+    assert gateway.call(handle_inbound, store, "+919812345678", "NOBODY", "STOP") == []
+    owners = gateway.call(handle_inbound, store, "09812345678", "acmesl", "stop all msgs")
+    assert owners == [t.account.id]
     gateway.services.acceptor.compliance.invalidate()
     r = send(gateway, t, to="+919812345678", body="Sale!", type="promotional")
     assert (r.status_code, r.json()["code"]) == (422, "dnd_blocked")
@@ -88,6 +90,23 @@ def test_an_opt_out_blocks_later_promotions_but_not_transactional(gateway: Gatew
         send(gateway, other, to="+919812345678", body="Sale!", type="promotional").status_code
         == 202
     )
+
+
+def test_an_opt_out_to_an_unregistered_header_finds_the_account_that_used_it(
+    gateway: Gateway,
+) -> None:
+    t = gateway.tenant()
+    other = gateway.tenant(name="other")
+    assert send(gateway, t, to="+919812345670", body="Hello", sender="SHOPIN").status_code == 202
+    store = gateway.services.store
+    assert gateway.call(handle_inbound, store, "+919812345670", "SHOPIN", "UNSUBSCRIBE") == [
+        t.account.id
+    ]
+    gateway.services.acceptor.compliance.invalidate()
+    r = send(gateway, t, to="+919812345670", body="Sale!", type="promotional")
+    assert r.json()["code"] == "dnd_blocked"
+    r = send(gateway, other, to="+919812345670", body="Sale!", type="promotional")
+    assert r.status_code == 202
 
 
 def test_keywords() -> None:

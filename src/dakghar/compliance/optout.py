@@ -1,11 +1,15 @@
 """Opt-out: a STOP-style reply adds the sender of the reply to the account's suppression list.
 
-The SMPP connector's inbound hook calls :func:`handle_inbound` for every mobile-originated
-``deliver_sm`` that is not a delivery receipt. Later promotional messages from that account to
-the number are refused as ``dnd_blocked`` (``pipeline.dnd``).
+The SMPP connector's inbound hook (``on_inbound(from, to, text)``) calls :func:`handle_inbound`
+for every mobile-originated ``deliver_sm`` that is not a delivery receipt. The reply went to one
+of our headers, so it is attributed to the accounts that registered that header or, for accounts
+without DLT registrations, that sent to the number from it. Later promotional messages from those
+accounts to the number are refused as ``dnd_blocked`` (``pipeline.dnd``).
 """
 
 from __future__ import annotations
+
+import sqlite3
 
 from dakghar.compliance import records
 from dakghar.core.numbers import mask, parse_number
@@ -27,18 +31,43 @@ def is_opt_out(text: str) -> bool:
     return bool(words) and words[0].upper().rstrip(".!") in KEYWORDS
 
 
-async def handle_inbound(store: Store, account_id: str | None, from_number: str, text: str) -> bool:
-    """Record an opt-out if ``text`` is one; True when the number was suppressed.
+def _owners(conn: sqlite3.Connection, header: str, number: str) -> list[str]:
+    """Accounts the reply belongs to: those that registered ``header``, else that used it."""
+    registered = [
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT account_id FROM senders WHERE header = ? ORDER BY account_id",
+            (header.upper(),),
+        )
+    ]
+    if registered:
+        return registered
+    owners: list[str] = []
+    for (account_id,) in conn.execute("SELECT id FROM accounts ORDER BY id").fetchall():
+        used = conn.execute(  # ix_messages_account_to: one index range per account
+            "SELECT 1 FROM messages WHERE account_id = ? AND to_number = ? AND upper(sender) = ? "
+            "LIMIT 1",
+            (account_id, number, header.upper()),
+        ).fetchone()
+        if used:
+            owners.append(account_id)
+    return owners
 
-    Without an account (an inbound the connector cannot attribute) nothing is recorded: a
-    suppression is per account, as the sender the subscriber answered belongs to one.
+
+async def handle_inbound(store: Store, from_number: str, to: str, text: str) -> list[str]:
+    """Record an opt-out if ``text`` is one; the accounts that now suppress ``from_number``.
+
+    An inbound no account can be tied to records nothing: a suppression is per account, since
+    the header the subscriber answered belongs to one.
     """
-    if account_id is None or not is_opt_out(text) or not isinstance(store, SqliteStore):
-        return False
+    if not is_opt_out(text) or not isinstance(store, SqliteStore):
+        return []
     try:
         number = parse_number(from_number, default_region="IN", allowed_countries=None).e164
     except DakgharError:
-        return False
-    await records.suppress(store, account_id, number, "opt_out")
-    log.info("opt_out", account_id=account_id, number=mask(number))
-    return True
+        return []
+    owners = await store._read(lambda c: _owners(c, to, number))
+    for account_id in owners:
+        await records.suppress(store, account_id, number, "opt_out")
+        log.info("opt_out", account_id=account_id, number=mask(number))
+    return owners

@@ -275,6 +275,7 @@ class Dispatcher:
             type=row.type,
             validity_seconds=max(1, (row.expires_at - now_ms()) // 1000),
             template_id=row.template_id,
+            entity_id=row.entity_id,
         )
         try:
             async with self.pacers[name].slot():

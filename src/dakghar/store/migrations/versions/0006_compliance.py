@@ -1,6 +1,6 @@
 """India compliance (senders, DLT templates, suppressions) and bulk campaigns
 
-Revision ID: 0003
+Revision ID: 0006
 Revises: 0002
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
+revision = "0006"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
