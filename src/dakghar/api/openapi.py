@@ -157,6 +157,33 @@ def _operations(auth: list[dict[str, list[str]]], common: dict[str, Any]) -> dic
             },
         }
     }
+    paths["/v1/connectors/{name}/callback"] = {
+        "post": {
+            "summary": "Delivery reports from an HTTP provider (signed by the provider, no key)",
+            "description": "Twilio, Plivo and Vonage sign their callbacks (X-Twilio-Signature, "
+            "X-Plivo-Signature-V3, sig); MSG91 calls a URL carrying ?secret=. Idempotent: a "
+            "report for a message already final changes nothing.",
+            "operationId": "connectorCallback",
+            "parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+                    "application/json": {"schema": {"type": "object"}},
+                },
+            },
+            "responses": {
+                "204": {"description": "Every report in the callback is recorded"},
+                "403": {
+                    "description": "Signature or secret does not match (`forbidden`)",
+                    "content": {"application/problem+json": {"schema": _ref("Problem")}},
+                },
+                **_problems(404, 413, 422),
+            },
+        }
+    }
     return paths
 
 

@@ -29,6 +29,7 @@ import msgspec
 
 from dakghar.api.services import Services
 from dakghar.connectors.base import Connector
+from dakghar.connectors.http.factory import HTTP_TYPES, build_http_connector
 from dakghar.connectors.smpp import SmppConnector, SmppConnectorConfig
 from dakghar.observability.logging import get_logger
 from dakghar.observability.metrics import Metrics
@@ -58,10 +59,14 @@ def build_connectors(tables: Sequence[dict[str, Any]]) -> dict[str, Connector]:
         if name in connectors:
             raise SettingsError(f"connectors[{i}]: a second connector named {name!r}")
         kind = table.get("type", "smpp")
-        if kind != "smpp":
-            raise SettingsError(f"connectors[{i}] ({name}): unknown type {kind!r}; known: smpp")
+        if kind != "smpp" and kind not in HTTP_TYPES:
+            known = ", ".join(["smpp", *sorted(HTTP_TYPES)])
+            raise SettingsError(f"connectors[{i}] ({name}): unknown type {kind!r}; known: {known}")
         try:
-            connectors[name] = SmppConnector(name, SmppConnectorConfig.from_settings(table))
+            if kind == "smpp":
+                connectors[name] = SmppConnector(name, SmppConnectorConfig.from_settings(table))
+            else:
+                connectors[name] = build_http_connector(name, table)
         except ValueError as exc:
             raise SettingsError(f"connectors[{i}] ({name}): {exc}") from exc
     return connectors

@@ -1,0 +1,1 @@
+"""HTTP provider connectors: shared machinery and one small module per provider."""
