@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dakghar.api import account, callbacks, messages, openapi, operations, otp
+from dakghar.api import account, callbacks, campaigns, messages, openapi, operations, otp
 from dakghar.api.auth import Authenticator
 from dakghar.api.problems import handle_dakghar_error, handle_http_exception, handle_unexpected
 from dakghar.api.services import Services
@@ -88,6 +88,7 @@ def create_app(
         routes=[
             *messages.routes,
             *otp.routes,
+            *campaigns.routes,
             *account.routes,
             *operations.routes,
             *callbacks.routes,

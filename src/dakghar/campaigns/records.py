@@ -1,0 +1,195 @@
+"""The campaign tables: the campaign row, refused CSV rows, and progress read from messages.
+
+A campaign's messages carry ``campaign_id`` (partial index on ``(campaign_id, status)``), so
+progress is one index-only ``GROUP BY`` and needs no counters kept in step with the pipeline.
+Pausing pushes the campaign's waiting messages far into the future (``PAUSE_SHIFT``) so neither
+the dispatcher nor the scheduler sweep picks them; resuming pulls them back, shifted by the time
+spent paused, which keeps their order and pacing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from dakghar.store.base import now_ms
+from dakghar.store.sqlite.store import SqliteStore
+
+PAUSE_SHIFT = 10 * 365 * 24 * 3600 * 1000
+WAITING = ("scheduled", "queued")
+FAILED = ("undelivered", "expired", "rejected", "failed")
+
+
+@dataclass(slots=True)
+class CampaignRow:
+    """A campaign as stored."""
+
+    id: str
+    account_id: str
+    name: str | None
+    type: str
+    sender: str | None
+    status: str
+    rate_per_second: int | None
+    schedule_at: int | None
+    total: int
+    valid: int
+    invalid: int
+    duplicates: int
+    dnd_filtered: int
+    paused_at: int | None
+    created_at: int
+    updated_at: int
+
+
+COLUMNS = tuple(CampaignRow.__dataclass_fields__)
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM campaigns"
+_REJECTS_PAGE = (
+    "SELECT row_no, phone, error_code FROM campaign_rejects WHERE campaign_id = ? "
+    "AND row_no > ? ORDER BY row_no LIMIT ?"
+)
+_MESSAGES_PAGE = (
+    "SELECT id, to_number, status, error_code FROM messages WHERE campaign_id = ? "
+    "AND id > ? ORDER BY id LIMIT ?"
+)
+
+
+async def insert(store: SqliteStore, row: CampaignRow) -> None:
+    """Store a new campaign."""
+    sql = f"INSERT INTO campaigns ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+    values = [getattr(row, c) for c in COLUMNS]
+    await store._write(lambda c: c.execute(sql, values))
+
+
+async def update(store: SqliteStore, campaign_id: str, **fields: Any) -> None:
+    """Set columns of a campaign."""
+    fields["updated_at"] = now_ms()
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    params = [*fields.values(), campaign_id]
+    await store._write(lambda c: c.execute(f"UPDATE campaigns SET {sets} WHERE id = ?", params))
+
+
+async def add_rejects(
+    store: SqliteStore, campaign_id: str, rejects: Sequence[tuple[int, str, str]]
+) -> None:
+    """Record refused rows: (row number, phone as written, error code)."""
+    rows = [(campaign_id, n, phone[:64], code) for n, phone, code in rejects]
+    await store._write(
+        lambda c: c.executemany(
+            "INSERT INTO campaign_rejects (campaign_id, row_no, phone, error_code) "
+            "VALUES (?, ?, ?, ?)",
+            rows,
+        )
+    )
+
+
+async def get(store: SqliteStore, account_id: str, campaign_id: str) -> CampaignRow | None:
+    """One campaign of the account."""
+    row = await store._read(
+        lambda c: c.execute(
+            f"{_SELECT} WHERE id = ? AND account_id = ?", (campaign_id, account_id)
+        ).fetchone()
+    )
+    return CampaignRow(*row) if row else None
+
+
+async def progress(store: SqliteStore, campaign_id: str) -> dict[str, int]:
+    """Message counts of a campaign by status."""
+    rows = await store._read(
+        lambda c: c.execute(
+            "SELECT status, COUNT(*) FROM messages WHERE campaign_id = ? GROUP BY status",
+            (campaign_id,),
+        ).fetchall()
+    )
+    return {status: int(n) for status, n in rows}
+
+
+def _shift(
+    c: sqlite3.Connection, campaign_id: str, delta: int, cond: str, args: tuple[Any, ...]
+) -> int:
+    cur = c.execute(
+        "UPDATE messages SET next_attempt_at = next_attempt_at + ?, "
+        "schedule_at = CASE WHEN schedule_at IS NULL THEN NULL ELSE schedule_at + ? END, "
+        "expires_at = expires_at + ? "
+        f"WHERE campaign_id = ? AND status IN ('scheduled', 'queued') AND {cond}",
+        (delta, delta, delta, campaign_id, *args),
+    )
+    return cur.rowcount
+
+
+async def hold(store: SqliteStore, campaign_id: str, now: int) -> int:
+    """Push the waiting messages out of reach; how many were."""
+
+    def op(c: sqlite3.Connection) -> int:
+        moved = _shift(
+            c, campaign_id, PAUSE_SHIFT, "next_attempt_at < ?", (now + PAUSE_SHIFT // 2,)
+        )
+        c.execute(
+            "UPDATE campaigns SET status = 'paused', paused_at = ?, updated_at = ? WHERE id = ?",
+            (now, now, campaign_id),
+        )
+        return moved
+
+    return await store._write(op)
+
+
+async def release(store: SqliteStore, campaign_id: str, paused_at: int, now: int) -> int:
+    """Bring held messages back, later by the time spent paused; how many were."""
+
+    def op(c: sqlite3.Connection) -> int:
+        delta = (now - paused_at) - PAUSE_SHIFT
+        moved = _shift(c, campaign_id, delta, "next_attempt_at >= ?", (now + PAUSE_SHIFT // 2,))
+        c.execute(
+            "UPDATE campaigns SET status = 'running', paused_at = NULL, updated_at = ? "
+            "WHERE id = ?",
+            (now, campaign_id),
+        )
+        return moved
+
+    return await store._write(op)
+
+
+async def waiting_ids(store: SqliteStore, campaign_id: str, limit: int) -> list[str]:
+    """Ids of messages still waiting to be sent (for cancelation)."""
+    rows = await store._read(
+        lambda c: c.execute(
+            "SELECT id FROM messages WHERE campaign_id = ? AND status IN ('scheduled', 'queued') "
+            "LIMIT ?",
+            (campaign_id, limit),
+        ).fetchall()
+    )
+    return [r[0] for r in rows]
+
+
+def _page(sql: str, args: tuple[Any, ...], c: sqlite3.Connection) -> list[Any]:
+    return c.execute(sql, args).fetchall()
+
+
+async def report_rows(
+    store: SqliteStore, campaign_id: str, page: int = 5000
+) -> AsyncIterator[tuple[str, str, str, str]]:
+    """(phone, status, error_code, message_id) for every row: refused rows, then messages.
+
+    Read page by page (keyset pagination), so a million-row report never sits in memory.
+    """
+    after = -1
+    while True:
+        args: tuple[Any, ...] = (campaign_id, after, page)
+        rows = await store._read(partial(_page, _REJECTS_PAGE, args))
+        for _, phone, code in rows:
+            yield phone, "rejected", code, ""
+        if len(rows) < page:
+            break
+        after = rows[-1][0]
+    last = ""
+    while True:
+        args = (campaign_id, last, page)
+        msgs = await store._read(partial(_page, _MESSAGES_PAGE, args))
+        for mid, to, status, code in msgs:
+            yield to, status, code or "", mid
+        if len(msgs) < page:
+            break
+        last = msgs[-1][0]

@@ -1,0 +1,344 @@
+"""Bulk campaigns: a CSV of recipients becomes validated, scrubbed, paced messages.
+
+The CSV is read row by row from a file (the upload was spooled to disk), never whole. Each row
+goes through the same accept step as a single message (``pipeline.accept.Acceptor``: number,
+body, DLT, DND, promotional hours), then duplicates are dropped, and accepted messages are
+written in chunks of ``CHUNK`` through the store's group commit; each chunk's write yields to the
+event loop, so an ingest never stalls other requests for long.
+
+Pacing: with ``rate_per_second`` the i-th valid message becomes due ``i / rate`` seconds after
+the start, so the campaign trickles into its lane (promotional or transactional, by its type).
+The dispatcher is fair across accounts inside a lane and OTP has its own lane, so a campaign
+never starves OTPs or other accounts whatever its size.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO
+
+from dakghar.campaigns import records
+from dakghar.campaigns.records import FAILED, WAITING, CampaignRow
+from dakghar.compliance.templates import VAR
+from dakghar.core.ids import new_id
+from dakghar.core.message import MessageType, Status
+from dakghar.errors import Conflict, DakgharError, DndBlocked, NotFound, ValidationError
+from dakghar.observability.logging import get_logger
+from dakghar.pipeline.accept import MAX_SCHEDULE_AHEAD_MS, Acceptor, Draft
+from dakghar.store.base import Account, MessageRow, StatusChange, now_ms
+from dakghar.store.sqlite.store import SqliteStore
+
+log = get_logger(__name__)
+
+CHUNK = 2000
+MAX_RATE = 10_000
+PHONE_COLUMNS = ("phone", "to", "number", "mobile", "msisdn")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_ \-]*)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSpec:
+    """What the application asked for (the form fields of ``POST /v1/campaigns``)."""
+
+    body: str | None = None
+    sender: str | None = None
+    type: str = "promotional"
+    template_id: str | None = None
+    name: str | None = None
+    schedule_at: datetime | None = None
+    rate_per_second: int | None = None
+
+
+@dataclass(slots=True)
+class CampaignView:
+    """A campaign with its live progress (API.md "Campaigns")."""
+
+    id: str
+    name: str | None
+    status: str
+    type: str
+    sender: str | None
+    total: int
+    valid: int
+    invalid: int
+    duplicates: int
+    dnd_filtered: int
+    queued: int
+    sent: int
+    delivered: int
+    failed: int
+    canceled: int
+    rate_per_second: int | None
+    schedule_at: int | None
+    created_at: int
+
+
+Renderer = Callable[[list[str]], str]
+
+
+def renderer(body: str, columns: list[str]) -> Renderer:
+    """A function filling ``{column}`` placeholders of ``body`` from a CSV row.
+
+    Unknown columns are refused up front, so a typo fails the request, not every row.
+    """
+    index = {c.strip().lower(): i for i, c in enumerate(columns)}
+    parts: list[str | int] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(body):
+        key = m.group(1).strip().lower()
+        if key not in index:
+            raise ValidationError(
+                f"the body uses {{{m.group(1)}}} but the CSV has no such column",
+                errors=[{"field": "body", "code": "validation_error"}],
+            )
+        parts += [body[pos : m.start()], index[key]]
+        pos = m.end()
+    parts.append(body[pos:])
+
+    def render(row: list[str]) -> str:
+        return "".join(p if isinstance(p, str) else (row[p] if p < len(row) else "") for p in parts)
+
+    return render
+
+
+def _template_renderer(text: str, columns: list[str], phone: int) -> Renderer:
+    """Fill a DLT template's ``{#var#}`` slots, in order, from the non-phone columns."""
+    fill = [i for i in range(len(columns)) if i != phone]
+    pieces = text.split(VAR)
+    if len(pieces) - 1 > len(fill):
+        raise ValidationError(
+            f"template needs {len(pieces) - 1} variables; the CSV has {len(fill)} value columns"
+        )
+
+    def render(row: list[str]) -> str:
+        out = [pieces[0]]
+        for n, piece in enumerate(pieces[1:]):
+            out += [row[fill[n]] if fill[n] < len(row) else "", piece]
+        return "".join(out)
+
+    return render
+
+
+def _check_spec(spec: CampaignSpec) -> None:
+    if spec.type not in (MessageType.PROMOTIONAL.value, MessageType.TRANSACTIONAL.value):
+        raise ValidationError("type must be promotional or transactional")
+    if spec.rate_per_second is not None and not 1 <= spec.rate_per_second <= MAX_RATE:
+        raise ValidationError(f"rate_per_second must be between 1 and {MAX_RATE}")
+    if not spec.body and not spec.template_id:
+        raise ValidationError("send a body (with {column} placeholders) or a template_id")
+    if spec.schedule_at is not None:
+        if spec.schedule_at.tzinfo is None:
+            raise ValidationError("schedule_at must carry a time zone")
+        if spec.schedule_at.timestamp() * 1000 > now_ms() + MAX_SCHEDULE_AHEAD_MS:
+            raise ValidationError("schedule_at is more than 60 days ahead")
+
+
+@dataclass(slots=True)
+class _Ingest:
+    """Counters and buffers of one running ingest."""
+
+    total: int = 0
+    valid: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    dnd: int = 0
+
+
+class CampaignService:
+    """Create, follow, pause, resume and cancel campaigns."""
+
+    def __init__(self, store: SqliteStore, acceptor: Acceptor) -> None:
+        self.store = store
+        self.acceptor = acceptor
+
+    async def create(
+        self, account: Account, spec: CampaignSpec, upload: IO[bytes], *, sandbox: bool
+    ) -> CampaignView:
+        """Ingest the CSV ``upload`` into a new campaign (returns when every row is queued)."""
+        _check_spec(spec)
+        self.acceptor.check_open(account)
+        text = io.TextIOWrapper(upload, encoding="utf-8-sig", errors="replace", newline="")
+        reader = csv.reader(text)
+        columns = next(reader, None)
+        if not columns:
+            raise ValidationError("the CSV is empty; its first row names the columns")
+        lowered = [c.strip().lower() for c in columns]
+        phone = next((lowered.index(c) for c in PHONE_COLUMNS if c in lowered), None)
+        if phone is None:
+            raise ValidationError("the CSV needs a 'phone' column")
+        render = self._renderer(account, spec, columns, phone)
+        now = now_ms()
+        cid = new_id("cmp")
+        start = (
+            int(spec.schedule_at.astimezone(UTC).timestamp() * 1000) if spec.schedule_at else now
+        )
+        row = CampaignRow(
+            cid, account.id, spec.name, spec.type, spec.sender, "ingesting",
+            spec.rate_per_second, start if start > now else None, 0, 0, 0, 0, 0, None, now, now,
+        )  # fmt: skip
+        await records.insert(self.store, row)
+        counts = await self._ingest(account, spec, cid, reader, phone, render, sandbox, now)
+        status = "scheduled" if row.schedule_at else "running"
+        await records.update(
+            self.store,
+            cid,
+            status=status,
+            total=counts.total,
+            valid=counts.valid,
+            invalid=counts.invalid,
+            duplicates=counts.duplicates,
+            dnd_filtered=counts.dnd,
+        )
+        log.info("campaign_created", campaign_id=cid, account_id=account.id, total=counts.total,
+                 valid=counts.valid)  # fmt: skip
+        return await self.get(account, cid)
+
+    def _renderer(
+        self, account: Account, spec: CampaignSpec, columns: list[str], phone: int
+    ) -> Renderer:
+        if spec.body:
+            return renderer(spec.body, columns)
+        templates = self.acceptor.compliance.rules(account.id).templates
+        found = templates.find(spec.template_id or "")
+        if found is None:
+            raise NotFound(f"no DLT template {spec.template_id!r} on this account")
+        return _template_renderer(found.text, columns, phone)
+
+    async def _ingest(
+        self,
+        account: Account,
+        spec: CampaignSpec,
+        cid: str,
+        reader: Iterator[list[str]],
+        phone: int,
+        render: Renderer,
+        sandbox: bool,
+        now: int,
+    ) -> _Ingest:
+        counts = _Ingest()
+        interval = 1000 / spec.rate_per_second if spec.rate_per_second else 0.0
+        seen: set[int] = set()
+        batch: list[tuple[int, MessageRow]] = []
+        rejects: list[tuple[int, str, str]] = []
+        build = self.acceptor.build
+        for line_no, cells in enumerate(reader, start=2):
+            if not cells:
+                continue
+            counts.total += 1
+            to = cells[phone].strip() if phone < len(cells) else ""
+            draft = Draft(
+                to=to, body=render(cells), sender=spec.sender, type=spec.type,
+                template_id=spec.template_id, schedule_at=spec.schedule_at,
+            )  # fmt: skip
+            try:
+                msg = build(draft, account, sandbox=sandbox, now=now)
+            except DndBlocked:
+                counts.dnd += 1
+                rejects.append((line_no, to, "dnd_blocked"))
+                continue
+            except DakgharError as exc:
+                counts.invalid += 1
+                rejects.append((line_no, to, exc.code))
+                continue
+            key = int(msg.to_number[1:])
+            if key in seen:
+                counts.duplicates += 1
+                rejects.append((line_no, to, "duplicate"))
+                continue
+            seen.add(key)
+            offset = int(counts.valid * interval)
+            counts.valid += 1
+            msg.campaign_id = cid
+            if offset:
+                msg.expires_at += offset
+                if msg.next_attempt_at is not None:
+                    msg.next_attempt_at += offset
+                if msg.schedule_at is not None:
+                    msg.schedule_at += offset
+            batch.append((line_no, msg))
+            if len(batch) >= CHUNK:
+                await self._flush(account, cid, batch, rejects, counts, sandbox)
+        await self._flush(account, cid, batch, rejects, counts, sandbox)
+        return counts
+
+    async def _flush(
+        self,
+        account: Account,
+        cid: str,
+        batch: list[tuple[int, MessageRow]],
+        rejects: list[tuple[int, str, str]],
+        counts: _Ingest,
+        sandbox: bool,
+    ) -> None:
+        if batch:
+            outcome = await self.acceptor.write(account, [m for _, m in batch], sandbox=sandbox)
+            for i in outcome.no_credit:
+                line_no, msg = batch[i]
+                rejects.append((line_no, msg.to_number, "insufficient_credits"))
+                counts.valid -= 1
+                counts.invalid += 1
+        if rejects:
+            await records.add_rejects(self.store, cid, rejects)
+        batch.clear()
+        rejects.clear()
+
+    async def _row(self, account: Account, campaign_id: str) -> CampaignRow:
+        row = await records.get(self.store, account.id, campaign_id)
+        if row is None:
+            raise NotFound(f"no campaign {campaign_id!r}")
+        return row
+
+    async def get(self, account: Account, campaign_id: str) -> CampaignView:
+        """The campaign with live progress; ``completed`` once nothing is left to send."""
+        row = await self._row(account, campaign_id)
+        by = await records.progress(self.store, campaign_id)
+        waiting = sum(by.get(s, 0) for s in (*WAITING, "sending"))
+        status = row.status
+        if status in ("running", "scheduled"):
+            if waiting == 0:
+                status = "completed"
+            elif status == "scheduled" and (row.schedule_at or 0) <= now_ms():
+                status = "running"
+        return CampaignView(
+            row.id, row.name, status, row.type, row.sender, row.total, row.valid, row.invalid,
+            row.duplicates, row.dnd_filtered, waiting, by.get(Status.SENT.value, 0),
+            by.get(Status.DELIVERED.value, 0), sum(by.get(s, 0) for s in FAILED),
+            by.get(Status.CANCELED.value, 0), row.rate_per_second, row.schedule_at,
+            row.created_at,
+        )  # fmt: skip
+
+    async def pause(self, account: Account, campaign_id: str) -> CampaignView:
+        """Hold every message not yet handed to a carrier."""
+        row = await self._row(account, campaign_id)
+        if row.status not in ("running", "scheduled"):
+            raise Conflict(f"a {row.status} campaign cannot be paused")
+        await records.hold(self.store, campaign_id, now_ms())
+        return await self.get(account, campaign_id)
+
+    async def resume(self, account: Account, campaign_id: str) -> CampaignView:
+        """Release held messages, keeping their order and pace."""
+        row = await self._row(account, campaign_id)
+        if row.status != "paused" or row.paused_at is None:
+            raise Conflict(f"a {row.status} campaign cannot be resumed")
+        await records.release(self.store, campaign_id, row.paused_at, now_ms())
+        return await self.get(account, campaign_id)
+
+    async def cancel(self, account: Account, campaign_id: str) -> CampaignView:
+        """Cancel every waiting message (refunding it); messages already sent go on."""
+        row = await self._row(account, campaign_id)
+        if row.status in ("canceled", "ingesting"):
+            raise Conflict(f"a {row.status} campaign cannot be canceled")
+        await records.update(self.store, campaign_id, status="canceled")
+        while ids := await records.waiting_ids(self.store, campaign_id, 1000):
+            changes = [
+                StatusChange(mid, Status.CANCELED.value, error_code="canceled",
+                             detail="campaign canceled", refund=True)
+                for mid in ids
+            ]  # fmt: skip
+            await self.store.apply(changes)
+        return await self.get(account, campaign_id)
