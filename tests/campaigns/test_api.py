@@ -7,6 +7,8 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dakghar.compliance import records
+from dakghar.compliance.templates import Template
 from dakghar.store.base import now_ms
 from tests.conftest import Gateway, Tenant
 
@@ -130,3 +132,18 @@ def test_scheduled_campaigns_wait(gateway: Gateway) -> None:
     c = create(gateway, t, "phone\n9812345678\n", body="Later", type="transactional",
                schedule_at=tomorrow).json()  # fmt: skip
     assert (c["status"], c["queued"]) == ("scheduled", 1)
+
+
+def test_a_dlt_template_id_fills_its_variables_from_the_columns(gateway: Gateway) -> None:
+    t = gateway.tenant()
+    text = "Dear {#var#}, your order {#var#} has shipped"
+    template = Template("1107000000000009", "ACMEBK", "service", text)
+    gateway.call(records.add_templates, gateway.services.store, t.account.id, [template])
+    data = "name,phone,order\nAsha,9812345678,A-17\n"
+    c = create(gateway, t, data, body="", template_id="1107000000000009", type="transactional")
+    assert c.status_code == 201, c.text
+    row = report(gateway, t, c.json()["id"])[0]
+    msg = gateway.client.get(f"/v1/messages/{row['message_id']}", headers=t.headers).json()
+    assert msg["body"] == "Dear Asha, your order A-17 has shipped"
+    missing = create(gateway, t, data, body="", template_id="nope", type="transactional")
+    assert missing.status_code == 404

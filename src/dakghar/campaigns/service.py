@@ -24,6 +24,7 @@ from typing import IO
 
 from dakghar.campaigns import records
 from dakghar.campaigns.records import FAILED, WAITING, CampaignRow
+from dakghar.compliance import records as compliance_records
 from dakghar.compliance.templates import VAR
 from dakghar.core.ids import new_id
 from dakghar.core.message import MessageType, Status
@@ -171,7 +172,7 @@ class CampaignService:
         phone = next((lowered.index(c) for c in PHONE_COLUMNS if c in lowered), None)
         if phone is None:
             raise ValidationError("the CSV needs a 'phone' column")
-        render = self._renderer(account, spec, columns, phone)
+        render = await self._renderer(account, spec, columns, phone)
         now = now_ms()
         cid = new_id("cmp")
         start = (
@@ -198,13 +199,13 @@ class CampaignService:
                  valid=counts.valid)  # fmt: skip
         return await self.get(account, cid)
 
-    def _renderer(
+    async def _renderer(
         self, account: Account, spec: CampaignSpec, columns: list[str], phone: int
     ) -> Renderer:
         if spec.body:
             return renderer(spec.body, columns)
-        templates = self.acceptor.compliance.rules(account.id).templates
-        found = templates.find(spec.template_id or "")
+        registered = (await compliance_records.load(self.store, account.id)).templates
+        found = next((t for t in registered if t.id == spec.template_id), None)
         if found is None:
             raise NotFound(f"no DLT template {spec.template_id!r} on this account")
         return _template_renderer(found.text, columns, phone)
