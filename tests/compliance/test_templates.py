@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dakghar.compliance.templates import Template, TemplateIndex, validate
+from dakghar.compliance.templates import Template, TemplateIndex, anchor_words, validate
 from dakghar.errors import ValidationError
 
 OTP = Template("1107000000000001", "ACMEBK", "service", "Your OTP is {#var#}. Do not share it.")
@@ -59,3 +59,37 @@ def test_malformed_placeholders_are_refused() -> None:
     with pytest.raises(ValidationError):
         validate("   ")
     assert validate(" Hi {#var#} ") == "Hi {#var#}"
+
+
+def test_anchor_words_leave_out_words_glued_to_placeholders() -> None:
+    words = anchor_words("Rs{#var#} paid to {#var#}x by card")
+    assert words == {"paid", "to", "by", "card", "paid to", "by card"}
+    assert anchor_words("{#var#} {#var#}") == frozenset()
+
+
+def test_bodies_find_their_template_through_any_bucket() -> None:
+    glued = Template("1", "H", "service", "Rs{#var#} paid to {#var#}x by card")
+    bare = Template("2", "H", "service", "{#var#}-{#var#}")
+    idx = TemplateIndex([glued, bare, Template("3", "H", "service", "paid {#var#}")])
+    assert idx.match("H", "Rs500 paid   to\nAshax by card") == glued
+    assert idx.match("H", "abc-def") == bare
+    assert idx.match("H", "paid 12") is not None and idx.match("H", "paid 12").id == "3"  # type: ignore[union-attr]
+
+
+def test_templates_sharing_one_vocabulary_are_told_apart() -> None:
+    words = ["your", "order", "is", "now", "due", "paid", "sent"]
+    texts = sorted(
+        {
+            f"Dear {{#var#}}, {a} {b} {c} {d}"
+            for a in words
+            for b in words
+            for c in words
+            for d in words
+        }
+    )
+    many = [Template(str(i), "H", "service", t) for i, t in enumerate(texts)]
+    idx = TemplateIndex(many)
+    for t in many[::97]:
+        body = t.text.replace("{#var#}", "Asha")
+        found = idx.match("H", body)
+        assert found is not None and found.text == t.text
