@@ -246,6 +246,128 @@ def _otp(auth: list[dict[str, list[str]]], common: dict[str, Any]) -> dict[str, 
     }
 
 
+_CAMPAIGN_COUNTS = (
+    "total", "valid", "invalid", "duplicates", "dnd_filtered",
+    "queued", "sent", "delivered", "failed", "canceled",
+)  # fmt: skip
+_CAMPAIGN: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "status", *_CAMPAIGN_COUNTS],
+    "properties": {
+        "id": {"type": "string", "examples": ["cmp_019abc3f2e10a1b2c3d4e5f60718"]},
+        "name": {"type": ["string", "null"]},
+        "status": {
+            "enum": ["ingesting", "scheduled", "running", "paused", "completed", "canceled"]
+        },
+        "type": {"enum": ["promotional", "transactional"]},
+        "sender": {"type": ["string", "null"]},
+        **{k: {"type": "integer", "minimum": 0} for k in _CAMPAIGN_COUNTS},
+        "rate_per_second": {"type": ["integer", "null"]},
+        "schedule_at": {"type": ["string", "null"], "format": "date-time"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+_CAMPAIGN_ID = {"name": "cid", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _campaign_json(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _CAMPAIGN}}}
+
+
+def _campaigns(auth: list[dict[str, list[str]]], common: dict[str, Any]) -> dict[str, Any]:
+    """Bulk campaigns: a streamed CSV upload, live progress, pause/resume/cancel, a report."""
+    paths: dict[str, Any] = {
+        "/v1/campaigns": {
+            "post": {
+                "summary": "Queue a message per CSV row (streamed upload, rows validated)",
+                "operationId": "createCampaign",
+                "security": auth,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file"],
+                                "properties": {
+                                    "file": {
+                                        "type": "string",
+                                        "contentMediaType": "text/csv",
+                                        "description": "Header row with 'phone' and variables",
+                                    },
+                                    "name": {"type": "string"},
+                                    "sender": {"type": "string"},
+                                    "body": {
+                                        "type": "string",
+                                        "description": "Text with {column} placeholders",
+                                    },
+                                    "template_id": {"type": "string"},
+                                    "type": {"enum": ["promotional", "transactional"]},
+                                    "schedule_at": {"type": "string", "format": "date-time"},
+                                    "rate_per_second": {"type": "integer", "minimum": 1},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _campaign_json("Created: counts of valid, invalid, duplicate rows"),
+                    **_problems(404, 413, 422, 503),
+                    **common,
+                },
+            }
+        },
+        "/v1/campaigns/{cid}": {
+            "get": {
+                "summary": "A campaign with live progress",
+                "operationId": "getCampaign",
+                "security": auth,
+                "parameters": [_CAMPAIGN_ID],
+                "responses": {
+                    "200": _campaign_json("The campaign"),
+                    **_problems(404),
+                    **common,
+                },
+            }
+        },
+        "/v1/campaigns/{cid}/report.csv": {
+            "get": {
+                "summary": "One row per recipient: phone, status, error_code, message_id",
+                "operationId": "campaignReport",
+                "security": auth,
+                "parameters": [_CAMPAIGN_ID],
+                "responses": {
+                    "200": {
+                        "description": "The report (streamed)",
+                        "content": {"text/csv": {"schema": {"type": "string"}}},
+                    },
+                    **_problems(404),
+                    **common,
+                },
+            }
+        },
+    }
+    for action, summary in (
+        ("pause", "Hold every message not yet sent"),
+        ("resume", "Release held messages at the campaign's pace"),
+        ("cancel", "Cancel every waiting message (credits refunded)"),
+    ):
+        paths[f"/v1/campaigns/{{cid}}/{action}"] = {
+            "post": {
+                "summary": summary,
+                "operationId": f"{action}Campaign",
+                "security": auth,
+                "parameters": [_CAMPAIGN_ID],
+                "responses": {
+                    "200": _campaign_json("The campaign"),
+                    **_problems(404, 409),
+                    **common,
+                },
+            }
+        }
+    return paths
+
+
 def build_openapi() -> dict[str, Any]:
     """The whole OpenAPI document."""
     _, components = msgspec.json.schema_components(_STRUCTS, ref_template=_REF)
@@ -340,6 +462,7 @@ def build_openapi() -> dict[str, Any]:
             }
         },
         **_otp(auth, common),
+        **_campaigns(auth, common),
         **_operations(auth, common),
         "/metrics": {
             "get": {
