@@ -154,7 +154,7 @@ async def test_a_refused_connection_was_not_sent() -> None:
 
 
 async def test_the_balance_is_polled_into_state(fake: FakeProvider) -> None:
-    c = await started(fake, balance_interval=0.05)
+    c = await started(fake, balance_interval=0.05, low_balance=10)
     try:
         for _ in range(100):
             if c.state()["balance"] is not None:
@@ -164,6 +164,7 @@ async def test_the_balance_is_polled_into_state(fake: FakeProvider) -> None:
         await c.stop()
     assert c.state()["balance"] == {"twilio": 12.5, "plivo": 7.25, "vonage": 3.14,
                                     "msg91": 1500.0}[fake.kind]  # fmt: skip
+    assert c.state()["low_balance"] is (fake.kind in ("plivo", "vonage"))
 
 
 async def test_the_pool_never_opens_more_requests_than_max_in_flight() -> None:

@@ -18,8 +18,8 @@ how to verify and parse its delivery-report callback; everything else lives here
   ==========================================  =================================================
 
 - the ``?secret=`` check for providers that do not sign their callbacks;
-- optional balance polling, shown as ``balance`` in :meth:`HttpConnector.state` (the low-balance
-  alert reads it there).
+- optional balance polling, shown as ``balance`` in :meth:`HttpConnector.state`, with a
+  ``low_balance`` threshold that logs a warning once per dip and flags ``low_balance`` there.
 
 The dispatcher paces, retries, fails over and keeps the circuit breaker, so :meth:`submit` makes
 exactly one attempt.
@@ -56,6 +56,7 @@ class HttpSettings:
     status_callback_url: str | None = None  # our public POST /v1/connectors/{name}/callback
     callback_secret: str | None = None  # for providers that do not sign: ?secret= on the URL
     balance_interval: float = 0.0  # seconds between balance polls; 0 = never
+    low_balance: float = 0.0  # warn (log and state) when the polled balance falls below this
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,8 @@ class HttpConnector:
         self.rate_per_second = settings.rate
         self.max_in_flight = settings.max_in_flight
         self.balance: float | None = None
+        self.low_balance = False
+        self.in_flight = 0
         self.reports = 0
         self.counters = {"submitted": 0, "accepted": 0, "refused": 0, "errors": 0, "throttled": 0}
         self._session: aiohttp.ClientSession | None = None
@@ -190,7 +193,8 @@ class HttpConnector:
         return self._session is not None and not self._session.closed
 
     def state(self) -> dict[str, Any]:
-        return {"type": self.type, "balance": self.balance, "reports": self.reports,
+        return {"type": self.type, "balance": self.balance, "low_balance": self.low_balance,
+                "in_flight": self.in_flight, "reports": self.reports,
                 **self.counters}  # fmt: skip
 
     async def submit(self, message: Outbound) -> Accepted:
@@ -241,6 +245,7 @@ class HttpConnector:
             raise ConnectorError(f"{self.name}: not started", temporary=True,
                                  error_code=ErrorCode.CONNECTOR_UNAVAILABLE)  # fmt: skip
         url = self._base + request.path
+        self.in_flight += 1
         try:
             async with session.request(
                 request.method,
@@ -261,6 +266,8 @@ class HttpConnector:
             what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc!r}"
             raise ConnectorError(f"{self.name}: request {what}", temporary=True, maybe_sent=True,
                                  error_code=ErrorCode.CONNECTOR_UNAVAILABLE) from exc  # fmt: skip
+        finally:
+            self.in_flight -= 1
 
     async def _poll_balance(self) -> None:
         request = self.balance_request()
@@ -269,12 +276,20 @@ class HttpConnector:
             try:
                 answer = await self.call(request)
                 if answer.status < 300:
-                    self.balance = self.read_balance(answer)
+                    self._balance(self.read_balance(answer))
                 else:
                     log.warning("balance poll refused", connector=self.name, status=answer.status)
             except (ConnectorError, ValueError, TypeError, KeyError) as exc:
                 log.warning("balance poll failed", connector=self.name, error=str(exc))
             await asyncio.sleep(self.settings.balance_interval)
+
+    def _balance(self, value: float | None) -> None:
+        self.balance = value
+        low = value is not None and value < self.settings.low_balance
+        if low and not self.low_balance:
+            log.warning("provider balance low", connector=self.name, balance=value,
+                        threshold=self.settings.low_balance)  # fmt: skip
+        self.low_balance = low
 
 
 def error_for(
