@@ -14,6 +14,7 @@ never starves OTPs or other accounts whatever its size.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -40,6 +41,20 @@ CHUNK = 2000
 MAX_RATE = 10_000
 PHONE_COLUMNS = ("phone", "to", "number", "mobile", "msisdn")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_ \-]*)\}")
+_INDIAN_MOBILE = re.compile(r"(?:\+?91|0)?([6-9][0-9]{9})")
+
+
+def canonical(phone: str, default_region: str) -> str:
+    """``+91XXXXXXXXXX`` for the ways Indian mobiles are written in lists, else ``phone``.
+
+    The number parser has a fast path for that canonical form; lists of Indian customers are
+    mostly bare 10-digit numbers, and canonicalising them first makes ingest several times faster.
+    """
+    if default_region == "IN":
+        m = _INDIAN_MOBILE.fullmatch(phone)
+        if m is not None:
+            return "+91" + m[1]
+    return phone
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,13 +242,15 @@ class CampaignService:
         batch: list[tuple[int, MessageRow]] = []
         rejects: list[tuple[int, str, str]] = []
         build = self.acceptor.build
+        region = account.default_region
+        pending: asyncio.Task[None] | None = None
         for line_no, cells in enumerate(reader, start=2):
             if not cells:
                 continue
             counts.total += 1
             to = cells[phone].strip() if phone < len(cells) else ""
             draft = Draft(
-                to=to, body=render(cells), sender=spec.sender, type=spec.type,
+                to=canonical(to, region), body=render(cells), sender=spec.sender, type=spec.type,
                 template_id=spec.template_id, schedule_at=spec.schedule_at,
             )  # fmt: skip
             try:
@@ -263,11 +280,35 @@ class CampaignService:
                     msg.schedule_at += offset
             batch.append((line_no, msg))
             if len(batch) >= CHUNK:
-                await self._flush(account, cid, batch, rejects, counts, sandbox)
-        await self._flush(account, cid, batch, rejects, counts, sandbox)
+                pending = await self._flush(account, cid, batch, rejects, counts, sandbox, pending)
+        await (await self._flush(account, cid, batch, rejects, counts, sandbox, pending))
         return counts
 
     async def _flush(
+        self,
+        account: Account,
+        cid: str,
+        batch: list[tuple[int, MessageRow]],
+        rejects: list[tuple[int, str, str]],
+        counts: _Ingest,
+        sandbox: bool,
+        pending: asyncio.Task[None] | None,
+    ) -> asyncio.Task[None]:
+        """Start writing a chunk once the previous one is written (chunks stay in order).
+
+        The write runs on the store's writer thread while the next chunk is being built, so
+        reading and validating rows overlaps with committing them.
+        """
+        if pending is not None:
+            await pending
+        task = asyncio.create_task(
+            self._write(account, cid, list(batch), list(rejects), counts, sandbox)
+        )
+        batch.clear()
+        rejects.clear()
+        return task
+
+    async def _write(
         self,
         account: Account,
         cid: str,
@@ -285,8 +326,6 @@ class CampaignService:
                 counts.invalid += 1
         if rejects:
             await records.add_rejects(self.store, cid, rejects)
-        batch.clear()
-        rejects.clear()
 
     async def _row(self, account: Account, campaign_id: str) -> CampaignRow:
         row = await records.get(self.store, account.id, campaign_id)

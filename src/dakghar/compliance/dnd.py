@@ -63,7 +63,7 @@ def preference_mask(field: str) -> int:
 
 def number_digits(raw: str) -> int | None:
     """The E.164 digits of a registry number as an integer (10-digit numbers are Indian)."""
-    digits = "".join(ch for ch in raw if ch.isdigit())
+    digits = raw[1:] if raw[:1] == "+" and raw[1:].isdigit() else "".join(filter(str.isdigit, raw))
     if len(digits) == 11 and digits[0] == "0":
         digits = digits[1:]
     if len(digits) == 10:
