@@ -4,11 +4,17 @@ providers with the circuit breaker opening and closing again. Providers are loca
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+import pytest
+
+from dakghar.connectors.http.plivo import plivo_signature_v3
 from dakghar.connectors.http.twilio import twilio_signature
+from dakghar.connectors.http.vonage import vonage_signature
 from dakghar.pipeline.breaker import CircuitBreaker
+from tests.api.test_operations import admin_key
 from tests.connectors_http.fakes import SECRET, provider_in_thread, table
 from tests.e2e.test_delivery import FINAL, delivering, send, wait_status
 
@@ -87,3 +93,51 @@ def test_failover_to_a_second_provider_and_back_when_the_first_recovers(tmp_path
             numbers = [x["to"].lstrip("+") for x in a.accepted + b.accepted]
             assert len(numbers) == len(set(numbers)) == 20 + len(later) + len(more)
             assert ends.get("A", 0) >= len(more)
+
+
+def provider_callback(kind: str, provider_id: str) -> tuple[str, dict[str, Any]]:
+    """The query string and request arguments of a 'delivered' report as ``kind`` sends it."""
+    if kind == "twilio":
+        form = {"MessageSid": provider_id, "MessageStatus": "delivered"}
+        url = "http://testserver/v1/connectors/p/callback"
+        return "", {"data": form, "headers": {"X-Twilio-Signature":
+                                              twilio_signature(SECRET, url, form)}}  # fmt: skip
+    if kind == "plivo":
+        form = {"MessageUUID": provider_id, "Status": "delivered", "ErrorCode": "000"}
+        url = "http://testserver/v1/connectors/p/callback"
+        nonce = "0123456789"
+        headers = {"X-Plivo-Signature-V3": plivo_signature_v3(SECRET, url, nonce, form),
+                   "X-Plivo-Signature-V3-Nonce": nonce}  # fmt: skip
+        return "", {"data": form, "headers": headers}
+    if kind == "vonage":
+        params = {"messageId": provider_id, "status": "delivered", "err-code": "0",
+                  "msisdn": "919812345678", "timestamp": str(int(time.time()))}  # fmt: skip
+        sig = vonage_signature(params, "vonage-signature-secret")
+        return "", {"json": {**params, "sig": sig}}
+    report = [{"requestId": provider_id, "report": [{"number": "919812345678", "status": "1",
+                                                     "desc": "DELIVERED"}]}]  # fmt: skip
+    return "?secret=callback-shared-secret", {"data": {"data": json.dumps(report)}}
+
+
+@pytest.mark.parametrize("kind", ["twilio", "plivo", "vonage", "msg91"])
+def test_each_providers_delivery_report_settles_the_message(tmp_path: Any, kind: str) -> None:
+    with provider_in_thread(kind) as fake:
+        url = "http://testserver/v1/connectors/p/callback"
+        connectors = [table(kind, fake.base_url, name="p", status_callback_url=url)]
+        routes = [{"country": "IN", "connectors": ["p"]}]
+        with delivering(tmp_path, connectors=connectors, routes=routes) as gw:
+            t = gw.tenant(mode="live")
+            m = send(gw, t.headers, to="+919812345678", body="नमस्ते, आपका पार्सल रास्ते में है")
+            wait_status(gw, t.headers, m["id"], {"sent"})
+            [accepted] = fake.accepted
+            query, request = provider_callback(kind, accepted["id"])
+            for _ in range(2):
+                r = gw.client.post(f"/v1/connectors/p/callback{query}", **request)
+                assert r.status_code == 204, r.text
+            done = wait_status(gw, t.headers, m["id"], FINAL)
+            assert (done["status"], done["connector"]) == ("delivered", "p")
+            assert [e["status"] for e in done["events"]][-1:] == ["delivered"]
+            assert len([e for e in done["events"] if e["status"] == "delivered"]) == 1
+            state = gw.client.get("/v1/connectors", headers=admin_key(gw, t.account.id)).json()
+            assert state["connectors"]["p"]["type"] == kind
+            assert state["connectors"]["p"]["reports"] == 2
