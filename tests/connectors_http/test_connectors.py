@@ -18,6 +18,8 @@ import pytest
 from dakghar.connectors.base import ConnectorError, Outbound, Report
 from dakghar.connectors.http.base import HttpConnector
 from dakghar.connectors.http.factory import build_http_connector
+from dakghar.pipeline.runtime import build_connectors
+from dakghar.settings import SettingsError
 from tests.connectors_http.fakes import FakeProvider, table
 
 KINDS = ["twilio", "plivo", "vonage", "msg91"]
@@ -212,3 +214,25 @@ def test_configuration_errors_name_the_problem(extra: dict[str, Any], message: s
 def test_a_missing_credential_is_named() -> None:
     with pytest.raises(ValueError, match="authkey_env"):
         build_http_connector("m", {"type": "msg91", "name": "m"})
+
+
+async def test_a_long_vonage_message_records_every_parts_id() -> None:
+    fake = FakeProvider("vonage")
+    await fake.start()
+    c = build_http_connector("v", table("vonage", fake.base_url))
+    await c.start(ignore)
+    try:
+        accepted = await c.submit(outbound(body="x" * 200))
+    finally:
+        await c.stop()
+        await fake.stop()
+    assert len(accepted.provider_ids) == 2 and len(set(accepted.provider_ids)) == 2
+
+
+def test_build_connectors_takes_http_types_and_names_the_known_ones() -> None:
+    built = build_connectors([table(kind, "http://127.0.0.1:9", name=kind) for kind in KINDS])
+    assert {name: c.state()["type"] for name, c in built.items()} == {k: k for k in KINDS}
+    with pytest.raises(SettingsError, match="known: smpp, msg91, plivo, twilio, vonage"):
+        build_connectors([{"name": "x", "type": "carrier-pigeon"}])
+    with pytest.raises(SettingsError, match=r"connectors\[0\] \(tw\): unknown keys \['colour'\]"):
+        build_connectors([table("twilio", "http://127.0.0.1:9", name="tw", colour="red")])
