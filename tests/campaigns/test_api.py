@@ -147,3 +147,14 @@ def test_a_dlt_template_id_fills_its_variables_from_the_columns(gateway: Gateway
     assert msg["body"] == "Dear Asha, your order A-17 has shipped"
     missing = create(gateway, t, data, body="", template_id="nope", type="transactional")
     assert missing.status_code == 404
+
+
+def test_a_malformed_csv_is_refused_and_its_partial_campaign_canceled(gateway: Gateway) -> None:
+    t = gateway.tenant()
+    rows = "".join(f"98123{i:05d},x\n" for i in range(2500))
+    bad = "phone,name\n" + rows + '9812399999,"' + "y" * 200_000 + '"\n'
+    r = create(gateway, t, bad, body="Hi {name}")
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error")
+    cid = r.json()["detail"].split("campaign ")[1].split()[0]
+    c = gateway.client.get(f"/v1/campaigns/{cid}", headers=t.headers).json()
+    assert (c["status"], c["queued"], c["canceled"]) == ("canceled", 0, 2000)

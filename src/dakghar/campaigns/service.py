@@ -15,6 +15,7 @@ never starves OTPs or other accounts whatever its size.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import re
@@ -180,7 +181,10 @@ class CampaignService:
         self.acceptor.check_open(account)
         text = io.TextIOWrapper(upload, encoding="utf-8-sig", errors="replace", newline="")
         reader = csv.reader(text)
-        columns = next(reader, None)
+        try:
+            columns = next(reader, None)
+        except csv.Error as exc:
+            raise ValidationError(f"the CSV's header row is malformed: {exc}") from None
         if not columns:
             raise ValidationError("the CSV is empty; its first row names the columns")
         lowered = [c.strip().lower() for c in columns]
@@ -198,7 +202,16 @@ class CampaignService:
             spec.rate_per_second, start if start > now else None, 0, 0, 0, 0, 0, None, now, now,
         )  # fmt: skip
         await records.insert(self.store, row)
-        counts = await self._ingest(account, spec, cid, reader, phone, render, sandbox, now)
+        try:
+            counts = await self._ingest(account, spec, cid, reader, phone, render, sandbox, now)
+        except csv.Error as exc:  # e.g. a NUL byte, or a field over csv.field_size_limit()
+            await records.update(self.store, cid, status="canceled")
+            await self._cancel_waiting(cid)
+            raise ValidationError(
+                f"the CSV is malformed at line {reader.line_num}: {exc}; the campaign "
+                f"{cid} was canceled and nothing from it will be sent",
+                errors=[{"field": "file", "code": "validation_error"}],
+            ) from None
         status = "scheduled" if row.schedule_at else "running"
         await records.update(
             self.store,
@@ -244,44 +257,56 @@ class CampaignService:
         build = self.acceptor.build
         region = account.default_region
         pending: asyncio.Task[None] | None = None
-        for line_no, cells in enumerate(reader, start=2):
-            if not cells:
-                continue
-            counts.total += 1
-            to = cells[phone].strip() if phone < len(cells) else ""
-            draft = Draft(
-                to=canonical(to, region), body=render(cells), sender=spec.sender, type=spec.type,
-                template_id=spec.template_id, schedule_at=spec.schedule_at,
-            )  # fmt: skip
-            try:
-                msg = build(draft, account, sandbox=sandbox, now=now)
-            except DndBlocked:
-                counts.dnd += 1
-                rejects.append((line_no, to, "dnd_blocked"))
-                continue
-            except DakgharError as exc:
-                counts.invalid += 1
-                rejects.append((line_no, to, exc.code))
-                continue
-            key = int(msg.to_number[1:])
-            if key in seen:
-                counts.duplicates += 1
-                rejects.append((line_no, to, "duplicate"))
-                continue
-            seen.add(key)
-            offset = int(counts.valid * interval)
-            counts.valid += 1
-            msg.campaign_id = cid
-            if offset:
-                msg.expires_at += offset
-                if msg.next_attempt_at is not None:
-                    msg.next_attempt_at += offset
-                if msg.schedule_at is not None:
-                    msg.schedule_at += offset
-            batch.append((line_no, msg))
-            if len(batch) >= CHUNK:
-                pending = await self._flush(account, cid, batch, rejects, counts, sandbox, pending)
-        await (await self._flush(account, cid, batch, rejects, counts, sandbox, pending))
+        try:
+            for line_no, cells in enumerate(reader, start=2):
+                if not cells:
+                    continue
+                counts.total += 1
+                to = cells[phone].strip() if phone < len(cells) else ""
+                draft = Draft(
+                    to=canonical(to, region),
+                    body=render(cells),
+                    sender=spec.sender,
+                    type=spec.type,
+                    template_id=spec.template_id,
+                    schedule_at=spec.schedule_at,
+                )
+                try:
+                    msg = build(draft, account, sandbox=sandbox, now=now)
+                except DndBlocked:
+                    counts.dnd += 1
+                    rejects.append((line_no, to, "dnd_blocked"))
+                    continue
+                except DakgharError as exc:
+                    counts.invalid += 1
+                    rejects.append((line_no, to, exc.code))
+                    continue
+                key = int(msg.to_number[1:])
+                if key in seen:
+                    counts.duplicates += 1
+                    rejects.append((line_no, to, "duplicate"))
+                    continue
+                seen.add(key)
+                offset = int(counts.valid * interval)
+                counts.valid += 1
+                msg.campaign_id = cid
+                if offset:
+                    msg.expires_at += offset
+                    if msg.next_attempt_at is not None:
+                        msg.next_attempt_at += offset
+                    if msg.schedule_at is not None:
+                        msg.schedule_at += offset
+                batch.append((line_no, msg))
+                if len(batch) >= CHUNK:
+                    pending = await self._flush(
+                        account, cid, batch, rejects, counts, sandbox, pending
+                    )
+            await (await self._flush(account, cid, batch, rejects, counts, sandbox, pending))
+        except BaseException:
+            if pending is not None:  # let the chunk being written land before giving up
+                with contextlib.suppress(Exception):
+                    await pending
+            raise
         return counts
 
     async def _flush(
@@ -374,6 +399,10 @@ class CampaignService:
         if row.status in ("canceled", "ingesting"):
             raise Conflict(f"a {row.status} campaign cannot be canceled")
         await records.update(self.store, campaign_id, status="canceled")
+        await self._cancel_waiting(campaign_id)
+        return await self.get(account, campaign_id)
+
+    async def _cancel_waiting(self, campaign_id: str) -> None:
         while ids := await records.waiting_ids(self.store, campaign_id, 1000):
             changes = [
                 StatusChange(mid, Status.CANCELED.value, error_code="canceled",
@@ -381,4 +410,3 @@ class CampaignService:
                 for mid in ids
             ]  # fmt: skip
             await self.store.apply(changes)
-        return await self.get(account, campaign_id)
