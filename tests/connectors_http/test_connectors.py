@@ -129,6 +129,25 @@ async def test_http_429_asks_the_dispatcher_to_slow_down(fake: FakeProvider) -> 
     assert err.error_code == "connector_unavailable"
 
 
+async def test_nothing_is_sent_until_retry_after_has_passed() -> None:
+    fake = FakeProvider("twilio")
+    await fake.start()
+    fake.script = ["429"]  # with Retry-After: 1
+    c = build_http_connector("tw", table("twilio", fake.base_url))
+    await c.start(ignore)
+    try:
+        for _ in range(2):
+            with pytest.raises(ConnectorError) as info:
+                await c.submit(outbound())
+            assert info.value.slow_down
+        assert len(fake.requests) == 1
+        await asyncio.sleep(1.05)
+        assert (await c.submit(outbound())).provider_ids == [fake.accepted[0]["id"]]
+    finally:
+        await c.stop()
+        await fake.stop()
+
+
 async def test_a_server_error_is_temporary(fake: FakeProvider) -> None:
     err = await failure(fake, "500")
     assert (err.temporary, err.slow_down, err.maybe_sent) == (True, False, False)

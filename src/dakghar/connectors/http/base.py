@@ -12,7 +12,8 @@ how to verify and parse its delivery-report callback; everything else lives here
   ==========================================  =================================================
   connection refused / connect timed out      temporary (nothing left us)
   timeout or connection lost after sending    temporary, ``maybe_sent`` (the provider may have it)
-  HTTP 429                                    temporary, ``slow_down``
+  HTTP 429                                    temporary, ``slow_down``; nothing more is sent
+                                              until its ``Retry-After`` (at most 60 s) passes
   HTTP 5xx                                    temporary
   HTTP 4xx                                    the provider's error, mapped by its module
   ==========================================  =================================================
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -144,6 +146,7 @@ class HttpConnector:
         self._on_report: ReportSink | None = None
         self._poller: asyncio.Task[None] | None = None
         self._base = settings.base_url.rstrip("/")
+        self._quiet_until = 0.0  # monotonic time before which the provider asked for quiet
 
     # -- what a provider module fills in -----------------------------------------------------
 
@@ -198,10 +201,16 @@ class HttpConnector:
                 **self.counters}  # fmt: skip
 
     async def submit(self, message: Outbound) -> Accepted:
+        wait = self._quiet_until - time.monotonic()
+        if wait > 0:
+            raise ConnectorError(f"{self.name}: provider asked for quiet ({wait:.1f}s left)",
+                                 temporary=True, slow_down=True,
+                                 error_code=ErrorCode.CONNECTOR_UNAVAILABLE)  # fmt: skip
         self.counters["submitted"] += 1
         answer = await self.call(self.build(message))
         if answer.status == 429:
             self.counters["throttled"] += 1
+            self._quiet_until = time.monotonic() + _retry_after(answer.headers)
             raise ConnectorError(f"{self.name}: HTTP 429 (rate limited)", temporary=True,
                                  slow_down=True,
                                  error_code=ErrorCode.CONNECTOR_UNAVAILABLE)  # fmt: skip
@@ -290,6 +299,14 @@ class HttpConnector:
             log.warning("provider balance low", connector=self.name, balance=value,
                         threshold=self.settings.low_balance)  # fmt: skip
         self.low_balance = low
+
+
+def _retry_after(headers: Mapping[str, str]) -> float:
+    """Seconds from a ``Retry-After`` header (delta form), capped at 60; 0 when absent."""
+    try:
+        return min(60.0, max(0.0, float(headers.get("Retry-After", "0"))))
+    except ValueError:
+        return 0.0
 
 
 def error_for(
