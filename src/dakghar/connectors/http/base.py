@@ -143,7 +143,6 @@ class HttpConnector:
         self.reports = 0
         self.counters = {"submitted": 0, "accepted": 0, "refused": 0, "errors": 0, "throttled": 0}
         self._session: aiohttp.ClientSession | None = None
-        self._on_report: ReportSink | None = None
         self._poller: asyncio.Task[None] | None = None
         self._base = settings.base_url.rstrip("/")
         self._quiet_until = 0.0  # monotonic time before which the provider asked for quiet
@@ -174,7 +173,8 @@ class HttpConnector:
     # -- Connector ---------------------------------------------------------------------------
 
     async def start(self, on_report: ReportSink) -> None:
-        self._on_report = on_report
+        """Open the pooled session. Reports do not come through ``on_report``: providers post
+        them to the callback endpoint, which hands them to the dispatcher."""
         s = self.settings
         connector = aiohttp.TCPConnector(limit=s.max_in_flight, keepalive_timeout=30)
         timeout = aiohttp.ClientTimeout(total=s.timeout, connect=min(s.connect_timeout, s.timeout))
