@@ -30,6 +30,7 @@ from dakghar.store.base import MessageRow, Store
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LANES = {0: "otp", 1: "transactional", 2: "promotional"}
 _BREAKER = {"closed": 0, "half_open": 1, "open": 2}
+_EVENT_KEYS = ("submitted", "responses", "timeouts", "throttled", "reconnects", "errors", "refused")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _DELIVERY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
 
@@ -184,11 +185,20 @@ def _dispatcher_metrics(state: dict[str, Any]) -> Iterable[Metric]:
         "Per-connector SMPP counters summed over binds (rate() gives PDUs/s)",
         labels=["connector", "event"],
     )
+    balance = GaugeMetricFamily(
+        "dakghar_connector_balance",
+        "Provider account balance, where the provider reports one",
+        labels=["connector"],
+    )
     for name, c in state.get("connectors", {}).items():
         totals: dict[str, float] = {}
-        for bind in c.get("binds", []):
-            for key in ("submitted", "responses", "timeouts", "throttled", "reconnects"):
-                totals[key] = totals.get(key, 0.0) + float(bind.get(key, 0))
+        # SMPP connectors count per bind; HTTP providers keep their counters at the top level.
+        for source in [*c.get("binds", []), c]:
+            for key in _EVENT_KEYS:
+                if isinstance(source.get(key), int | float):
+                    totals[key] = totals.get(key, 0.0) + float(source[key])
+        if isinstance(c.get("balance"), int | float):
+            balance.add_metric([name], float(c["balance"]))
         for key, value in totals.items():
             events.add_metric([name, key], value)
         ready.add_metric([name], 1.0 if c.get("ready") else 0.0)
@@ -198,6 +208,7 @@ def _dispatcher_metrics(state: dict[str, Any]) -> Iterable[Metric]:
     yield breaker
     yield window
     yield events
+    yield balance
     yield GaugeMetricFamily(
         "dakghar_dispatcher_in_flight", "Messages being sent", value=state.get("in_flight", 0)
     )
