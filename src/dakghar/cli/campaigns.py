@@ -133,6 +133,11 @@ def campaigns_create(
         click.echo(_summary(created), err=True)
         if no_follow or created.status == "scheduled":
             return created
+        click.echo(
+            "following it: a running 'dakghar serve' on this database sends the messages "
+            "(Ctrl-C stops following; the campaign goes on)",
+            err=True,
+        )
         try:
             return await _follow(service, acc, created)
         except asyncio.CancelledError:  # Ctrl-C: stop following, the campaign goes on
