@@ -10,6 +10,8 @@ import click
 
 from dakghar import __version__
 from dakghar.cli.admin import accounts, keys
+from dakghar.cli.campaigns import campaigns
+from dakghar.cli.compliance import dnd_group, senders, templates  # also adds `accounts dlt`
 from dakghar.cli.operations import pause, resume, status
 from dakghar.cli.otp import otp
 from dakghar.cli.routes import routes
@@ -45,6 +47,10 @@ cli.add_command(status)
 cli.add_command(simulator)
 cli.add_command(otp)
 cli.add_command(routes)
+cli.add_command(senders)
+cli.add_command(templates)
+cli.add_command(dnd_group)
+cli.add_command(campaigns)
 
 
 def main() -> None:

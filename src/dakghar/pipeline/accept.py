@@ -114,9 +114,16 @@ class Acceptor:
             account_id=account.id,
             category=cleared.category,
         ):
+            e164 = composed.number.e164
+            opted_out = self.dnd.suppressed is not None and self.dnd.suppressed(account.id, e164)
+            where = (
+                "opted out of this account's promotional messages (replied STOP)"
+                if opted_out
+                else "is on the do-not-disturb registry"
+            )
             raise DndBlocked(
-                f"{mask(composed.number.e164)} is on the do-not-disturb registry; promotional "
-                "messages to it are not allowed (OTP and transactional messages are)",
+                f"{mask(e164)} {where}; promotional messages to it are not allowed "
+                "(OTP and transactional messages are)",
                 errors=[{"field": "to", "code": "dnd_blocked"}],
             )
         schedule_ms: int | None = None

@@ -28,9 +28,10 @@ from typing import Any
 import msgspec
 
 from dakghar.api.services import Services
+from dakghar.compliance.optout import handle_inbound
 from dakghar.connectors.base import Connector
 from dakghar.connectors.http.factory import HTTP_TYPES, build_http_connector
-from dakghar.connectors.smpp import SmppConnector, SmppConnectorConfig
+from dakghar.connectors.smpp import InboundHandler, SmppConnector, SmppConnectorConfig
 from dakghar.observability.logging import get_logger
 from dakghar.observability.metrics import Metrics
 from dakghar.pipeline.dispatcher import SANDBOX_CONNECTOR, Dispatcher
@@ -47,8 +48,13 @@ log = get_logger("dakghar.delivery")
 SIMULATOR_SYSTEM_ID = "dakghar"
 
 
-def build_connectors(tables: Sequence[dict[str, Any]]) -> dict[str, Connector]:
-    """The live connectors of ``[[connectors]]``; errors name the offending table."""
+def build_connectors(
+    tables: Sequence[dict[str, Any]], on_inbound: InboundHandler | None = None
+) -> dict[str, Connector]:
+    """The live connectors of ``[[connectors]]``; errors name the offending table.
+
+    ``on_inbound`` receives mobile-originated messages (SMPP), e.g. STOP replies for opt-outs.
+    """
     connectors: dict[str, Connector] = {}
     for i, table in enumerate(tables):
         name = table.get("name")
@@ -64,7 +70,8 @@ def build_connectors(tables: Sequence[dict[str, Any]]) -> dict[str, Connector]:
             raise SettingsError(f"connectors[{i}] ({name}): unknown type {kind!r}; known: {known}")
         try:
             if kind == "smpp":
-                connectors[name] = SmppConnector(name, SmppConnectorConfig.from_settings(table))
+                config = SmppConnectorConfig.from_settings(table)
+                connectors[name] = SmppConnector(name, config, on_inbound=on_inbound)
             else:
                 connectors[name] = build_http_connector(name, table)
         except ValueError as exc:
@@ -114,7 +121,10 @@ def delivery_component(
     """The start-up part that runs the delivery pipeline inside the app's process."""
 
     async def start(svc: Services) -> Callable[[], Awaitable[None]]:
-        connectors = build_connectors(settings.connectors)
+        async def inbound(from_number: str, to: str, text: str) -> None:
+            await handle_inbound(svc.store, from_number, to, text)
+
+        connectors = build_connectors(settings.connectors, on_inbound=inbound)
         router = build_router(settings.routes, list(connectors))
         enabled, sim_config = simulator_config(settings.simulator)
         simulator: Simulator | None = None
