@@ -27,6 +27,7 @@ from typing import IO
 from dakghar.campaigns import records
 from dakghar.campaigns.records import FAILED, WAITING, CampaignRow
 from dakghar.compliance import records as compliance_records
+from dakghar.compliance.hours import next_window
 from dakghar.compliance.templates import VAR
 from dakghar.core.ids import new_id
 from dakghar.core.message import MessageType, Status
@@ -141,6 +142,30 @@ def _template_renderer(text: str, columns: list[str], phone: int) -> Renderer:
     return render
 
 
+def pace(msg: MessageRow, offset: int, skipped: int, *, sandbox: bool) -> int:
+    """Make ``msg`` due ``offset + skipped`` ms after its start; returns the new ``skipped``.
+
+    A live promotional message to an Indian number whose turn falls outside 09:00-21:00 IST is
+    held (``scheduled``) until the window opens, and every later row is moved by the same skip
+    (and held too), so the campaign goes on at its rate the next morning instead of bursting
+    at 09:00.
+    """
+    base = msg.schedule_at if msg.schedule_at is not None else (msg.next_attempt_at or 0)
+    due = base + offset + skipped
+    if msg.type == MessageType.PROMOTIONAL.value and msg.country == "IN" and not sandbox:
+        opens = next_window(due)
+        if opens is not None:
+            skipped, due = skipped + opens - due, opens
+        if skipped and msg.schedule_at is None:
+            msg.status, msg.schedule_at = Status.SCHEDULED.value, base
+    delta = due - base
+    msg.expires_at += delta
+    msg.next_attempt_at = due
+    if msg.schedule_at is not None:
+        msg.schedule_at += delta
+    return skipped
+
+
 def _check_spec(spec: CampaignSpec) -> None:
     if spec.type not in (MessageType.PROMOTIONAL.value, MessageType.TRANSACTIONAL.value):
         raise ValidationError("type must be promotional or transactional")
@@ -169,9 +194,12 @@ class _Ingest:
 class CampaignService:
     """Create, follow, pause, resume and cancel campaigns."""
 
-    def __init__(self, store: SqliteStore, acceptor: Acceptor) -> None:
+    def __init__(
+        self, store: SqliteStore, acceptor: Acceptor, *, clock: Callable[[], int] = now_ms
+    ) -> None:
         self.store = store
         self.acceptor = acceptor
+        self.clock = clock
 
     async def create(
         self, account: Account, spec: CampaignSpec, upload: IO[bytes], *, sandbox: bool
@@ -192,7 +220,7 @@ class CampaignService:
         if phone is None:
             raise ValidationError("the CSV needs a 'phone' column")
         render = await self._renderer(account, spec, columns, phone)
-        now = now_ms()
+        now = self.clock()
         cid = new_id("cmp")
         start = (
             int(spec.schedule_at.astimezone(UTC).timestamp() * 1000) if spec.schedule_at else now
@@ -257,6 +285,7 @@ class CampaignService:
         build = self.acceptor.build
         region = account.default_region
         pending: asyncio.Task[None] | None = None
+        skipped = 0  # time skipped over closed promotional hours, added to every later row
         try:
             for line_no, cells in enumerate(reader, start=2):
                 if not cells:
@@ -287,15 +316,9 @@ class CampaignService:
                     rejects.append((line_no, to, "duplicate"))
                     continue
                 seen.add(key)
-                offset = int(counts.valid * interval)
-                counts.valid += 1
                 msg.campaign_id = cid
-                if offset:
-                    msg.expires_at += offset
-                    if msg.next_attempt_at is not None:
-                        msg.next_attempt_at += offset
-                    if msg.schedule_at is not None:
-                        msg.schedule_at += offset
+                skipped = pace(msg, int(counts.valid * interval), skipped, sandbox=sandbox)
+                counts.valid += 1
                 batch.append((line_no, msg))
                 if len(batch) >= CHUNK:
                     pending = await self._flush(
