@@ -158,3 +158,13 @@ def test_a_malformed_csv_is_refused_and_its_partial_campaign_canceled(gateway: G
     cid = r.json()["detail"].split("campaign ")[1].split()[0]
     c = gateway.client.get(f"/v1/campaigns/{cid}", headers=t.headers).json()
     assert (c["status"], c["queued"], c["canceled"]) == ("canceled", 0, 2000)
+
+
+def test_mostly_invalid_lists_are_reported_row_for_row(gateway: Gateway) -> None:
+    t = gateway.tenant()
+    data = "phone\n" + "12\n" * 4500 + "9812345678\n"
+    c = create(gateway, t, data, body="Hi", type="transactional").json()
+    assert (c["total"], c["valid"], c["invalid"]) == (4501, 1, 4500)
+    rows = report(gateway, t, c["id"])
+    assert len(rows) == 4501 and rows[-1]["status"] == "queued"
+    assert {r["error_code"] for r in rows[:-1]} == {"invalid_number"}

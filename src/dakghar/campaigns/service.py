@@ -288,6 +288,10 @@ class CampaignService:
         skipped = 0  # time skipped over closed promotional hours, added to every later row
         try:
             for line_no, cells in enumerate(reader, start=2):
+                if len(batch) >= CHUNK or len(rejects) >= CHUNK:  # rejects are bounded too
+                    pending = await self._flush(
+                        account, cid, batch, rejects, counts, sandbox, pending
+                    )
                 if not cells:
                     continue
                 counts.total += 1
@@ -320,10 +324,6 @@ class CampaignService:
                 skipped = pace(msg, int(counts.valid * interval), skipped, sandbox=sandbox)
                 counts.valid += 1
                 batch.append((line_no, msg))
-                if len(batch) >= CHUNK:
-                    pending = await self._flush(
-                        account, cid, batch, rejects, counts, sandbox, pending
-                    )
             await (await self._flush(account, cid, batch, rejects, counts, sandbox, pending))
         except BaseException:
             if pending is not None:  # let the chunk being written land before giving up

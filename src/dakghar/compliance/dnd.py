@@ -17,6 +17,7 @@ import bisect
 import heapq
 import mmap
 import os
+import re
 import struct
 import tempfile
 from array import array
@@ -28,6 +29,7 @@ MAGIC = b"DKDND1\0\0"
 _HEADER = struct.Struct("<8sQ")
 RUN_SIZE = 2_000_000
 FILE_NAME = "dnd.bin"
+_NOT_DIGITS = re.compile(r"[^0-9]")
 
 # TRAI TCCCPR 2018 preference categories; a promotional template's category names one of them.
 CATEGORIES: dict[str, int] = {
@@ -63,7 +65,7 @@ def preference_mask(field: str) -> int:
 
 def number_digits(raw: str) -> int | None:
     """The E.164 digits of a registry number as an integer (10-digit numbers are Indian)."""
-    digits = raw[1:] if raw[:1] == "+" and raw[1:].isdigit() else "".join(filter(str.isdigit, raw))
+    digits = raw[1:] if raw[:1] == "+" and raw[1:].isdigit() else _NOT_DIGITS.sub("", raw)
     if len(digits) == 11 and digits[0] == "0":
         digits = digits[1:]
     if len(digits) == 10:
