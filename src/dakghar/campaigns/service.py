@@ -385,13 +385,13 @@ class CampaignService:
         return row
 
     async def get(self, account: Account, campaign_id: str) -> CampaignView:
-        """The campaign with live progress; ``completed`` once nothing is left to send."""
+        """The campaign with live progress; ``completed`` once every message is final."""
         row = await self._row(account, campaign_id)
         by = await records.progress(self.store, campaign_id)
         waiting = sum(by.get(s, 0) for s in (*WAITING, "sending"))
         status = row.status
         if status in ("running", "scheduled"):
-            if waiting == 0:
+            if waiting == 0 and not by.get(Status.SENT.value):  # every message final
                 status = "completed"
             elif status == "scheduled" and (row.schedule_at or 0) <= now_ms():
                 status = "running"
