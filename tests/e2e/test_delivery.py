@@ -269,3 +269,19 @@ def test_dakghar_status_shows_the_running_gateways_connectors(gw: Gateway) -> No
     sim = state["gateway"]["connectors"]["simulator"]
     assert sim["ready"] is True and sim["breaker"]["state"] == "closed"
     assert sim["binds"][0]["bound"] is True
+
+
+def test_messages_queued_by_another_process_are_found_and_delivered(gw: Gateway) -> None:
+    t = gw.tenant(mode="test")
+    env = {
+        "DAKGHAR_DATA_DIR": gw.settings.data_dir,
+        "DAKGHAR_DATABASE_URL": gw.settings.database_url,
+        "DAKGHAR_SECRET_KEY": gw.settings.secret_key or "",
+    }
+    result = CliRunner().invoke(cli, ["otp", "send", "+919812345678", "--account", t.account.id],
+                                env=env)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    listed = gw.client.get("/v1/messages?limit=1", headers=t.headers).json()["data"]
+    assert len(listed) == 1 and listed[0]["type"] == "otp"
+    done = wait_status(gw, t.headers, listed[0]["id"], FINAL, timeout=10)
+    assert done["status"] == "delivered"

@@ -68,6 +68,7 @@ class Dispatcher:
         policy: RetryPolicy | None = None,
         lease_ms: int = 60_000,
         sweep_interval: float = 0.5,
+        scan_interval: float = 2.0,
         rng: random.Random | None = None,
         on_change: Callable[[Sequence[MessageRow | None]], None] | None = None,
         exclusive: bool = True,
@@ -79,6 +80,7 @@ class Dispatcher:
         self.policy = policy or RetryPolicy()
         self.lease_ms = lease_ms
         self.sweep_interval = sweep_interval
+        self.scan_interval = scan_interval
         self.rng = rng or random.Random()
         self.on_change = on_change
         self.exclusive = exclusive  # the only dispatcher on this store (embedded SQLite)
@@ -112,6 +114,14 @@ class Dispatcher:
                 lane[r.account_id] = due
         self._wake.set()
 
+    def _merge(self, waiting: Sequence[tuple[int, str, int]]) -> None:
+        for lane, account, due in waiting:
+            active = self._active[lane]
+            if active.get(account, due + 1) > due:
+                active[account] = due
+        if waiting:
+            self._wake.set()
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -125,8 +135,7 @@ class Dispatcher:
             self.stats.reclaimed += len(moved["reclaimed"])
             if len(moved["reclaimed"]) < 5000:
                 break
-        for lane, account, due in await self.store.waiting_accounts():
-            self._active[lane][account] = due
+        self._merge(await self.store.waiting_accounts())
         await self.switches.refresh()
         self._running = True
         self._tasks = [
@@ -375,10 +384,16 @@ class Dispatcher:
         return on_report
 
     async def _sweep_loop(self) -> None:
+        last_scan = time.monotonic()
         while self._running:
             try:
                 moved = await self.store.sweep()
                 await self.switches.refresh()
+                if time.monotonic() - last_scan >= self.scan_interval:
+                    # Messages queued by another process (the CLI, a campaign import) announce
+                    # themselves to nobody: look for waiting accounts now and then.
+                    last_scan = time.monotonic()
+                    self._merge(await self.store.waiting_accounts())
             except Exception:
                 log.exception("sweep failed")
             else:
