@@ -17,7 +17,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dakghar.api import account, callbacks, campaigns, messages, openapi, operations, otp
+from dakghar.api import (
+    account,
+    analytics,
+    callbacks,
+    campaigns,
+    messages,
+    openapi,
+    operations,
+    otp,
+)
 from dakghar.api.auth import Authenticator
 from dakghar.api.problems import handle_dakghar_error, handle_http_exception, handle_unexpected
 from dakghar.api.services import Services
@@ -88,6 +97,7 @@ def create_app(
         routes=[
             *messages.routes,
             *otp.routes,
+            *analytics.routes,
             *campaigns.routes,
             *account.routes,
             *operations.routes,

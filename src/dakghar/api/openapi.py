@@ -89,6 +89,28 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     }
 
 
+_STATS = {
+    "type": "object",
+    "required": ["data", "group_by"],
+    "properties": {
+        "group_by": {"type": "string"},
+        "data": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["key", "submitted", "delivered", "failed"],
+                "properties": {
+                    "key": {"type": "string"},
+                    "submitted": {"type": "integer"},
+                    "delivered": {"type": "integer"},
+                    "failed": {"type": "integer"},
+                    "delivery_rate": {"type": ["number", "null"]},
+                    "p50_delivery_seconds": {"type": ["number", "null"]},
+                },
+            },
+        },
+    },
+}
 _SWITCHES = {
     "description": "Every paused switch",
     "content": {
@@ -464,6 +486,31 @@ def build_openapi() -> dict[str, Any]:
         **_otp(auth, common),
         **_campaigns(auth, common),
         **_operations(auth, common),
+        "/v1/stats": {
+            "get": {
+                "summary": "Delivery rate and median delivery time by carrier, region, connector "
+                "or type (default: the last 24 h)",
+                "operationId": "getStats",
+                "security": auth,
+                "parameters": [
+                    _query(
+                        "group_by",
+                        {"type": "string", "enum": ["carrier", "region", "connector", "type"]},
+                        "Dimension (default carrier)",
+                    ),
+                    _query("since", {"type": "string", "format": "date-time"}, "From (hourly)"),
+                    _query("until", {"type": "string", "format": "date-time"}, "Until"),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "One row per key",
+                        "content": {"application/json": {"schema": _STATS}},
+                    },
+                    **_problems(422),
+                    **common,
+                },
+            }
+        },
         "/metrics": {
             "get": {
                 "summary": "Prometheus metrics (text exposition format)",

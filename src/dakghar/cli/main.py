@@ -10,6 +10,7 @@ import click
 
 from dakghar import __version__
 from dakghar.cli.admin import accounts, keys
+from dakghar.cli.analytics import stats
 from dakghar.cli.campaigns import campaigns
 from dakghar.cli.compliance import dnd_group, senders, templates  # also adds `accounts dlt`
 from dakghar.cli.operations import pause, resume, status
@@ -51,6 +52,7 @@ cli.add_command(senders)
 cli.add_command(templates)
 cli.add_command(dnd_group)
 cli.add_command(campaigns)
+cli.add_command(stats)
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from dakghar.store.rollups import StatsRow
+
 
 def now_ms() -> int:
     """Wall-clock time in integer milliseconds since the epoch (the store's time unit)."""
@@ -354,6 +356,12 @@ class Store(Protocol):
 
     async def set_switch(self, scope: str, name: str, paused: bool) -> None:
         """Pause or resume sending globally (scope ``global``, name ``*``) or per connector."""
+
+    async def delivery_stats(
+        self, account_id: str, group_by: str, since: int, until: int
+    ) -> list[StatsRow]:
+        """Delivery analytics of one account over [since, until), grouped by ``group_by``
+        (carrier, region, connector or type), from the hourly rollups (``store.rollups``)."""
 
     async def queue_stats(self) -> dict[str, Any]:
         """Counts per status and lane, and the age of the oldest queued message per lane."""

@@ -338,3 +338,23 @@ campaign_rejects = Table(
     Column("phone", String(64), nullable=False),
     Column("error_code", String(40), nullable=False),
 )
+
+# Delivery analytics (``GET /v1/stats``): one row per account, hour and dimension set, kept up to
+# date in the same transaction as each status change, so a report reads a few hundred rows
+# instead of scanning message history. ``d0``..``d9`` count deliveries by how long they took
+# after submission (bucket bounds in ``dakghar.store.rollups.BUCKETS``), for the median.
+stats_hourly = Table(
+    "stats_hourly",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("hour", BigInteger, primary_key=True),  # ms at the start of the UTC hour
+    Column("carrier", String(40), primary_key=True),  # '' when unknown
+    Column("region", String(40), primary_key=True),
+    Column("connector", String(64), primary_key=True),
+    Column("type", String(16), primary_key=True),
+    Column("submitted", Integer, nullable=False, default=0),
+    Column("delivered", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("delivery_ms", BigInteger, nullable=False, default=0),
+    *(Column(f"d{i}", Integer, nullable=False, default=0) for i in range(10)),
+)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from dakghar.core.message import Status
 from dakghar.store.base import MessageRow, StatusChange, WebhookEvent, now_ms
+from dakghar.store.rollups import BUCKETS, GROUPS, StatsRow, hour_of, report
 from dakghar.store.sqlite import pipeline_ops as ops
 
 T = TypeVar("T")
@@ -133,6 +134,23 @@ class PipelineStoreMixin:
                 (scope, name, paused, now_ms()),
             )
         )
+
+    async def delivery_stats(
+        self, account_id: str, group_by: str, since: int, until: int
+    ) -> list[StatsRow]:
+        """Delivery analytics from the hourly rollups of the window (hours overlapping it)."""
+        if group_by not in GROUPS:
+            raise ValueError(f"group_by must be one of {GROUPS}")
+        buckets = ", ".join(f"SUM(d{i})" for i in range(len(BUCKETS)))
+        sql = (
+            f"SELECT {group_by}, SUM(submitted), SUM(delivered), SUM(failed), {buckets} "
+            "FROM stats_hourly WHERE account_id = ? AND hour >= ? AND hour < ? "
+            f"GROUP BY {group_by}"
+        )
+        rows = await self._read(
+            lambda c: c.execute(sql, (account_id, hour_of(since), until)).fetchall()
+        )
+        return report(rows)
 
     async def queue_stats(self) -> dict[str, Any]:
         """Counts per status and lane, and the oldest queued message's age per lane."""

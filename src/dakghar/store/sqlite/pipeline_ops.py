@@ -18,6 +18,7 @@ import msgspec
 from dakghar.core.ids import new_id
 from dakghar.core.message import Status, can_transition
 from dakghar.store.base import MESSAGE_COLUMNS, MessageRow, StatusChange
+from dakghar.store.rollups import BUCKETS, FAILED, bucket, hour_of
 
 _SELECT = f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM messages"
 _encode = msgspec.json.Encoder().encode
@@ -35,6 +36,40 @@ def _rows(cur: Iterable[tuple[object, ...]]) -> list[MessageRow]:
 def _iso(ms: int) -> str:
     seconds, millis = divmod(ms, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+_ROLLUP_SQL = (
+    "INSERT INTO stats_hourly (account_id, hour, carrier, region, connector, type, submitted, "
+    "delivered, failed, delivery_ms, " + ", ".join(f"d{i}" for i in range(len(BUCKETS))) + ") "
+    "VALUES (" + ", ".join("?" * (10 + len(BUCKETS))) + ") "
+    "ON CONFLICT (account_id, hour, carrier, region, connector, type) DO UPDATE SET "
+    "submitted = submitted + excluded.submitted, delivered = delivered + excluded.delivered, "
+    "failed = failed + excluded.failed, delivery_ms = delivery_ms + excluded.delivery_ms, "
+    + ", ".join(f"d{i} = d{i} + excluded.d{i}" for i in range(len(BUCKETS)))
+)
+
+
+def roll_up(c: sqlite3.Connection, msg: MessageRow, new: Status, now: int) -> None:
+    """Count a status change in the hourly delivery analytics (``store.rollups``)."""
+    counts = [0, 0, 0]
+    delivery_ms = 0
+    hist = [0] * len(BUCKETS)
+    if new is Status.SENT:
+        counts[0] = 1
+    elif new is Status.DELIVERED:
+        counts[1] = 1
+        if msg.submitted_at is not None and msg.delivered_at is not None:
+            delivery_ms = max(0, msg.delivered_at - msg.submitted_at)
+            hist[bucket(delivery_ms / 1000)] = 1
+    elif new.value in FAILED:
+        counts[2] = 1
+    else:
+        return
+    c.execute(
+        _ROLLUP_SQL,
+        (msg.account_id, hour_of(now), msg.carrier or "", msg.region or "", msg.connector or "",
+         msg.type, *counts, delivery_ms, *hist),
+    )  # fmt: skip
 
 
 def apply_change(c: sqlite3.Connection, change: StatusChange, now: int) -> MessageRow | None:
@@ -75,6 +110,7 @@ def apply_change(c: sqlite3.Connection, change: StatusChange, now: int) -> Messa
     )
     for key, value in values.items():
         setattr(msg, key, value)
+    roll_up(c, msg, new, now)
     if msg.callback_url:
         event_id = new_id("evt")
         payload = _encode(
