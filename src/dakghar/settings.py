@@ -52,6 +52,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     simulator: dict[str, Any] = msgspec.field(default_factory=dict)
     connectors: list[dict[str, Any]] = msgspec.field(default_factory=list)
     routes: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    alerts: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
     @property
     def secret(self) -> bytes:

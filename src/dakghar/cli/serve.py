@@ -130,6 +130,12 @@ def serve(
         from dakghar.pipeline.runtime import delivery_component
 
         components.append(delivery_component(settings, reload_on_hup=True, config_path=config))
+    from dakghar.observability.alerts import alerts_component
+
+    try:
+        components.append(alerts_component(settings))
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
     if demo:
         components.append(demo_component(url))
     app = create_app(settings, components=components)

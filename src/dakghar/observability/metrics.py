@@ -118,6 +118,7 @@ class _StateCollector(Collector):
         self.queue: dict[str, Any] = {}
         self.sources: list[Callable[[], dict[str, Any]]] = []  # dispatcher.state and the like
         self.otp: Callable[[], dict[str, Any]] | None = None  # OtpService.stats
+        self.alerts: Callable[[], dict[str, float]] | None = None  # AlertEvaluator.firing
 
     def describe(self) -> Iterable[Metric]:
         return []
@@ -147,6 +148,13 @@ class _StateCollector(Collector):
             yield from _dispatcher_metrics(source())
         if self.otp is not None:
             yield from _otp_metrics(self.otp())
+        if self.alerts is not None:
+            firing = GaugeMetricFamily(
+                "dakghar_alerts_firing", "1 while an [[alerts]] rule fires", labels=["alert"]
+            )
+            for name, value in self.alerts().items():
+                firing.add_metric([name], value)
+            yield firing
 
 
 def _otp_metrics(stats: dict[str, Any]) -> Iterable[Metric]:

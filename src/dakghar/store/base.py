@@ -254,6 +254,9 @@ class Store(Protocol):
     async def update_account(self, account_id: str, **fields: Any) -> Account | None:
         """Change account settings; returns the new state."""
 
+    async def accounts_below(self, balance_milli: int, limit: int = 100) -> list[Account]:
+        """Accounts whose balance is under ``balance_milli``, lowest first."""
+
     async def find_account_by_name(self, name: str) -> Account | None:
         """The oldest account with this name (used by ``serve --demo``)."""
 
@@ -358,7 +361,7 @@ class Store(Protocol):
         """Pause or resume sending globally (scope ``global``, name ``*``) or per connector."""
 
     async def delivery_stats(
-        self, account_id: str, group_by: str, since: int, until: int
+        self, account_id: str | None, group_by: str, since: int, until: int
     ) -> list[StatsRow]:
         """Delivery analytics of one account over [since, until), grouped by ``group_by``
         (carrier, region, connector or type), from the hourly rollups (``store.rollups``)."""

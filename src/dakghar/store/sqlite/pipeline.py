@@ -136,20 +136,20 @@ class PipelineStoreMixin:
         )
 
     async def delivery_stats(
-        self, account_id: str, group_by: str, since: int, until: int
+        self, account_id: str | None, group_by: str, since: int, until: int
     ) -> list[StatsRow]:
-        """Delivery analytics from the hourly rollups of the window (hours overlapping it)."""
+        """Delivery analytics from the hourly rollups of the window (hours overlapping it);
+        ``account_id`` None sums every account (for operators' alerts)."""
         if group_by not in GROUPS:
             raise ValueError(f"group_by must be one of {GROUPS}")
         buckets = ", ".join(f"SUM(d{i})" for i in range(len(BUCKETS)))
+        scope = "account_id = ? AND " if account_id is not None else ""
         sql = (
             f"SELECT {group_by}, SUM(submitted), SUM(delivered), SUM(failed), {buckets} "
-            "FROM stats_hourly WHERE account_id = ? AND hour >= ? AND hour < ? "
-            f"GROUP BY {group_by}"
+            f"FROM stats_hourly WHERE {scope}hour >= ? AND hour < ? GROUP BY {group_by}"
         )
-        rows = await self._read(
-            lambda c: c.execute(sql, (account_id, hour_of(since), until)).fetchall()
-        )
+        args = (*([account_id] if account_id is not None else []), hour_of(since), until)
+        rows = await self._read(lambda c: c.execute(sql, args).fetchall())
         return report(rows)
 
     async def queue_stats(self) -> dict[str, Any]:

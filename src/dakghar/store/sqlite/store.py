@@ -204,6 +204,15 @@ class SqliteStore(PipelineStoreMixin, OtpStoreMixin):
         row = await self._read(lambda c: c.execute(sql, (account_id,)).fetchone())
         return _account(row) if row else None
 
+    async def accounts_below(self, balance_milli: int, limit: int = 100) -> list[Account]:
+        """Accounts whose balance is under ``balance_milli`` (the low-credits alert)."""
+        sql = (
+            f"SELECT {', '.join(_ACCOUNT_FIELDS)} FROM accounts WHERE balance_milli < ? "
+            "ORDER BY balance_milli LIMIT ?"
+        )
+        rows = await self._read(lambda c: c.execute(sql, (balance_milli, limit)).fetchall())
+        return [_account(r) for r in rows]
+
     async def find_account_by_name(self, name: str) -> Account | None:
         """The oldest account named ``name``."""
         sql = (
