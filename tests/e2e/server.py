@@ -12,7 +12,7 @@ from pathlib import Path
 
 import uvicorn
 
-from dakghar.api.app import create_app
+from dakghar.api.app import Component, create_app
 from dakghar.core.keys import generate_key
 from dakghar.settings import Settings
 from dakghar.store.base import ApiKey, now_ms
@@ -45,12 +45,11 @@ def seed_tenant(settings: Settings, mode: str = "test", **account: object) -> st
 
 
 @contextmanager
-def running_server(settings: Settings) -> Iterator[str]:
+def running_server(settings: Settings, components: list[Component] | None = None) -> Iterator[str]:
     """Serve the app on a free loopback port; yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+    app = create_app(settings, components=components)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -511,6 +511,22 @@ def build_openapi() -> dict[str, Any]:
                 },
             }
         },
+        "/v1/dashboard": {
+            "get": {
+                "summary": "What /dashboard shows: counters, delivery by carrier and region, "
+                "queue, connectors, campaigns, alerts (admin scope)",
+                "operationId": "getDashboard",
+                "security": auth,
+                "responses": {
+                    "200": {
+                        "description": "Gateway-wide figures",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **_problems(403),
+                    **common,
+                },
+            }
+        },
         "/metrics": {
             "get": {
                 "summary": "Prometheus metrics (text exposition format)",

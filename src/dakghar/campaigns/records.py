@@ -96,6 +96,16 @@ async def get(store: SqliteStore, account_id: str, campaign_id: str) -> Campaign
     return CampaignRow(*row) if row else None
 
 
+async def recent(store: SqliteStore, limit: int = 10) -> list[CampaignRow]:
+    """The newest campaigns of every account that are not canceled (the operator dashboard)."""
+    rows = await store._read(
+        lambda c: c.execute(
+            f"{_SELECT} WHERE status != 'canceled' ORDER BY created_at DESC LIMIT ?", (limit,)
+        ).fetchall()
+    )
+    return [CampaignRow(*r) for r in rows]
+
+
 async def progress(store: SqliteStore, campaign_id: str) -> dict[str, int]:
     """Message counts of a campaign by status."""
     rows = await store._read(

@@ -1,0 +1,122 @@
+"""The operator dashboard: ``/dashboard`` (a self-contained page) and ``/v1/dashboard`` (its data).
+
+The page holds no data and needs no CDN: inline CSS, inline JavaScript and SVG charts. It asks
+for an API key with the ``admin`` scope (kept in sessionStorage only; ``#key=...`` in the URL
+works too, for kiosks and tests), then polls ``/v1/dashboard`` every 2 seconds: throughput
+(computed in the page from the counters' deltas), delivery rate by carrier and region over the
+last 24 hours (the rollups), queue depth per lane, connector health, recent campaigns with
+progress and recent alerts. The data is gateway-wide, hence the admin scope.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from dakghar.api import render
+from dakghar.api.operations import _admin
+from dakghar.api.services import JSON, services
+from dakghar.campaigns import records as campaign_records
+from dakghar.store.base import now_ms
+from dakghar.store.rollups import StatsRow
+from dakghar.store.sqlite import SqliteStore
+
+_LANES = {"0": "otp", "1": "transactional", "2": "promotional"}
+
+
+def _rows(rows: list[StatsRow]) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": r.key,
+            "submitted": r.submitted,
+            "delivered": r.delivered,
+            "failed": r.failed,
+            "delivery_rate": r.delivery_rate,
+            "p50_delivery_seconds": r.p50_delivery_seconds,
+        }
+        for r in rows
+    ]
+
+
+async def dashboard_data(request: Request) -> Response:
+    """``GET /v1/dashboard`` (admin scope): everything the page shows, in one read."""
+    svc = services(request)
+    _admin(await svc.auth.authenticate(request))
+    now = now_ms()
+    since = now - 86_400_000
+    queue = await svc.store.queue_stats()
+    lanes: dict[str, int] = {name: 0 for name in _LANES.values()}
+    for key, n in queue.get("counts", {}).items():
+        status, lane = key.split(":")
+        if status == "queued":
+            lanes[_LANES.get(lane, lane)] += int(n)
+    counters = {"accepted": 0.0, "sent": 0.0, "delivered": 0.0, "failed": 0.0}
+    metrics = svc.extras.get("metrics")
+    if metrics is not None:
+        for family in metrics.registry.collect():
+            for s in family.samples:
+                if s.name == "dakghar_messages_accepted_total":
+                    counters["accepted"] += s.value
+                elif s.name == "dakghar_message_status_changes_total":
+                    status = s.labels["status"]
+                    if status in ("sent", "delivered"):
+                        counters[status] += s.value
+                    elif status in ("undelivered", "expired", "rejected", "failed"):
+                        counters["failed"] += s.value
+    dispatcher = svc.extras.get("dispatcher")
+    connectors = [
+        {
+            "name": name,
+            "ready": bool(c.get("ready")),
+            "breaker": c.get("breaker", {}).get("state", "closed"),
+            "in_flight": c.get("window_in_use", c.get("in_flight", 0)),
+        }
+        for name, c in (dispatcher.state()["connectors"] if dispatcher else {}).items()
+    ]
+    campaigns = []
+    if isinstance(svc.store, SqliteStore):
+        for row in await campaign_records.recent(svc.store, 5):
+            done = await campaign_records.progress(svc.store, row.id)
+            campaigns.append(
+                {
+                    "id": row.id,
+                    "name": row.name,
+                    "status": row.status,
+                    "valid": row.valid,
+                    "delivered": done.get("delivered", 0),
+                    "failed": sum(done.get(s, 0) for s in ("undelivered", "failed", "expired")),
+                }
+            )
+    alerts = svc.extras.get("alerts")
+    body = {
+        "at": now,
+        "counters": counters,
+        "by_carrier": _rows(await svc.store.delivery_stats(None, "carrier", since, now + 1)),
+        "by_region": _rows(await svc.store.delivery_stats(None, "region", since, now + 1)),
+        "queue": lanes,
+        "oldest_queued_seconds": {
+            _LANES.get(str(k), str(k)): v for k, v in queue.get("oldest_queued_seconds", {}).items()
+        },
+        "connectors": connectors,
+        "campaigns": campaigns,
+        "alerts": list(alerts.recent)[-10:] if alerts is not None else [],
+    }
+    return Response(render.encoder.encode(body), media_type=JSON)
+
+
+PAGE = (Path(__file__).parent / "static" / "dashboard.html").read_text(encoding="utf-8")
+
+
+async def dashboard_page(request: Request) -> Response:
+    """``GET /dashboard``: the page (no data in it)."""
+    return HTMLResponse(PAGE)
+
+
+routes = [
+    Route("/dashboard", dashboard_page, methods=["GET"]),
+    Route("/v1/dashboard", dashboard_data, methods=["GET"]),
+]
