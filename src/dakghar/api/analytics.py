@@ -39,17 +39,7 @@ async def stats(request: Request) -> Response:
             errors=[{"field": "since", "code": "validation_error"}],
         )
     rows = await svc.store.delivery_stats(caller.account.id, group_by, since, until)
-    data = [
-        {
-            "key": r.key,
-            "submitted": r.submitted,
-            "delivered": r.delivered,
-            "failed": r.failed,
-            "delivery_rate": r.delivery_rate,
-            "p50_delivery_seconds": r.p50_delivery_seconds,
-        }
-        for r in rows
-    ]
+    data = [r.as_dict() for r in rows]
     return Response(render.encoder.encode({"data": data, "group_by": group_by}), media_type=JSON)
 
 

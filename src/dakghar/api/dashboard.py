@@ -11,7 +11,6 @@ progress and recent alerts. The data is gateway-wide, hence the admin scope.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -22,24 +21,9 @@ from dakghar.api.operations import _admin
 from dakghar.api.services import JSON, services
 from dakghar.campaigns import records as campaign_records
 from dakghar.store.base import now_ms
-from dakghar.store.rollups import StatsRow
 from dakghar.store.sqlite import SqliteStore
 
 _LANES = {"0": "otp", "1": "transactional", "2": "promotional"}
-
-
-def _rows(rows: list[StatsRow]) -> list[dict[str, Any]]:
-    return [
-        {
-            "key": r.key,
-            "submitted": r.submitted,
-            "delivered": r.delivered,
-            "failed": r.failed,
-            "delivery_rate": r.delivery_rate,
-            "p50_delivery_seconds": r.p50_delivery_seconds,
-        }
-        for r in rows
-    ]
 
 
 async def dashboard_data(request: Request) -> Response:
@@ -92,11 +76,13 @@ async def dashboard_data(request: Request) -> Response:
                 }
             )
     alerts = svc.extras.get("alerts")
+    by_carrier = await svc.store.delivery_stats(None, "carrier", since, now + 1)
+    by_region = await svc.store.delivery_stats(None, "region", since, now + 1)
     body = {
         "at": now,
         "counters": counters,
-        "by_carrier": _rows(await svc.store.delivery_stats(None, "carrier", since, now + 1)),
-        "by_region": _rows(await svc.store.delivery_stats(None, "region", since, now + 1)),
+        "by_carrier": [r.as_dict() for r in by_carrier],
+        "by_region": [r.as_dict() for r in by_region],
         "queue": lanes,
         "oldest_queued_seconds": {
             _LANES.get(str(k), str(k)): v for k, v in queue.get("oldest_queued_seconds", {}).items()

@@ -43,6 +43,17 @@ class StatsRow:
     failed: int = 0
     histogram: list[int] | None = None
 
+    def as_dict(self) -> dict[str, object]:
+        """The row as ``GET /v1/stats`` answers it."""
+        return {
+            "key": self.key,
+            "submitted": self.submitted,
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "delivery_rate": self.delivery_rate,
+            "p50_delivery_seconds": self.p50_delivery_seconds,
+        }
+
     @property
     def delivery_rate(self) -> float | None:
         """Delivered over settled (delivered + failed); None before anything settled."""
