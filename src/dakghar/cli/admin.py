@@ -215,7 +215,8 @@ def keys() -> None:
 @click.option(
     "--admin",
     is_flag=True,
-    help="Also allow global and per-connector kill switches (/v1/switches).",
+    help="Operator rights: global and per-connector kill switches (/v1/switches), "
+    "connector state (/v1/connectors) and the dashboard (/dashboard).",
 )
 @click.pass_context
 def keys_create(

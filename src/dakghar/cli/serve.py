@@ -60,10 +60,14 @@ def demo_component(url: str) -> Component:
 
     async def start(svc: Services) -> Callable[[], Awaitable[None]]:
         key = await ensure_demo(svc)
+        demo = await svc.store.find_account_by_name(DEMO_ACCOUNT)
+        account_id = demo.id if demo else DEMO_ACCOUNT
         click.echo(
             f"\nDakghar {__version__} is running (sandbox demo).\n"
             f"  API:       {url}\n"
             f"  API docs:  {url}/docs   (OpenAPI: {url}/openapi.json)\n"
+            f"  Dashboard: {url}/dashboard   (open it with an admin key:\n"
+            f"             .venv/bin/dakghar keys create {account_id} --sandbox --admin)\n"
             f"  Demo key:  {key}\n"
             "             (sandbox: messages only ever reach the built-in simulated carrier)\n"
             "  Try it:\n"
