@@ -104,7 +104,40 @@ async def test_reopening_migrates_nothing_twice_and_keeps_data(tmp_path: Path) -
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         stamped = {r[0] for r in conn.execute("SELECT version_num FROM alembic_version")}
     heads = ScriptDirectory(str(migrate.MIGRATIONS_DIR)).get_heads()
-    assert stamped == set(heads)  # every head, each applied once
+    assert stamped == set(heads)  # the head, applied once
+
+
+def test_migrations_form_one_linear_history() -> None:
+    script = ScriptDirectory(str(migrate.MIGRATIONS_DIR))
+    assert len(script.get_heads()) == 1
+    for rev in script.walk_revisions():
+        assert not isinstance(rev.down_revision, tuple), f"{rev.revision} is a merge"
+        assert len(rev.nextrev) <= 1, f"{rev.revision} branches"
+
+
+async def test_a_database_stamped_with_the_two_former_heads_upgrades(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/old.db"
+    s1 = SqliteStore(url)
+    await s1.open()
+    acc = await s1.create_account(name="old", balance_milli=1)
+    await s1.close()
+    with sqlite3.connect(tmp_path / "old.db") as conn:  # as the two-headed history left it
+        conn.execute("UPDATE alembic_version SET version_num = '0007'")
+        conn.execute("INSERT INTO alembic_version VALUES ('0006')")
+        conn.execute("DROP INDEX ix_messages_queue")
+        conn.execute(
+            "CREATE INDEX ix_messages_queue ON messages (lane, account_id, next_attempt_at) "
+            "WHERE status = 'queued'"
+        )
+        conn.execute("ALTER TABLE accounts DROP COLUMN webhook_events")
+    s2 = SqliteStore(url)
+    await s2.open()
+    got = await s2.get_account(acc.id)
+    await s2.close()
+    assert got is not None and got.webhook_events == "final"
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        stamped = [r[0] for r in conn.execute("SELECT version_num FROM alembic_version")]
+    assert stamped == ScriptDirectory(str(migrate.MIGRATIONS_DIR)).get_heads()
 
 
 def test_an_in_memory_database_is_refused_with_a_reason() -> None:

@@ -41,6 +41,7 @@ class Account:
     sending_paused: bool
     retention_days: int
     created_at: int
+    webhook_events: str = "final"  # which status changes are POSTed (core.message.WebhookEvents)
 
     @property
     def allowed_country_set(self) -> frozenset[str] | None:

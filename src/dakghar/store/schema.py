@@ -43,6 +43,8 @@ accounts = Table(
     Column("sending_paused", Boolean, nullable=False, default=False),
     Column("retention_days", Integer, nullable=False, default=30),
     Column("created_at", BigInteger, nullable=False),
+    # API.md "Delivery webhooks": final | sent | all (core.message.WebhookEvents)
+    Column("webhook_events", String(8), nullable=False, default="final", server_default="final"),
 )
 
 api_keys = Table(
@@ -109,7 +111,9 @@ Index("ix_messages_account_to", messages.c.account_id, messages.c.to_number, mes
 # path; the queue indexes hold only the messages in that state, so they stay small however long
 # the history grows.
 _has_reference = messages.c.reference.isnot(None)
-_queued = messages.c.status == "queued"
+# The queue: every message a dispatcher may claim. A retry keeps its ``sending`` status (status
+# never moves backwards) but drops its lease, so it waits here beside new ``queued`` messages.
+_queued = messages.c.status.in_(("queued", "sending")) & messages.c.lease_until.is_(None)
 _scheduled = messages.c.status == "scheduled"
 _sending = messages.c.status == "sending"
 _sent = messages.c.status == "sent"

@@ -57,6 +57,7 @@ _ACCOUNT_DEFAULTS: dict[str, Any] = {
     "dlt_enforced": False,
     "sending_paused": False,
     "retention_days": 30,
+    "webhook_events": "final",
 }
 _ACCOUNT_FIELDS = tuple(Account.__dataclass_fields__)
 _INSERT_MESSAGE = (
