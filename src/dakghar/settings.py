@@ -26,6 +26,34 @@ class ApiSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     idempotency_ttl_seconds: int = 24 * 3600
 
 
+class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Limits of the HTTP listener, so idle and slow clients cannot exhaust it."""
+
+    max_connections: int = 2000  # open connections at once; more are answered 503 and closed
+    header_timeout_seconds: float = 10.0  # a request's headers must arrive within this
+    body_timeout_seconds: float = 30.0  # and its body within this
+    keep_alive_seconds: float = 5.0  # an idle keep-alive connection is closed after this
+
+
+class WebhookSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Outbound webhooks (status, inbound and alert callbacks)."""
+
+    # Callback URLs may point at loopback, private, link-local or the gateway's own addresses
+    # only when this is on (``serve --demo`` turns it on for the README's local receiver).
+    allow_private_networks: bool = False
+    timeout_seconds: float = 10.0
+
+
+class MetricsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Who may read ``GET /metrics``."""
+
+    # Name of an environment variable holding a bearer token; when set, /metrics needs it.
+    token_env: str | None = None
+    # Serve /metrics on its own listener (e.g. an internal interface) instead of the API's.
+    host: str | None = None
+    port: int | None = None
+
+
 class StoreSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Embedded store tuning: how long the writer waits to gather a group commit."""
 
@@ -46,6 +74,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log_level: str = "info"
     log_format: str = "auto"  # auto | json | console
     api: ApiSettings = msgspec.field(default_factory=ApiSettings)
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
     # Sections owned by later parts (simulator, connectors, routes, alerts) are kept as raw tables
     # so that a config written for a newer version still loads.
