@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 
 from dakghar.core.ids import new_id
 from dakghar.core.keys import generate_key, parse_key, verify_key
-from dakghar.core.message import FINAL_STATUSES, Status, can_transition
+from dakghar.core.message import (
+    FINAL_STATUSES,
+    Status,
+    WebhookEvents,
+    can_transition,
+    is_retry_note,
+)
 from dakghar.core.ratelimit import Gcra
 
 ORDER = [Status.SCHEDULED, Status.QUEUED, Status.SENDING, Status.SENT]
@@ -20,10 +26,21 @@ def test_nothing_leaves_a_final_status() -> None:
         assert not can_transition(final, other)
 
 
-def test_progress_only_moves_forward_except_a_retry_back_to_queued() -> None:
+def test_progress_only_moves_forward_even_for_a_retry() -> None:
     for a, b in itertools.product(ORDER, ORDER):
-        allowed = ORDER.index(b) > ORDER.index(a) or (a, b) == (Status.SENDING, Status.QUEUED)
-        assert can_transition(a, b) == allowed, (a, b)
+        assert can_transition(a, b) == (ORDER.index(b) > ORDER.index(a)), (a, b)
+
+
+def test_a_retry_is_a_note_on_a_sending_message_not_a_move() -> None:
+    notes = [(a, b) for a, b in itertools.product(Status, Status) if is_retry_note(a, b)]
+    assert notes == [(Status.SENDING, Status.SENDING)]
+
+
+def test_webhook_events_settings_choose_which_changes_are_posted() -> None:
+    finals = sorted(FINAL_STATUSES)
+    assert [s for s in Status if WebhookEvents.FINAL.wants(s)] == [s for s in Status if s in finals]
+    assert {s for s in Status if WebhookEvents.SENT.wants(s)} == {Status.SENT, *finals}
+    assert all(WebhookEvents.ALL.wants(s) for s in Status)
 
 
 def test_only_scheduled_or_queued_messages_can_be_canceled() -> None:

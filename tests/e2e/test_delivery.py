@@ -114,8 +114,15 @@ def test_a_throttled_message_is_retried_and_then_delivered(gw: Gateway) -> None:
     m = send(gw, t.headers, to="+917000000003")
     done = wait_status(gw, t.headers, m["id"], FINAL, timeout=30)
     assert done["status"] == "delivered"
-    retries = [e for e in done["events"] if e["status"] == "queued" and "retry" in e["detail"]]
-    assert len(retries) == 2, done["events"]
+    retries = [e for e in done["events"] if "retry" in (e["detail"] or "")]
+    assert [e["status"] for e in retries] == ["sending", "sending"], done["events"]
+    assert retries[0]["detail"].startswith("retry 1 ")
+    assert "throttled" in retries[0]["detail"].lower()
+    assert retries[0]["detail"].endswith("(simulator)")
+    # API.md: status never moves backwards, not even for a retry
+    order = ["scheduled", "queued", "sending", "sent", "delivered"]
+    ranks = [order.index(e["status"]) for e in done["events"]]
+    assert ranks == sorted(ranks), done["events"]
 
 
 def test_a_message_without_a_report_stays_sent(gw: Gateway) -> None:
@@ -153,8 +160,32 @@ def hook_receiver() -> Iterator[tuple[str, list[tuple[bytes, str]]]]:
         server.shutdown()
 
 
-def test_webhooks_report_each_status_in_order_signed(gw: Gateway) -> None:
+def test_webhooks_by_default_post_only_the_final_status(gw: Gateway) -> None:
     t = gw.tenant(mode="test")
+    with hook_receiver() as (url, calls):
+        m = send(gw, t.headers, to="+919812345678", callback_url=url)
+        wait_status(gw, t.headers, m["id"], FINAL)
+        deadline = time.monotonic() + 10
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # anything else would have come by now
+    assert [json.loads(body)["status"] for body, _ in calls] == ["delivered"]
+
+
+def test_webhook_events_all_posts_every_status_change_including_sending(gw: Gateway) -> None:
+    t = gw.tenant(mode="test", webhook_events="all")
+    with hook_receiver() as (url, calls):
+        m = send(gw, t.headers, to="+917000000003", callback_url=url)  # throttled twice
+        wait_status(gw, t.headers, m["id"], FINAL, timeout=30)
+        deadline = time.monotonic() + 10
+        while len(calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    # the two retries are events on the message, not status changes: no webhook for them
+    assert [json.loads(body)["status"] for body, _ in calls] == ["sending", "sent", "delivered"]
+
+
+def test_webhooks_report_each_status_in_order_signed(gw: Gateway) -> None:
+    t = gw.tenant(mode="test", webhook_events="sent")
     with hook_receiver() as (url, calls):
         m = send(gw, t.headers, to="+919812345678", callback_url=url, reference="order-9")
         wait_status(gw, t.headers, m["id"], FINAL)

@@ -98,7 +98,7 @@ async def test_a_long_message_settles_only_when_every_part_is_reported(
 
 
 async def test_status_changes_write_signed_webhook_events_in_order(store: SqliteStore) -> None:
-    acc = await store.create_account(name="a", balance_milli=0)
+    acc = await store.create_account(name="a", balance_milli=0, webhook_events="sent")
     [mid] = await queue(store, acc.id, 1, callback_url="http://127.0.0.1:9/hook", reference="r1")
     await store.claim(1, [acc.id], 1, lease_ms=10_000)
     await store.mark_sent(mid, "smsc", ["x1"])
@@ -114,6 +114,63 @@ async def test_status_changes_write_signed_webhook_events_in_order(store: Sqlite
     await store.webhook_result(first[0].id, delivered=True, next_attempt_at=None, error=None)
     second = await store.claim_webhooks(10, lease_ms=60_000)
     assert json.loads(second[0].payload)["status"] == "delivered"
+
+
+async def _webhook_statuses(store: SqliteStore, webhook_events: str, final: str) -> list[str]:
+    acc = await store.create_account(name="w", balance_milli=0, webhook_events=webhook_events)
+    [mid] = await queue(store, acc.id, 1, callback_url="http://127.0.0.1:9/hook")
+    await store.claim(1, [acc.id], 1, lease_ms=10_000)
+    await store.mark_sent(mid, "smsc", [f"x-{mid}"])
+    await store.report("smsc", f"x-{mid}", StatusChange("", final, error_code=None))
+    statuses = []
+    while events := await store.claim_webhooks(10, lease_ms=60_000):
+        for e in events:
+            statuses.append(json.loads(e.payload)["status"])
+            await store.webhook_result(e.id, delivered=True, next_attempt_at=None, error=None)
+    return statuses
+
+
+async def test_by_default_a_message_gets_one_webhook_at_its_final_status(
+    store: SqliteStore,
+) -> None:
+    assert await _webhook_statuses(store, "final", "delivered") == ["delivered"]
+    assert await _webhook_statuses(store, "final", "undelivered") == ["undelivered"]
+    assert await _webhook_statuses(store, "sent", "delivered") == ["sent", "delivered"]
+    assert await _webhook_statuses(store, "all", "delivered") == ["sending", "sent", "delivered"]
+
+
+async def test_a_retry_keeps_the_status_and_is_an_event_of_its_own(store: SqliteStore) -> None:
+    acc = await store.create_account(name="r", balance_milli=0, webhook_events="all")
+    [mid] = await queue(store, acc.id, 1, callback_url="http://127.0.0.1:9/hook")
+    await store.claim(1, [acc.id], 1, lease_ms=10_000)
+    retry = StatusChange(
+        mid, "sending", detail="retry 1 in 1.0 s: throttled",
+        fields={"next_attempt_at": now_ms(), "lease_until": None},
+    )  # fmt: skip
+    [waiting] = await store.apply([retry])
+    assert waiting is not None and waiting.status == "sending" and waiting.lease_until is None
+    assert (await store.waiting_accounts()) == [(1, acc.id, waiting.next_attempt_at)]
+    [again], _ = await store.claim(1, [acc.id], 1, lease_ms=10_000)
+    assert again.id == mid and again.attempts == 2 and again.lease_until
+    got = await store.get_message(acc.id, mid, with_events=True)
+    assert got is not None
+    assert [(e.status, e.detail) for e in got.events or []] == [
+        ("queued", "accepted"),
+        ("sending", None),
+        ("sending", "retry 1 in 1.0 s: throttled"),
+    ]  # one claim event, one retry event, and never "queued" again
+    statuses = [json.loads(e.payload)["status"] for e in await store.claim_webhooks(10, lease_ms=1)]
+    assert statuses == ["sending"]  # the retry is not a status change: no second webhook
+
+
+async def test_an_abandoned_claim_returns_to_the_queue_still_sending(store: SqliteStore) -> None:
+    acc = await store.create_account(name="l", balance_milli=0)
+    [mid] = await queue(store, acc.id, 1)
+    await store.claim(1, [acc.id], 1, lease_ms=10_000)
+    moved = await store.sweep(reclaim_all=True)
+    assert [(m.id, m.status, m.lease_until) for m in moved["reclaimed"]] == [(mid, "sending", None)]
+    [again], _ = await store.claim(1, [acc.id], 1, lease_ms=10_000)
+    assert again.id == mid
 
 
 async def test_expiry_refunds_only_what_never_reached_a_carrier(store: SqliteStore) -> None:

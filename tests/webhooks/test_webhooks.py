@@ -70,7 +70,7 @@ async def test_events_are_retried_until_accepted_and_arrive_in_status_order(
     receiver, url = receiver_url
     store = SqliteStore(f"sqlite:///{tmp_path}/w.db")
     await store.open()
-    acc = await store.create_account(name="a", balance_milli=0)
+    acc = await store.create_account(name="a", balance_milli=0, webhook_events="sent")
     [mid] = await queue(store, acc.id, 1, callback_url=url, reference="order-9")
     await store.claim(1, [acc.id], 1, lease_ms=10_000)
     await store.mark_sent(mid, "smsc", ["p1"])

@@ -58,28 +58,46 @@ FINAL_STATUSES = frozenset(
 )
 
 # Rank along the lifecycle; a move must go strictly forward in rank, and nothing leaves a final
-# status. SENDING may return to QUEUED only as a retry (see RETRY_EDGES), which is not "backwards"
-# for the application: the event history shows the attempt.
+# status. A retry after a temporary failure is not a move: the message stays ``sending`` and the
+# attempt is recorded as an event (see :func:`is_retry_note`), so no reader ever sees it go back.
 _RANK = {
     Status.SCHEDULED: 0,
     Status.QUEUED: 1,
     Status.SENDING: 2,
     Status.SENT: 3,
 }
-RETRY_EDGES = frozenset({(Status.SENDING, Status.QUEUED)})
 CANCELABLE = frozenset({Status.SCHEDULED, Status.QUEUED})
 
 
 def can_transition(current: Status, new: Status) -> bool:
-    """Whether a message may move from ``current`` to ``new``."""
+    """Whether a message may move from ``current`` to ``new`` (strictly forward)."""
     if current in FINAL_STATUSES:
         return False
-    if (current, new) in RETRY_EDGES:
-        return True
     if new in FINAL_STATUSES:
         # A late delivery report may settle a message that is still SENDING on our side.
         return not (new is Status.CANCELED and current not in CANCELABLE)
     return _RANK[new] > _RANK[current]
+
+
+def is_retry_note(current: Status, new: Status) -> bool:
+    """A ``sending`` message recorded again as ``sending``: a retry event, not a status change."""
+    return current is Status.SENDING and new is Status.SENDING
+
+
+class WebhookEvents(StrEnum):
+    """Which status changes an account's webhooks carry (API.md "Delivery webhooks")."""
+
+    FINAL = "final"  # one per message, at its final status (the default)
+    SENT = "sent"  # also when the carrier accepts it
+    ALL = "all"  # every status change
+
+    def wants(self, status: Status) -> bool:
+        """Whether a change to ``status`` is POSTed under this setting."""
+        if status in FINAL_STATUSES:
+            return True
+        if self is WebhookEvents.SENT:
+            return status is Status.SENT
+        return self is WebhookEvents.ALL
 
 
 class ErrorCode(StrEnum):

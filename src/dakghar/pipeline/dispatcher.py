@@ -32,6 +32,8 @@ from dakghar.store.base import MessageRow, StatusChange, Store, now_ms
 log = get_logger("dakghar.dispatcher")
 SANDBOX_CONNECTOR = "simulator"
 LANES = (0, 1, 2)
+# Statuses of a claimable message: new ones, and retries (still ``sending``, with no lease).
+_WAITING = frozenset({Status.QUEUED.value, Status.SENDING.value})
 
 
 @dataclass
@@ -106,7 +108,7 @@ class Dispatcher:
     def notify(self, rows: Sequence[MessageRow]) -> None:
         """Newly queued messages (an accept listener): remember their accounts and wake up."""
         for r in rows:
-            if r.status != Status.QUEUED.value:
+            if r.lease_until is not None or r.status not in _WAITING:
                 continue
             due = r.next_attempt_at or r.created_at
             lane = self._active[r.lane]
@@ -308,7 +310,7 @@ class Dispatcher:
             return
         if not exc.slow_down:
             self.breakers[name].record_failure(time.monotonic())
-        await self._retry(row, route, step, exc.detail, move_on=True)
+        await self._retry(row, route, step, f"{exc.detail} ({name})", move_on=True)
 
     async def _retry(
         self,
@@ -333,10 +335,13 @@ class Dispatcher:
                                f"gave up before validity ended: {detail}", refund=True)  # fmt: skip
             return
         self.stats.retried += 1
+        # Not a move back to "queued" (API.md: status never moves backwards): the message stays
+        # "sending", loses its lease so the queue can hand it out again, and the attempt is an
+        # event of its own.
         change = StatusChange(
             row.id,
-            Status.QUEUED.value,
-            detail=f"retry: {detail}",
+            Status.SENDING.value,
+            detail=f"retry {row.attempts} in {delay:.1f} s: {detail}",
             fields={
                 "next_attempt_at": due,
                 "route_step": step,

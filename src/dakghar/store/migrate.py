@@ -29,7 +29,7 @@ def _linearize_former_heads(conn: Connection) -> None:
     if not inspect(conn).has_table("alembic_version"):
         return
     stamped = {r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))}
-    if _FORMER_HEADS <= stamped:
+    if stamped >= _FORMER_HEADS:
         conn.execute(text("DELETE FROM alembic_version WHERE version_num = '0006'"))
 
 

@@ -168,7 +168,7 @@ class PipelineStoreMixin:
             oldest = {
                 int(r[0]): (now - int(r[1])) / 1000
                 for r in c.execute(
-                    "SELECT lane, MIN(next_attempt_at) FROM messages WHERE status = 'queued' "
+                    f"SELECT lane, MIN(next_attempt_at) FROM messages WHERE {ops.WAITING} "
                     "GROUP BY lane"
                 )
                 if r[1] is not None

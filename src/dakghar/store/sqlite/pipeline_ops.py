@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from dakghar.core.ids import new_id
-from dakghar.core.message import Status, can_transition
+from dakghar.core.message import Status, WebhookEvents, can_transition, is_retry_note
 from dakghar.store.base import MESSAGE_COLUMNS, MessageRow, StatusChange
 from dakghar.store.rollups import BUCKETS, FAILED, bucket, hour_of
 
@@ -79,7 +79,8 @@ def apply_change(c: sqlite3.Connection, change: StatusChange, now: int) -> Messa
         return None
     msg = _rows([row])[0]
     new = Status(change.status)
-    if not can_transition(Status(msg.status), new):
+    retry = is_retry_note(Status(msg.status), new)
+    if not retry and not can_transition(Status(msg.status), new):
         return None
     values = dict(change.fields)
     values["status"] = new.value
@@ -110,28 +111,47 @@ def apply_change(c: sqlite3.Connection, change: StatusChange, now: int) -> Messa
     )
     for key, value in values.items():
         setattr(msg, key, value)
+    if retry:
+        return msg  # an attempt, not a status change: no rollup, no webhook
     roll_up(c, msg, new, now)
-    if msg.callback_url:
-        event_id = new_id("evt")
-        payload = _encode(
-            {
-                "event_id": event_id,
-                "type": "message.status",
-                "message_id": msg.id,
-                "status": new.value,
-                "error_code": msg.error_code,
-                "reference": msg.reference,
-                "at": _iso(at),
-                "segments": msg.segments,
-                "connector": msg.connector,
-            }
-        ).decode()
-        c.execute(
-            "INSERT INTO webhook_events (event_id, account_id, message_id, url, payload, status, "
-            "attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-            (event_id, msg.account_id, msg.id, msg.callback_url, payload, now, now),
-        )
+    if msg.callback_url and _wants_webhook(c, msg.account_id, new):
+        enqueue_webhook(c, msg, new, at, now)
     return msg
+
+
+def enqueue_webhook(c: sqlite3.Connection, msg: MessageRow, new: Status, at: int, now: int) -> None:
+    """Write the ``message.status`` webhook for ``msg`` reaching ``new`` into the outbox."""
+    event_id = new_id("evt")
+    payload = _encode(
+        {
+            "event_id": event_id,
+            "type": "message.status",
+            "message_id": msg.id,
+            "status": new.value,
+            "error_code": msg.error_code,
+            "reference": msg.reference,
+            "at": _iso(at),
+            "segments": msg.segments,
+            "connector": msg.connector,
+        }
+    ).decode()
+    c.execute(
+        "INSERT INTO webhook_events (event_id, account_id, message_id, url, payload, status, "
+        "attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+        (event_id, msg.account_id, msg.id, msg.callback_url, payload, now, now),
+    )
+
+
+def _wants_webhook(c: sqlite3.Connection, account_id: str, new: Status) -> bool:
+    if new.is_final:
+        return True  # every setting POSTs the final status: no lookup on the common path
+    row = c.execute("SELECT webhook_events FROM accounts WHERE id = ?", (account_id,)).fetchone()
+    return row is not None and WebhookEvents(row[0]).wants(new)
+
+
+# The queue (index ix_messages_queue): new messages, and retries that keep their ``sending``
+# status with no lease while they wait for their next attempt.
+WAITING = "status IN ('queued', 'sending') AND lease_until IS NULL"
 
 
 def claim(
@@ -145,28 +165,27 @@ def claim(
     """Claim due queued messages of ``lane``, up to ``per_account`` from each account in turn.
 
     Returns the claimed rows (now ``sending`` with a lease) and, for every account that ran dry,
-    when its next message falls due (None: nothing queued in this lane any more).
+    when its next message falls due (None: nothing queued in this lane any more). Only a first
+    claim writes a ``sending`` event; a retry's event was written when it was scheduled.
     """
     claimed: list[MessageRow] = []
     dry: dict[str, int | None] = {}
     for account in accounts:
-        ids = [
-            r[0]
-            for r in c.execute(
-                "SELECT id FROM messages WHERE status = 'queued' AND lane = ? AND account_id = ? "
-                "AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
-                (lane, account, now, per_account),
-            )
-        ]
-        if len(ids) < per_account:
+        found = c.execute(
+            f"SELECT id, status FROM messages WHERE {WAITING} AND lane = ? AND account_id = ? "
+            "AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+            (lane, account, now, per_account),
+        ).fetchall()
+        if len(found) < per_account:
             nxt = c.execute(
-                "SELECT MIN(next_attempt_at) FROM messages WHERE status = 'queued' AND lane = ? "
+                f"SELECT MIN(next_attempt_at) FROM messages WHERE {WAITING} AND lane = ? "
                 "AND account_id = ? AND next_attempt_at > ?",
                 (lane, account, now),
             ).fetchone()[0]
             dry[account] = nxt
-        if not ids:
+        if not found:
             continue
+        ids = [r[0] for r in found]
         marks = ",".join("?" * len(ids))
         c.execute(
             f"UPDATE messages SET status = 'sending', lease_until = ?, attempts = attempts + 1, "
@@ -176,9 +195,15 @@ def claim(
         c.executemany(
             "INSERT INTO message_events (message_id, status, at, detail) "
             "VALUES (?, 'sending', ?, ?)",
-            [(i, now, None) for i in ids],
+            [(r[0], now, None) for r in found if r[1] == Status.QUEUED.value],
         )
-        claimed += _rows(c.execute(f"{_SELECT} WHERE id IN ({marks})", ids))
+        rows = _rows(c.execute(f"{_SELECT} WHERE id IN ({marks})", ids))
+        first = {r[0] for r in found if r[1] == Status.QUEUED.value}
+        hooked = [r for r in rows if r.callback_url and r.id in first]
+        if hooked and _wants_webhook(c, account, Status.SENDING):
+            for r in hooked:
+                enqueue_webhook(c, r, Status.SENDING, now, now)
+        claimed += rows
     return claimed, dry
 
 
@@ -195,7 +220,7 @@ def waiting_accounts(c: sqlite3.Connection) -> list[tuple[int, str, int]]:
         while True:
             row = c.execute(
                 "SELECT account_id, next_attempt_at FROM messages INDEXED BY ix_messages_queue "
-                "WHERE status = 'queued' AND lane = ? AND account_id > ? "
+                f"WHERE {WAITING} AND lane = ? AND account_id > ? "
                 "ORDER BY account_id, next_attempt_at LIMIT 1",
                 (lane, account),
             ).fetchone()
@@ -344,8 +369,8 @@ def sweep(
             c,
             StatusChange(
                 mid,
-                Status.QUEUED.value,
-                detail="lease expired; requeued",
+                Status.SENDING.value,  # back in the queue, without moving its status back
+                detail="retry: the process sending it stopped (lease expired)",
                 fields={"next_attempt_at": now, "lease_until": None},
             ),
             now,
