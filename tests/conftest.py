@@ -47,6 +47,7 @@ class Gateway:
     def tenant(self, *, mode: str = "test", **account: Any) -> Tenant:
         account.setdefault("name", "acme")
         account.setdefault("balance_milli", 100_000)
+        account.setdefault("default_sender", "DKGHAR")
         acc = self.call(self.services.store.create_account, **account)
         new = generate_key(self.settings.secret, mode)
         self.call(

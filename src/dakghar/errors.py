@@ -105,6 +105,23 @@ class PayloadTooLarge(DakgharError):
 class SendingPaused(DakgharError):
     code, status, title = "sending_paused", 503, "Sending paused"
 
+    @classmethod
+    def everyone(cls) -> SendingPaused:
+        """The global kill switch is on."""
+        return cls(
+            "sending is paused for everyone by the operator; try again later",
+            headers={"Retry-After": "60"},
+        )
+
+    @classmethod
+    def account(cls) -> SendingPaused:
+        """The account's kill switch is on."""
+        return cls(
+            "sending is paused for this account; resume it with "
+            "'dakghar accounts resume ACCOUNT_ID'",
+            headers={"Retry-After": "60"},
+        )
+
 
 class NotReady(DakgharError):
     code, status, title = "not_ready", 503, "Not ready"

@@ -20,8 +20,9 @@ class ApiSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """HTTP API limits."""
 
     max_body_bytes: int = 2 * 1024 * 1024
-    # Default per-key request rate (requests per second) and burst; an account may override.
-    key_rate_per_second: float = 200.0
+    # Per-key request rate (requests per second) and burst given to accounts created without
+    # their own (`dakghar accounts create --rate/--burst`, `serve --demo`).
+    key_rate_per_second: int = 200
     key_burst: int = 400
     idempotency_ttl_seconds: int = 24 * 3600
 

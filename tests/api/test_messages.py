@@ -197,3 +197,18 @@ def test_promotional_to_the_sandbox_dnd_number_is_refused_but_otp_goes_through(
     live = gateway.tenant(mode="live")
     r = send(gateway, live.headers, to="+917000000004", body="Sale!", type="promotional")
     assert r.status_code == 202
+
+
+def test_a_message_with_no_sender_anywhere_is_refused_not_sent_blank(gateway: Gateway) -> None:
+    t = gateway.tenant(default_sender=None)
+    r = gateway.client.post(
+        "/v1/messages", json={"to": "+919812345678", "body": "hi"}, headers=t.headers
+    )
+    assert r.status_code == 422 and r.json()["code"] == "invalid_sender"
+    assert "no sender" in r.json()["detail"]
+    r = gateway.client.post(
+        "/v1/messages",
+        json={"to": "+919812345678", "body": "hi", "sender": "ACMEIN"},
+        headers=t.headers,
+    )
+    assert r.status_code == 202 and r.json()["sender"] == "ACMEIN"

@@ -75,3 +75,25 @@ def test_the_cli_pauses_an_account_and_reports_it_in_status(tmp_path: Path) -> N
     bad = subprocess.run([sys.executable, "-m", "dakghar", "pause"], env=env, capture_output=True,
                          text=True)  # fmt: skip
     assert bad.returncode == 2 and "choose exactly one" in bad.stderr
+
+
+def test_api_key_rate_settings_are_the_default_for_new_accounts(tmp_path: Path) -> None:
+    (tmp_path / "dakghar.toml").write_text("[api]\nkey_rate_per_second = 7\nkey_burst = 9\n")
+    env = {
+        "DAKGHAR_DATA_DIR": str(tmp_path),
+        "DAKGHAR_DATABASE_URL": f"sqlite:///{tmp_path}/cli.db",
+        "DAKGHAR_CONFIG": str(tmp_path / "dakghar.toml"),
+        "PATH": "/usr/bin:/bin",
+    }
+
+    def dakghar(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "dakghar", *args], env=env,
+                              capture_output=True, text=True, check=True)  # fmt: skip
+
+    made = dakghar("accounts", "create", "acme")
+    assert "no --sender" in made.stderr  # it will need a sender on every message
+    shown = dakghar("accounts", "show", made.stdout.strip()).stdout
+    assert '"rate_per_second": 7' in shown and '"rate_burst": 9' in shown
+    own = dakghar("accounts", "create", "own", "--rate", "3", "--burst", "4", "--sender", "ACME")
+    shown = dakghar("accounts", "show", own.stdout.strip()).stdout
+    assert '"rate_per_second": 3' in shown and own.stderr == ""

@@ -41,7 +41,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[
 
 
 def test_create_then_status(run: Callable[..., tuple[str, str]], tmp_path: Path) -> None:
-    run("accounts", "create", "demo")
+    run("accounts", "create", "demo", "--sender", "DKGHAR")
     src = tmp_path / "list.csv"
     src.write_text("phone,name\n9812345678,Asha\n9812345679,Ravi\nbad,X\n")
     out, err = run("campaigns", "create", str(src), "--body", "Hi {name}", "--no-follow")
@@ -54,7 +54,7 @@ def test_create_then_status(run: Callable[..., tuple[str, str]], tmp_path: Path)
 def test_following_ends_when_nothing_is_left(
     run: Callable[..., tuple[str, str]], tmp_path: Path
 ) -> None:
-    run("accounts", "create", "demo")
+    run("accounts", "create", "demo", "--sender", "DKGHAR")
     src = tmp_path / "bad.csv"
     src.write_text("phone\nbad\n+917000000004\n")
     out, err = run("campaigns", "create", str(src), "--body", "Sale", "--type", "promotional")

@@ -99,8 +99,8 @@ def test_kill_9_while_draining_loses_nothing_and_duplicates_only_what_was_in_fli
             "DAKGHAR_SECRET_KEY": "crash-test-" + "s" * 32,
             "DAKGHAR_LOG_LEVEL": "warning",
         }
-        account = dakghar(env, "accounts", "create", "crash", "--balance", "10000000",
-                          "--rate", "100000", "--burst", "100000")  # fmt: skip
+        limits = ["--balance", "10000000", "--rate", "100000", "--burst", "100000"]
+        account = dakghar(env, "accounts", "create", "crash", "--sender", "DKGHAR", *limits)
         key = dakghar(env, "keys", "create", account, "--live")
         port = free_port()
         gateway = start(env, config, port)

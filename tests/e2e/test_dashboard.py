@@ -55,7 +55,7 @@ def admin_key(settings: Any) -> str:
         store = SqliteStore(settings.database_url)
         await store.open()
         try:
-            acc = await store.create_account(name="ops", balance_milli=0)
+            acc = await store.create_account(name="ops", balance_milli=0, default_sender="DKGHAR")
             new = generate_key(settings.secret, "test")
             await store.create_api_key(
                 ApiKey(new.key_id, acc.id, "test", new.key_hash, None, now_ms(), None, "admin")

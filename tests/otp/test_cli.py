@@ -26,7 +26,7 @@ def _send_then_check(tmp_path: Path) -> None:
         "DAKGHAR_CONFIG": str(tmp_path / "none.toml"),
     }
     runner = CliRunner()
-    made = runner.invoke(accounts, ["create", "shop"], obj={}, env=env)
+    made = runner.invoke(accounts, ["create", "shop", "--sender", "SHOPIN"], obj={}, env=env)
     assert made.exit_code == 0, made.output
 
     sent = runner.invoke(otp, ["send", "09812345678", "--account", "shop"], obj={}, env=env)

@@ -130,6 +130,7 @@ async def test_a_database_stamped_with_the_two_former_heads_upgrades(tmp_path: P
             "WHERE status = 'queued'"
         )
         conn.execute("ALTER TABLE accounts DROP COLUMN webhook_events")
+        conn.execute("ALTER TABLE accounts DROP COLUMN inbound_url")
     s2 = SqliteStore(url)
     await s2.open()
     got = await s2.get_account(acc.id)

@@ -77,6 +77,12 @@ def account(acc: Account, key_mode: str) -> schemas.AccountView:
         price_per_segment=credits(acc.price_milli_per_segment),
         default_sender=acc.default_sender,
         default_region=acc.default_region,
+        allowed_countries=sorted(allowed) if allowed else None,
+        segment_limit=acc.segment_limit,
+        callback_url=acc.callback_url,
+        inbound_url=acc.inbound_url,
+        webhook_events=acc.webhook_events,  # type: ignore[arg-type]
+        rate_limit=schemas.RateLimit(per_second=acc.rate_per_second, burst=acc.rate_burst),
         limits=schemas.AccountLimits(
             rate_per_second=acc.rate_per_second,
             rate_burst=acc.rate_burst,

@@ -23,6 +23,7 @@ Reference = Annotated[str, Meta(max_length=128, description="Your reference, ech
 TemplateId = Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_\-]+$")]
 Validity = Annotated[int, Meta(ge=60, le=7 * 86400, description="Seconds before it expires")]
 MessageTypeName = Literal["otp", "transactional", "promotional"]
+WebhookEventsName = Literal["final", "sent", "all"]
 
 
 class MessageRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -127,8 +128,15 @@ class AccountLimits(msgspec.Struct):
     allowed_countries: list[str] | None
 
 
+class RateLimit(msgspec.Struct):
+    """The account's API rate limit (GCRA): sustained requests per second and burst."""
+
+    per_second: int
+    burst: int
+
+
 class AccountView(msgspec.Struct):
-    """``GET /v1/account``."""
+    """``GET /v1/account`` (API.md "Account settings")."""
 
     id: str
     name: str
@@ -136,9 +144,15 @@ class AccountView(msgspec.Struct):
     price_per_segment: float
     default_sender: str | None
     default_region: str
-    limits: AccountLimits
+    allowed_countries: list[str] | None
+    segment_limit: int
+    callback_url: str | None
+    inbound_url: str | None
+    webhook_events: WebhookEventsName
     smart_encoding: bool
     dlt_enforced: bool
+    rate_limit: RateLimit
+    limits: AccountLimits  # the same limits, grouped (kept for earlier clients)
     sending_paused: bool
     key_mode: str
     created_at: str

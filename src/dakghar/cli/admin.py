@@ -75,7 +75,11 @@ def accounts() -> None:
     show_default=True,
     help="Default region for numbers written without a country code (ISO 3166).",
 )
-@click.option("--sender", default=None, help="Default sender ID.")
+@click.option(
+    "--sender",
+    default=None,
+    help="Default sender ID (without one, every message must name its sender: invalid_sender).",
+)
 @click.option(
     "--countries",
     default=None,
@@ -91,16 +95,14 @@ def accounts() -> None:
 @click.option(
     "--rate",
     type=click.IntRange(min=1),
-    default=200,
-    show_default=True,
-    help="Requests per second allowed per API key.",
+    default=None,
+    help="Requests per second allowed per API key (default: [api] key_rate_per_second, 200).",
 )
 @click.option(
     "--burst",
     type=click.IntRange(min=1),
-    default=400,
-    show_default=True,
-    help="Requests a key may send at once before the rate applies.",
+    default=None,
+    help="Requests a key may send at once before the rate applies (default: [api] key_burst, 400).",
 )
 @click.option(
     "--segment-limit",
@@ -118,8 +120,8 @@ def accounts_create(
     sender: str | None,
     countries: str | None,
     price: float,
-    rate: int,
-    burst: int,
+    rate: int | None,
+    burst: int | None,
     segment_limit: int,
 ) -> None:
     """Create an account and print its id."""
@@ -127,7 +129,7 @@ def accounts_create(
     if len(region) != 2 or not region.isalpha():
         raise click.BadParameter("use a two-letter ISO region such as IN", param_hint="--region")
 
-    async def body(store: Store, _s: Settings) -> Account:
+    async def body(store: Store, settings: Settings) -> Account:
         return await store.create_account(
             name=name,
             balance_milli=round(balance * 1000),
@@ -135,12 +137,17 @@ def accounts_create(
             default_sender=sender,
             allowed_countries=countries.upper() if countries else None,
             price_milli_per_segment=round(price * 1000),
-            rate_per_second=rate,
-            rate_burst=burst,
+            rate_per_second=rate or settings.api.key_rate_per_second,
+            rate_burst=burst or settings.api.key_burst,
             segment_limit=segment_limit,
         )
 
     click.echo(with_store(ctx, body).id)
+    if sender is None:
+        click.echo(
+            "note: no --sender given, so every message of this account must name its sender",
+            err=True,
+        )
 
 
 @accounts.command("show")

@@ -11,6 +11,7 @@ import click
 import msgspec
 
 from dakghar.cli.admin import with_store
+from dakghar.pipeline.routing import SANDBOX_CONNECTOR, live_connector_names
 from dakghar.pipeline.switches import Switchboard
 from dakghar.settings import STATE_FILE, Settings
 from dakghar.store import Store
@@ -29,9 +30,14 @@ def _target(global_: bool, connector: str | None, account: str | None) -> tuple[
 
 
 def _flip(ctx: click.Context, scope: str, name: str, paused: bool) -> None:
-    async def body(store: Store, _s: Settings) -> None:
+    async def body(store: Store, settings: Settings) -> None:
         if scope == "account" and await store.get_account(name) is None:
             raise click.ClickException(f"no account {name!r}")
+        known = [*live_connector_names(settings.connectors), SANDBOX_CONNECTOR]
+        if scope == "connector" and name not in known:
+            raise click.ClickException(
+                f"no connector {name!r} in the configuration; known: {', '.join(known)}"
+            )
         await Switchboard(store).set(scope, name, paused)
 
     with_store(ctx, body)

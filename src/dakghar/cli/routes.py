@@ -16,8 +16,14 @@ from tomlkit.items import AoT
 
 from dakghar.core.numbers import parse_number
 from dakghar.errors import DakgharError
-from dakghar.pipeline.routing import NoRoute, Router, RoutingInput
-from dakghar.settings import SettingsError, load_settings
+from dakghar.pipeline.routing import (
+    NoRoute,
+    Router,
+    RoutingInput,
+    checked_router,
+    live_connector_names,
+)
+from dakghar.settings import Settings, SettingsError, load_settings
 
 RELOAD_HINT = "a running gateway applies it on 'kill -HUP <pid>' or at its next start"
 
@@ -27,14 +33,20 @@ def _config_path(ctx: click.Context) -> Path:
     return Path(path)
 
 
-def _router(ctx: click.Context) -> tuple[Router, list[str]]:
+def _settings(ctx: click.Context) -> Settings:
     try:
-        settings = load_settings(_config_path(ctx) if _config_path(ctx).exists() else None)
-        router = Router.from_settings(settings.routes)
-    except (SettingsError, ValueError) as exc:
+        return load_settings(_config_path(ctx) if _config_path(ctx).exists() else None)
+    except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
-    connectors = [str(c.get("name")) for c in settings.connectors]
-    return router, connectors
+
+
+def _router(ctx: click.Context) -> tuple[Router, list[str]]:
+    settings = _settings(ctx)
+    try:
+        router = Router.from_settings(settings.routes)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return router, live_connector_names(settings.connectors)
 
 
 @click.group()
@@ -139,8 +151,9 @@ def add_route(
     rules = doc.get("routes")
     current = [dict(r) for r in rules] if isinstance(rules, AoT) else []
     index = len(current) if position is None else max(0, min(len(current), position - 1))
-    try:
-        Router.from_settings([*current[:index], table, *current[index:]])
+    live = live_connector_names(_settings(ctx).connectors)
+    try:  # the same check as start-up and SIGHUP reload: nothing written that they refuse
+        checked_router([*current[:index], table, *current[index:]], live)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     if not isinstance(rules, AoT):

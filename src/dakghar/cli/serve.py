@@ -32,7 +32,11 @@ async def ensure_demo(svc: Services) -> str:
     account = await store.find_account_by_name(DEMO_ACCOUNT)
     if account is None:
         account = await store.create_account(
-            name=DEMO_ACCOUNT, balance_milli=1_000_000, default_sender="DKGHAR"
+            name=DEMO_ACCOUNT,
+            balance_milli=1_000_000,
+            default_sender="DKGHAR",
+            rate_per_second=settings.api.key_rate_per_second,
+            rate_burst=settings.api.key_burst,
         )
     if key_file.exists():
         key = key_file.read_text().strip()

@@ -25,17 +25,21 @@ class Composed:
     """A validated, encoded and priced message."""
 
     number: PhoneNumber
-    sender: str | None
+    sender: str
     text: str
     encoding: Encoding
     segments: int
     price_milli: int
 
 
-def check_sender(sender: str | None) -> str | None:
-    """A well-formed sender ID, or :class:`InvalidSender`."""
-    if sender is None:
-        return None
+def check_sender(sender: str | None) -> str:
+    """A well-formed sender ID, or :class:`InvalidSender` (also when there is none at all:
+    carriers would get an empty ``source_addr``)."""
+    if not sender:
+        raise InvalidSender(
+            "no sender: give 'sender', or set the account's default sender "
+            "('dakghar accounts create NAME --sender ID')"
+        )
     if _NUMERIC_SENDER.fullmatch(sender) or (
         _ALNUM_SENDER.fullmatch(sender) and not sender.isdigit()
     ):

@@ -71,20 +71,18 @@ class Acceptor:
         self.listeners: list[Listener] = []
 
     def check_open(self, account: Account) -> None:
-        """Raise :class:`SendingPaused` when a kill switch is on (global or the account's)."""
+        """Raise :class:`SendingPaused` when a kill switch is on (global or the account's).
+
+        A fast refusal from this process's copy of the switches; the store checks them again
+        inside the accept transaction, so a switch flipped by another process (the CLI) holds
+        from the very next request.
+        """
         if self.switches is not None and self.switches.global_paused:
-            raise SendingPaused(
-                "sending is paused for everyone by the operator; try again later",
-                headers={"Retry-After": "60"},
-            )
+            raise SendingPaused.everyone()
         if account.sending_paused or (
             self.switches is not None and self.switches.account_paused(account.id)
         ):
-            raise SendingPaused(
-                "sending is paused for this account; resume it with "
-                "'dakghar accounts resume ACCOUNT_ID'",
-                headers={"Retry-After": "60"},
-            )
+            raise SendingPaused.account()
 
     def build(self, draft: Draft, account: Account, *, sandbox: bool, now: int) -> MessageRow:
         """Validate and price one draft into a row ready to write (raises DakgharError)."""

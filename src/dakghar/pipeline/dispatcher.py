@@ -25,12 +25,12 @@ from dakghar.observability.logging import get_logger
 from dakghar.pipeline.breaker import CircuitBreaker
 from dakghar.pipeline.pacing import AsyncPacer
 from dakghar.pipeline.retry import RetryPolicy
-from dakghar.pipeline.routing import NoRoute, Router, RoutingInput
+from dakghar.pipeline.routing import SANDBOX_CONNECTOR, NoRoute, Router, RoutingInput
 from dakghar.pipeline.switches import Switchboard
 from dakghar.store.base import MessageRow, StatusChange, Store, now_ms
 
 log = get_logger("dakghar.dispatcher")
-SANDBOX_CONNECTOR = "simulator"
+__all__ = ["SANDBOX_CONNECTOR", "Dispatcher", "DispatcherStats"]
 LANES = (0, 1, 2)
 # Statuses of a claimable message: new ones, and retries (still ``sending``, with no lease).
 _WAITING = frozenset({Status.QUEUED.value, Status.SENDING.value})
@@ -160,8 +160,13 @@ class Dispatcher:
 
     @property
     def ready(self) -> bool:
-        """At least one connector can take messages."""
-        return any(c.ready for c in self.connectors.values())
+        """A live connector can take messages; with none configured, the simulator can.
+
+        The simulator carries only sandbox traffic, so it must not make a gateway whose every
+        carrier is down look ready.
+        """
+        live = [c for name, c in self.connectors.items() if name != SANDBOX_CONNECTOR]
+        return any(c.ready for c in live or self.connectors.values())
 
     # -- claiming ----------------------------------------------------------------------------
 
@@ -237,11 +242,13 @@ class Dispatcher:
             random.Random(row.id),  # the same message always gets the same weighted pick
         )
 
-    def _pick(self, route: list[str], step: int) -> tuple[int, str] | None:
+    def _pick(self, route: list[str], step: int, *, sandbox: bool) -> tuple[int, str] | None:
         now = time.monotonic()
         for i in range(len(route)):
             idx = (step + i) % len(route)
             name = route[idx]
+            if (name == SANDBOX_CONNECTOR) != sandbox:
+                continue  # live traffic never reaches the simulator, nor sandbox a carrier
             connector = self.connectors.get(name)
             if connector is None or not connector.ready:
                 continue
@@ -269,7 +276,7 @@ class Dispatcher:
         except NoRoute as exc:
             await self._finish(row, Status.FAILED, ErrorCode.NO_ROUTE, exc.detail, refund=True)
             return
-        picked = self._pick(route, row.route_step)
+        picked = self._pick(route, row.route_step, sandbox=row.sandbox)
         if picked is None:
             # Paused, open breaker or not bound: nothing was tried, so no backoff; look again soon.
             await self._retry(row, route, row.route_step, "no connector of the route is available",

@@ -26,6 +26,8 @@ from typing import Any
 from dakghar.core.numbers import mask
 
 MATCH_KEYS = ("country", "prefix", "carrier", "type", "account")
+# The built-in simulated carrier: only sandbox (test_) traffic goes there, never a route's.
+SANDBOX_CONNECTOR = "simulator"
 TYPES = frozenset({"otp", "transactional", "promotional"})
 
 
@@ -186,9 +188,14 @@ class Router:
         return cls(rules)
 
     def validate(self, known: Iterable[str]) -> None:
-        """Every connector a rule names must exist."""
-        names = set(known)
+        """Every connector a rule names must be one of the live connectors ``known``."""
+        names = set(known) - {SANDBOX_CONNECTOR}
         for rule in self.rules:
+            if SANDBOX_CONNECTOR in rule.connectors:
+                raise ValueError(
+                    f"route #{rule.index + 1} names {SANDBOX_CONNECTOR!r}, the built-in simulated "
+                    "carrier: only sandbox keys reach it, so live routes may not name it"
+                )
             missing = [n for n in rule.connectors if n not in names]
             if missing:
                 raise ValueError(
@@ -212,3 +219,21 @@ class Router:
 
     def describe(self) -> list[str]:
         return [rule.describe() for rule in self.rules]
+
+
+def live_connector_names(tables: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The names of the ``[[connectors]]`` tables of a config (the live connectors)."""
+    return [str(t["name"]) for t in tables if isinstance(t.get("name"), str) and t["name"]]
+
+
+def checked_router(routes: Sequence[Mapping[str, Any]], live: Iterable[str]) -> Router | None:
+    """The router of ``[[routes]]``, checked against the live connector names ``live``.
+
+    The one check behind start-up, a SIGHUP reload and ``dakghar routes add``, so the three can
+    never disagree; raises ``ValueError`` naming the rule. None when there are no routes.
+    """
+    if not routes:
+        return None
+    router = Router.from_settings(list(routes))
+    router.validate(live)
+    return router

@@ -34,9 +34,9 @@ from dakghar.connectors.http.factory import HTTP_TYPES, build_http_connector
 from dakghar.connectors.smpp import InboundHandler, SmppConnector, SmppConnectorConfig
 from dakghar.observability.logging import get_logger
 from dakghar.observability.metrics import Metrics
-from dakghar.pipeline.dispatcher import SANDBOX_CONNECTOR, Dispatcher
+from dakghar.pipeline.dispatcher import Dispatcher
 from dakghar.pipeline.retry import RetryPolicy
-from dakghar.pipeline.routing import Router
+from dakghar.pipeline.routing import SANDBOX_CONNECTOR, Router, checked_router
 from dakghar.settings import STATE_FILE, Settings, SettingsError, load_settings
 from dakghar.smpp.simulator import Simulator, SimulatorConfig
 from dakghar.store.base import MessageRow
@@ -79,16 +79,13 @@ def build_connectors(
     return connectors
 
 
-def build_router(routes: list[dict[str, Any]], known: Sequence[str]) -> Router | None:
-    """The router of ``[[routes]]`` (None when there are none), validated against ``known``."""
-    if not routes:
-        return None
+def build_router(routes: list[dict[str, Any]], live: Sequence[str]) -> Router | None:
+    """The router of ``[[routes]]`` (None when there are none), checked against the live
+    connector names ``live`` by ``routing.checked_router``, as reload and the CLI do."""
     try:
-        router = Router.from_settings(routes)
-        router.validate(list(known))
+        return checked_router(routes, live)
     except ValueError as exc:
         raise SettingsError(f"routes: {exc}") from exc
-    return router
 
 
 def simulator_config(table: dict[str, Any]) -> tuple[bool, SimulatorConfig]:
@@ -125,7 +122,8 @@ def delivery_component(
             await handle_inbound(svc.store, from_number, to, text)
 
         connectors = build_connectors(settings.connectors, on_inbound=inbound)
-        router = build_router(settings.routes, list(connectors))
+        live = list(connectors)  # before the simulator joins: routes may only name these
+        router = build_router(settings.routes, live)
         enabled, sim_config = simulator_config(settings.simulator)
         simulator: Simulator | None = None
         if enabled:
@@ -194,7 +192,7 @@ def delivery_component(
             def reload_routes() -> None:
                 try:
                     fresh = load_settings(config_path)
-                    dispatcher.router = build_router(fresh.routes, list(connectors))
+                    dispatcher.router = build_router(fresh.routes, live)
                 except SettingsError as exc:
                     log.error("routes not reloaded", error=str(exc))
                 else:

@@ -42,6 +42,7 @@ class Account:
     retention_days: int
     created_at: int
     webhook_events: str = "final"  # which status changes are POSTed (core.message.WebhookEvents)
+    inbound_url: str | None = None  # where inbound messages are POSTed
 
     @property
     def allowed_country_set(self) -> frozenset[str] | None:

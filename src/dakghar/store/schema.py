@@ -45,6 +45,7 @@ accounts = Table(
     Column("created_at", BigInteger, nullable=False),
     # API.md "Delivery webhooks": final | sent | all (core.message.WebhookEvents)
     Column("webhook_events", String(8), nullable=False, default="final", server_default="final"),
+    Column("inbound_url", Text, nullable=True),  # where inbound messages are POSTed
 )
 
 api_keys = Table(

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine
 
 from dakghar.core.ids import new_id
 from dakghar.core.message import CANCELABLE, Status, can_transition
-from dakghar.errors import Conflict, NotFound
+from dakghar.errors import Conflict, NotFound, SendingPaused
 from dakghar.settings import StoreSettings
 from dakghar.store import migrate
 from dakghar.store.base import (
@@ -58,6 +58,7 @@ _ACCOUNT_DEFAULTS: dict[str, Any] = {
     "sending_paused": False,
     "retention_days": 30,
     "webhook_events": "final",
+    "inbound_url": None,
 }
 _ACCOUNT_FIELDS = tuple(Account.__dataclass_fields__)
 _INSERT_MESSAGE = (
@@ -325,11 +326,19 @@ class SqliteStore(PipelineStoreMixin, OtpStoreMixin):
                         "DELETE FROM idempotency_keys WHERE account_id = ? AND key = ?",
                         (account_id, idempotency_key),
                     )
+            # The kill switches are read in the same transaction: one flipped by any process
+            # holds for the next accept, not after a cache refresh.
             acc = c.execute(
-                "SELECT balance_milli FROM accounts WHERE id = ?", (account_id,)
+                "SELECT balance_milli, sending_paused, EXISTS (SELECT 1 FROM switches WHERE "
+                "scope = 'global' AND paused = 1) FROM accounts WHERE id = ?",
+                (account_id,),
             ).fetchone()
             if acc is None:
                 raise AccountGone("account not found")
+            if acc[2]:
+                raise SendingPaused.everyone()
+            if acc[1]:
+                raise SendingPaused.account()
             balance = int(acc[0])
             accepted: list[MessageRow] = []
             no_credit: list[int] = []

@@ -2,7 +2,8 @@
 
 A message waiting for a retry now stays ``sending`` (API.md: status never moves backwards), so
 the queue is every ``queued`` or ``sending`` message that no dispatcher holds: the queue index
-covers both. ``accounts.webhook_events`` is API.md's ``final`` | ``sent`` | ``all``.
+covers both. ``accounts.webhook_events`` is API.md's ``final`` | ``sent`` | ``all``, and
+``accounts.inbound_url`` where replies will be POSTed.
 
 Revision ID: 0008
 Revises: 0007
@@ -27,6 +28,7 @@ def upgrade() -> None:
         "accounts",
         sa.Column("webhook_events", sa.String(length=8), nullable=False, server_default="final"),
     )
+    op.add_column("accounts", sa.Column("inbound_url", sa.Text(), nullable=True))
     op.drop_index("ix_messages_queue", table_name="messages")
     op.create_index(
         "ix_messages_queue",
@@ -50,3 +52,4 @@ def downgrade() -> None:
     )
     with op.batch_alter_table("accounts") as batch_op:
         batch_op.drop_column("webhook_events")
+        batch_op.drop_column("inbound_url")

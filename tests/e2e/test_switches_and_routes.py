@@ -1,0 +1,123 @@
+"""Kill switches and routes changed from outside the running gateway (the CLI, a reload).
+
+The CLI is another process as far as the gateway is concerned: it writes the same database
+through its own connection. Its changes must hold for the very next request, and routes that
+start-up would refuse must be refused by the CLI and a reload alike.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dakghar.cli.main import cli
+from dakghar.pipeline.routing import Router
+from dakghar.pipeline.runtime import build_router
+from dakghar.settings import SettingsError
+from tests.conftest import Gateway
+from tests.e2e.test_delivery import FINAL, delivering, gw, send, wait_status
+
+__all__ = ["gw"]  # the fixture, imported for these tests
+
+
+def _env(gw: Gateway) -> dict[str, str]:
+    return {
+        "DAKGHAR_DATA_DIR": gw.settings.data_dir,
+        "DAKGHAR_DATABASE_URL": gw.settings.database_url,
+        "DAKGHAR_SECRET_KEY": gw.settings.secret_key or "",
+    }
+
+
+def test_an_account_paused_by_the_cli_is_refused_on_the_next_request(gw: Gateway) -> None:
+    t = gw.tenant(mode="test")
+    send(gw, t.headers, to="+919812345678")  # the key and account are now cached in-process
+    result = CliRunner().invoke(cli, ["accounts", "pause", t.account.id], env=_env(gw))
+    assert result.exit_code == 0, result.output
+    r = gw.client.post("/v1/messages", json={"to": "+919812345678", "body": "hi"},
+                       headers=t.headers)  # fmt: skip
+    assert r.status_code == 503 and r.json()["code"] == "sending_paused"
+    assert "Retry-After" in r.headers
+    result = CliRunner().invoke(cli, ["accounts", "resume", t.account.id], env=_env(gw))
+    assert result.exit_code == 0
+    r = gw.client.post("/v1/messages", json={"to": "+919812345678", "body": "hi"},
+                       headers=t.headers)  # fmt: skip
+    assert r.status_code == 202
+
+
+def test_a_global_pause_by_the_cli_is_refused_on_the_next_request(gw: Gateway) -> None:
+    t = gw.tenant(mode="test")
+    send(gw, t.headers, to="+919812345678")
+    assert CliRunner().invoke(cli, ["pause", "--global"], env=_env(gw)).exit_code == 0
+    r = gw.client.post("/v1/messages", json={"to": "+919812345678", "body": "hi"},
+                       headers=t.headers)  # fmt: skip
+    assert r.status_code == 503 and r.json()["code"] == "sending_paused"
+    assert CliRunner().invoke(cli, ["resume", "--global"], env=_env(gw)).exit_code == 0
+
+
+def test_pausing_a_connector_that_does_not_exist_fails(gw: Gateway) -> None:
+    result = CliRunner().invoke(cli, ["pause", "--connector", "nosuch"], env=_env(gw))
+    assert result.exit_code != 0 and "no connector 'nosuch'" in result.output
+    result = CliRunner().invoke(cli, ["pause", "--connector", "simulator"], env=_env(gw))
+    assert result.exit_code == 0
+    CliRunner().invoke(cli, ["resume", "--connector", "simulator"], env=_env(gw))
+
+
+CONFIG = """[[connectors]]
+name = "airtel"
+type = "smpp"
+host = "127.0.0.1"
+port = 2775
+system_id = "acme"
+"""
+
+
+@pytest.mark.parametrize("name", ["nosuch", "simulator"])
+def test_routes_add_refuses_what_start_up_refuses(tmp_path: Path, name: str) -> None:
+    config = tmp_path / "dakghar.toml"
+    config.write_text(CONFIG)
+    args = ["routes", "add", "--country", "IN", "--connector", "airtel", "--connector", name]
+    result = CliRunner().invoke(cli, ["--config", str(config), *args])
+    assert result.exit_code != 0 and name in result.output
+    assert config.read_text() == CONFIG  # nothing written
+
+
+def test_start_up_and_reload_refuse_a_route_to_the_simulator() -> None:
+    with pytest.raises(SettingsError, match="simulated carrier"):
+        build_router([{"country": "IN", "connectors": ["simulator"]}], ["airtel"])
+    with pytest.raises(SettingsError, match="unknown connectors"):
+        build_router([{"country": "IN", "connectors": ["jio"]}], ["airtel"])
+
+
+def test_live_traffic_never_reaches_the_simulator_even_if_a_route_names_it(
+    tmp_path: Path,
+) -> None:
+    with delivering(tmp_path) as gw:
+        dispatcher = gw.services.extras["dispatcher"]
+        # as a reload before this fix could leave it: a route to the fake carrier
+        dispatcher.router = Router.from_settings([{"country": "IN", "connectors": ["simulator"]}])
+        live = gw.tenant(mode="live", balance_milli=10_000)
+        m = send(gw, live.headers, to="+919812345678")
+        sandbox = gw.tenant(mode="test")
+        control = send(gw, sandbox.headers, to="+919812345678")
+        wait_status(gw, sandbox.headers, control["id"], FINAL)
+        time.sleep(0.5)
+        got = gw.client.get(f"/v1/messages/{m['id']}", headers=live.headers).json()
+        assert got["status"] in {"queued", "sending"} and got["connector"] is None
+        assert got["submitted_at"] is None
+
+
+def test_readyz_reflects_the_live_connectors_not_the_simulator(tmp_path: Path) -> None:
+    from tests.e2e.test_delivery import dead_port, smpp_connector
+
+    connectors = [smpp_connector("airtel", dead_port())]
+    with delivering(tmp_path, connectors=connectors) as gw:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # wait until the simulator is bound
+            if gw.services.extras["dispatcher"].connectors["simulator"].ready:
+                break
+            time.sleep(0.05)
+        r = gw.client.get("/readyz")
+        assert r.status_code == 503 and r.json()["checks"]["connectors"] == "down"
