@@ -125,3 +125,25 @@ def test_batch_replays_are_idempotent_too(gateway: Gateway) -> None:
     second = gateway.client.post("/v1/messages/batch", json=body, headers=headers).json()
     assert first == second
     assert len(gateway.client.get("/v1/messages", headers=t.headers).json()["data"]) == 1
+
+
+def test_deeply_nested_json_in_a_batch_is_a_validation_error_not_a_500(gateway: Gateway) -> None:
+    t = gateway.tenant()
+    deep = "[" * 100_000 + "]" * 100_000
+    bodies = [
+        '{"messages": ' + deep + "}",
+        '{"to": ' + deep + ', "body": "x"}',
+        '{"messages": [{"to": "+919812345678", "body": "ok"}, {"to": ' + deep + "}]}",
+    ]
+    for body in bodies:  # too deep to parse at all, even inside one entry: the request is 422
+        r = gateway.client.post(
+            "/v1/messages/batch",
+            content=body,
+            headers={**t.headers, "Content-Type": "application/json"},
+        )
+        assert r.status_code == 422 and r.json()["code"] == "validation_error", r.text
+    for path in ("/v1/messages", "/v1/otp"):
+        r = gateway.client.post(
+            path, content=deep, headers={**t.headers, "Content-Type": "application/json"}
+        )
+        assert r.status_code == 422, (path, r.text)

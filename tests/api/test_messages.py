@@ -212,3 +212,22 @@ def test_a_message_with_no_sender_anywhere_is_refused_not_sent_blank(gateway: Ga
         headers=t.headers,
     )
     assert r.status_code == 202 and r.json()["sender"] == "ACMEIN"
+
+
+def test_a_schedule_far_in_the_past_is_refused_a_moment_ago_is_now(gateway: Gateway) -> None:
+    t = gateway.tenant()
+    for when in ("0001-01-01T00:00:00Z", "2020-01-01T00:00:00Z"):
+        r = gateway.client.post(
+            "/v1/messages",
+            json={"to": "+919812345678", "body": "hi", "schedule_at": when},
+            headers=t.headers,
+        )
+        assert r.status_code == 422 and r.json()["code"] == "validation_error", r.text
+        assert "past" in r.json()["detail"]
+    skewed = (datetime.now(UTC) - timedelta(seconds=30)).isoformat()
+    r = gateway.client.post(
+        "/v1/messages",
+        json={"to": "+919812345678", "body": "hi", "schedule_at": skewed},
+        headers=t.headers,
+    )
+    assert r.status_code == 202 and r.json()["status"] == "queued"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import msgspec
 from starlette.requests import Request
@@ -11,8 +10,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dakghar.api import render, schemas
-from dakghar.api.problems import validation_from_msgspec
-from dakghar.api.services import JSON, idempotency_key, read_body, replay, request_hash, services
+from dakghar.api.services import (
+    DECODE_ERRORS,
+    JSON,
+    decode_error,
+    decode_json,
+    idempotency_key,
+    read_body,
+    replay,
+    request_hash,
+    services,
+)
 from dakghar.core.message import Status
 from dakghar.core.numbers import parse_number
 from dakghar.errors import DakgharError, InsufficientCredits, NotFound, ValidationError
@@ -41,15 +49,6 @@ def _draft(req: schemas.MessageRequest | schemas.BatchShared, to: str) -> Draft:
     )
 
 
-def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
-    if not body:
-        raise ValidationError("request body is empty; send a JSON object")
-    try:
-        return decoder.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise validation_from_msgspec(exc) from None
-
-
 async def send_message(request: Request) -> Response:
     """``POST /v1/messages``."""
     svc = services(request)
@@ -61,7 +60,7 @@ async def send_message(request: Request) -> Response:
         earlier = await svc.store.get_idempotency(caller.account.id, key)
         if earlier is not None:
             return replay(earlier, digest)
-    req: schemas.MessageRequest = _decode(_message_decoder, body)
+    req: schemas.MessageRequest = decode_json(_message_decoder, body)
     svc.acceptor.check_open(caller.account)
     rows, failed = svc.acceptor.build_many(
         [_draft(req, req.to)], caller.account, sandbox=caller.sandbox
@@ -95,25 +94,25 @@ async def send_message(request: Request) -> Response:
 
 
 def _batch_drafts(body: bytes) -> list[Draft | DakgharError]:
-    envelope: dict[str, msgspec.Raw] = _decode(_envelope_decoder, body)
+    envelope: dict[str, msgspec.Raw] = decode_json(_envelope_decoder, body)
     if "messages" in envelope:
         if set(envelope) != {"messages"}:
             extra = sorted(set(envelope) - {"messages"})
             raise ValidationError(f"unexpected fields beside 'messages': {extra}")
-        entries: list[msgspec.Raw] = _decode(_list_decoder, bytes(envelope["messages"]))
+        entries: list[msgspec.Raw] = decode_json(_list_decoder, bytes(envelope["messages"]))
         if not entries or len(entries) > MAX_BATCH:
             raise ValidationError(f"'messages' must hold 1 to {MAX_BATCH} entries")
         drafts: list[Draft | DakgharError] = []
         for raw in entries:
             try:
                 req = _message_decoder.decode(bytes(raw))
-            except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
-                drafts.append(validation_from_msgspec(exc))
+            except DECODE_ERRORS as exc:
+                drafts.append(decode_error(exc))
             else:
                 drafts.append(_draft(req, req.to))
         return drafts
     if "to" in envelope:
-        shared: schemas.BatchShared = _decode(_shared_decoder, body)
+        shared: schemas.BatchShared = decode_json(_shared_decoder, body)
         return [_draft(shared, to) for to in shared.to]
     raise ValidationError("send either {'messages': [...]} or {'to': [...], 'body': ...}")
 

@@ -6,7 +6,7 @@ Handlers decode with the Structs of ``api.otp_schemas`` and leave every rule to
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 import msgspec
 from starlette.requests import Request
@@ -14,17 +14,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dakghar.api import otp_schemas, render
-from dakghar.api.problems import validation_from_msgspec
 from dakghar.api.services import (
     JSON,
     Services,
+    decode_json,
     idempotency_key,
     read_body,
     replay,
     request_hash,
     services,
 )
-from dakghar.errors import ValidationError
 from dakghar.otp import OtpRequest, OtpService
 from dakghar.otp.templates import DEFAULT_TEMPLATE
 from dakghar.store.base import OtpVerification
@@ -57,15 +56,6 @@ def view(otp: OtpVerification, max_resends: int) -> otp_schemas.Otp:
     )
 
 
-def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
-    if not body:
-        raise ValidationError("request body is empty; send a JSON object")
-    try:
-        return decoder.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise validation_from_msgspec(exc) from None
-
-
 def _json(obj: msgspec.Struct, status: int = 200) -> Response:
     return Response(_encoder.encode(obj), status_code=status, media_type=JSON)
 
@@ -81,7 +71,7 @@ async def send_otp(request: Request) -> Response:
         earlier = await svc.store.get_idempotency(caller.account.id, key)
         if earlier is not None:
             return replay(earlier, digest)
-    req: otp_schemas.OtpSendRequest = _decode(_send_decoder, body)
+    req: otp_schemas.OtpSendRequest = decode_json(_send_decoder, body)
     otp = otp_service(svc)
     limit = otp.policy.max_resends
     sent = await otp.send(
@@ -120,7 +110,7 @@ async def check_otp(request: Request) -> Response:
     svc = services(request)
     caller = await svc.auth.authenticate(request)
     body = await read_body(request, svc.settings.api.max_body_bytes)
-    req: otp_schemas.OtpCheckRequest = _decode(_check_decoder, body)
+    req: otp_schemas.OtpCheckRequest = decode_json(_check_decoder, body)
     checked = await otp_service(svc).check(caller.account, req.code, otp_id=req.id, to=req.to)
     return _json(
         otp_schemas.OtpCheckResult(

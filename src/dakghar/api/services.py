@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
 from dakghar.api.auth import Authenticator
+from dakghar.api.problems import validation_from_msgspec
 from dakghar.errors import IdempotencyConflict, PayloadTooLarge, ValidationError
 from dakghar.pipeline.accept import Acceptor
 from dakghar.pipeline.switches import Switchboard
@@ -20,6 +22,7 @@ from dakghar.settings import Settings
 from dakghar.store.base import IdempotencyRecord, Store
 
 JSON = "application/json"
+T = TypeVar("T")
 
 
 @dataclass
@@ -61,6 +64,32 @@ async def read_body(request: Request, limit: int) -> bytes:
     if body and ctype not in (JSON, "application/*+json", "") and not ctype.endswith("+json"):
         raise ValidationError(f"Content-Type must be {JSON}, not {ctype!r}")
     return body
+
+
+# What a malformed body can raise while msgspec decodes it: RecursionError for JSON nested
+# deeper than the decoder goes (a 422 like any other malformed body, never a 500).
+DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+
+
+def decode_error(exc: Exception) -> ValidationError:
+    """The ``validation_error`` problem for a body that failed to decode."""
+    if isinstance(exc, RecursionError):
+        return ValidationError(
+            "request body is nested too deeply to be a valid request",
+            errors=[{"field": "body", "code": "validation_error"}],
+        )
+    assert isinstance(exc, msgspec.ValidationError | msgspec.DecodeError | UnicodeDecodeError)
+    return validation_from_msgspec(exc)
+
+
+def decode_json(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
+    """Decode a JSON request body, every failure a ``validation_error`` problem."""
+    if not body:
+        raise ValidationError("request body is empty; send a JSON object")
+    try:
+        return decoder.decode(body)
+    except DECODE_ERRORS as exc:
+        raise decode_error(exc) from None
 
 
 def idempotency_key(request: Request) -> str | None:

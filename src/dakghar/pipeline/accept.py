@@ -25,6 +25,9 @@ from dakghar.pipeline.dnd import DndRegistry
 from dakghar.pipeline.switches import Switchboard
 from dakghar.store.base import AcceptOutcome, Account, MessageRow, ResponseRenderer, Store, now_ms
 
+# A schedule a little in the past is the sender's clock running behind ours: send it now. More
+# than this is a mistake (a year 0001 default, a stale job), refused rather than sent at once.
+MAX_SCHEDULE_BEHIND_MS = 5 * 60 * 1000
 MAX_SCHEDULE_AHEAD_MS = 60 * 24 * 3600 * 1000
 
 
@@ -137,8 +140,14 @@ class Acceptor:
                     "schedule_at is more than 60 days ahead",
                     errors=[{"field": "schedule_at", "code": "validation_error"}],
                 )
+            if schedule_ms < now - MAX_SCHEDULE_BEHIND_MS:
+                raise ValidationError(
+                    "schedule_at is in the past (more than 5 minutes ago); leave it out to "
+                    "send now",
+                    errors=[{"field": "schedule_at", "code": "validation_error"}],
+                )
             if schedule_ms <= now + 1000:
-                schedule_ms = None  # due now: queue it straight away
+                schedule_ms = None  # due now (or a moment ago: clock skew): queue it at once
         if mtype is MessageType.PROMOTIONAL and composed.number.country == "IN" and not sandbox:
             opens = next_window(schedule_ms or now)  # TRAI: promotions only 09:00-21:00 IST
             if opens is not None:
