@@ -121,3 +121,25 @@ def test_readyz_reflects_the_live_connectors_not_the_simulator(tmp_path: Path) -
             time.sleep(0.05)
         r = gw.client.get("/readyz")
         assert r.status_code == 503 and r.json()["checks"]["connectors"] == "down"
+
+
+@pytest.mark.parametrize(("long_messages", "parts"), [("udh", 2), ("udh16", 3)])
+def test_a_long_message_is_billed_as_the_parts_it_went_out_in(
+    tmp_path: Path, long_messages: str, parts: int
+) -> None:
+    from tests.e2e.carrier import carrier
+    from tests.e2e.test_delivery import smpp_connector
+
+    with carrier() as smsc:
+        table = {**smpp_connector("airtel", smsc.address[1]), "long_messages": long_messages}  # type: ignore[index]
+        routes = [{"country": "IN", "connectors": ["airtel"]}]
+        with delivering(tmp_path, connectors=[table], routes=routes) as gw:
+            t = gw.tenant(mode="live", balance_milli=10_000)
+            m = send(gw, t.headers, to="+919812345678", body="x" * 306)  # 2 x 153 septets
+            assert m["segments"] == 2 and m["price"] == 2.0  # as counted at accept
+            done = wait_status(gw, t.headers, m["id"], FINAL)
+            assert done["status"] == "delivered"
+            assert smsc.stats.submits == parts  # what the carrier got
+            assert (done["segments"], done["price"]) == (parts, float(parts))
+            balance = gw.client.get("/v1/account", headers=t.headers).json()["balance"]
+            assert balance == 10.0 - parts

@@ -36,6 +36,10 @@ class Accepted:
     """The carrier took the message: its id for every part, in order."""
 
     provider_ids: list[str]
+    # How many SMS the message went out as, when the connector split it itself (SMPP); None
+    # when the provider splits (HTTP APIs). More than the segments billed at accept means the
+    # connector's header is larger (16-bit UDH), and the difference is billed at send.
+    parts: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -213,7 +213,7 @@ class SmppConnector:
             if status != 0:
                 raise _refusal(status, partial=i > 0)
             ids.append(getattr(response, "message_id", "") or "")
-        return Accepted(provider_ids=ids)
+        return Accepted(provider_ids=ids, parts=len(parts))
 
     # -- building submit_sm ------------------------------------------------------------------
 

@@ -98,8 +98,26 @@ def _is_one_septet_ascii(text: str) -> bool:
     return len(raw.translate(None, _ASCII_NOT_ONE_SEPTET)) == len(raw)
 
 
-_SINGLE = {Encoding.GSM7: 160, Encoding.UCS2: 70}
-_MULTI = {Encoding.GSM7: 153, Encoding.UCS2: 67}
+# The one home of segment sizes: billing (``count_segments``) and the SMPP wire
+# (``smpp.concat``) both derive theirs from ``capacity``.
+SMS_OCTETS = 140  # user data of one SMS (3GPP TS 23.040)
+UDH_CONCAT_8 = 6  # UDH with the 8-bit reference concatenation element (also what SAR yields)
+UDH_CONCAT_16 = 7  # with the 16-bit reference element
+
+
+def capacity(encoding: Encoding, udh_octets: int = 0) -> int:
+    """Units one SMS holds beside a user data header of ``udh_octets``: septets for GSM-7
+    (160, 153 with an 8-bit concatenation UDH, 152 with a 16-bit one), UTF-16 units for UCS-2
+    (70, 67, 66)."""
+    if encoding is Encoding.GSM7:
+        return (SMS_OCTETS - udh_octets) * 8 // 7 if udh_octets else SMS_OCTETS * 8 // 7
+    return (SMS_OCTETS - udh_octets) // 2
+
+
+_SINGLE = {e: capacity(e) for e in Encoding}
+_MULTI = {e: capacity(e, UDH_CONCAT_8) for e in Encoding}
+_GSM_SINGLE, _GSM_MULTI = _SINGLE[Encoding.GSM7], _MULTI[Encoding.GSM7]
+_UCS2_SINGLE, _UCS2_MULTI = _SINGLE[Encoding.UCS2], _MULTI[Encoding.UCS2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,15 +226,15 @@ def gsm7_unpack(data: bytes, count: int, *, fill_bits: int = 0) -> bytes:
     return bytes((acc >> (7 * i)) & 0x7F for i in range(count))
 
 
-def _gsm_cuts(shape: str) -> list[int]:
+def _gsm_cuts(shape: str, per_part: int = _GSM_MULTI) -> list[int]:
     """Septet offsets where segments end; an ESC + code pair is never split."""
     n = len(shape)
-    if n <= 160:
+    if n <= _GSM_SINGLE:
         return [n]
     cuts: list[int] = []
     start = 0
     while start < n:
-        end = start + 153
+        end = start + per_part
         # ESC never stands for a character, so a trailing ESC is the first half of a pair: move
         # the whole pair to the next segment.
         if end < n and shape[end - 1] == "\x1b":
@@ -227,15 +245,15 @@ def _gsm_cuts(shape: str) -> list[int]:
     return cuts
 
 
-def _ucs2_cuts(utf16: bytes) -> list[int]:
+def _ucs2_cuts(utf16: bytes, per_part: int = _UCS2_MULTI) -> list[int]:
     """UTF-16 unit offsets where segments end; a surrogate pair is never split."""
     n = len(utf16) // 2
-    if n <= 70:
+    if n <= _UCS2_SINGLE:
         return [n]
     cuts: list[int] = []
     start = 0
     while start < n:
-        end = start + 67
+        end = start + per_part
         # Little-endian: the high byte of unit k is at 2k+1; D8..DB is a high (leading) surrogate.
         if end < n and 0xD8 <= utf16[2 * end - 1] <= 0xDB:
             end -= 1
@@ -277,7 +295,7 @@ def _info(encoding: Encoding, cuts: list[int], characters: int) -> SegmentInfo:
     return _make_info(encoding, segments, units, characters, remaining)
 
 
-_EMPTY = _make_info(Encoding.GSM7, 0, 0, 0, 160)
+_EMPTY = _make_info(Encoding.GSM7, 0, 0, 0, _GSM_SINGLE)
 
 
 def _count(text: str, shape: str | None) -> SegmentInfo:
@@ -293,11 +311,11 @@ def _count(text: str, shape: str | None) -> SegmentInfo:
 
 def _one_septet_info(n: int) -> SegmentInfo:
     """Info for n characters of one septet each: plain division is exact."""
-    if n <= 160:
-        info = _make_info(Encoding.GSM7, 1 if n else 0, n, n, 160 - n)
+    if n <= _GSM_SINGLE:
+        info = _make_info(Encoding.GSM7, 1 if n else 0, n, n, _GSM_SINGLE - n)
     else:
-        segments = -(-n // 153)
-        info = _make_info(Encoding.GSM7, segments, n, n, 153 * segments - n)
+        segments = -(-n // _GSM_MULTI)
+        info = _make_info(Encoding.GSM7, segments, n, n, _GSM_MULTI * segments - n)
     if n <= _ONE_SEPTET_MEMO_LENGTH:
         _ONE_SEPTET_INFO[n] = info
     return info

@@ -304,7 +304,10 @@ class Dispatcher:
         self.breakers[name].record_success(time.monotonic())
         self.stats.sent += 1
         self.stats.by_connector[name] = self.stats.by_connector.get(name, 0) + 1
-        self._changed([await self.store.mark_sent(row.id, name, accepted.provider_ids)])
+        sent = await self.store.mark_sent(
+            row.id, name, accepted.provider_ids, parts=accepted.parts
+        )
+        self._changed([sent])
 
     async def _failed(
         self, row: MessageRow, route: list[str], step: int, name: str, exc: ConnectorError

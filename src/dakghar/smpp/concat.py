@@ -16,6 +16,13 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TypeVar
 
+from dakghar.core.text import (
+    SMS_OCTETS,
+    UDH_CONCAT_8,
+    UDH_CONCAT_16,
+    Encoding,
+    capacity,
+)
 from dakghar.smpp import pdu as p
 from dakghar.smpp.coding import DataCoding
 from dakghar.smpp.tlv import Tag
@@ -51,11 +58,22 @@ class Part:
     tlvs: dict[int, p.TlvValue] = field(default_factory=dict)
 
 
+# Octets of the UDH each method puts in (or, for SAR, has the SMSC put in) every part.
+_UDH_OCTETS = {Method.UDH8: UDH_CONCAT_8, Method.UDH16: UDH_CONCAT_16, Method.SAR: UDH_CONCAT_8}
+
+
 def _limits(data_coding: int, method: Method) -> tuple[int, int]:
-    """(single-message capacity, per-part capacity) in short_message octets."""
+    """(single-message capacity, per-part capacity) in short_message octets.
+
+    Derived from ``core.text.capacity``, the same sizes billing counts with, so a message goes
+    out in as many parts as ``count_segments`` says for that header size.
+    """
+    udh = _UDH_OCTETS.get(method, 0)
     if data_coding == DataCoding.SMSC_DEFAULT:  # unpacked septets: the SMSC packs 8 into 7
-        return 160, {Method.UDH8: 153, Method.UDH16: 152, Method.SAR: 153}.get(method, 160)
-    return 140, {Method.UDH8: 134, Method.UDH16: 133, Method.SAR: 134}.get(method, 140)
+        return capacity(Encoding.GSM7), capacity(Encoding.GSM7, udh)
+    if data_coding == DataCoding.UCS2:  # two octets a unit
+        return 2 * capacity(Encoding.UCS2), 2 * capacity(Encoding.UCS2, udh)
+    return SMS_OCTETS, SMS_OCTETS - udh  # 8-bit codings: an octet a character
 
 
 def chunk(payload: bytes, data_coding: int, limit: int) -> list[bytes]:

@@ -331,9 +331,18 @@ class Store(Protocol):
         """(lane, account, earliest due) for every account with queued messages."""
 
     async def mark_sent(
-        self, message_id: str, connector: str, provider_ids: Sequence[str]
+        self,
+        message_id: str,
+        connector: str,
+        provider_ids: Sequence[str],
+        *,
+        parts: int | None = None,
     ) -> MessageRow | None:
-        """Record a carrier's acceptance (and apply any report that arrived before it)."""
+        """Record a carrier's acceptance (and apply any report that arrived before it).
+
+        ``parts``: how many SMS the connector sent; more than the message's segments bills the
+        difference at the message's per-segment price, so billing always matches the wire.
+        """
 
     async def report(
         self, connector: str, provider_id: str, change: StatusChange

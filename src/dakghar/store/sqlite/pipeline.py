@@ -52,23 +52,24 @@ class PipelineStoreMixin:
         return await self._read(ops.waiting_accounts)
 
     async def mark_sent(
-        self, message_id: str, connector: str, provider_ids: Sequence[str]
+        self,
+        message_id: str,
+        connector: str,
+        provider_ids: Sequence[str],
+        *,
+        parts: int | None = None,
     ) -> MessageRow | None:
         """Carrier accepted every part: ``sent``, then any early reports."""
 
         def op(c: sqlite3.Connection) -> MessageRow | None:
             now = now_ms()
+            fields: dict[str, object] = {
+                "connector": connector,
+                "provider_message_id": provider_ids[0] if provider_ids else None,
+            }
+            detail = ops.bill_parts(c, message_id, parts, fields) if parts else None
             msg = ops.apply_change(
-                c,
-                StatusChange(
-                    message_id,
-                    Status.SENT.value,
-                    fields={
-                        "connector": connector,
-                        "provider_message_id": provider_ids[0] if provider_ids else None,
-                    },
-                ),
-                now,
+                c, StatusChange(message_id, Status.SENT.value, detail=detail, fields=fields), now
             )
             for early in ops.record_parts(c, message_id, connector, provider_ids, now):
                 assert early.provider_part is not None

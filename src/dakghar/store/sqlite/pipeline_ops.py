@@ -231,6 +231,29 @@ def waiting_accounts(c: sqlite3.Connection) -> list[tuple[int, str, int]]:
     return out
 
 
+def bill_parts(
+    c: sqlite3.Connection, message_id: str, parts: int, fields: dict[str, object]
+) -> str | None:
+    """Bill a message that went out in more parts than its segments (a connector whose UDH is
+    larger than the one accept counted with): set ``segments``/``price_milli`` in ``fields``,
+    debit the difference, and return the event detail saying so. None when nothing changes."""
+    row = c.execute(
+        "SELECT account_id, segments, price_milli, status FROM messages WHERE id = ?",
+        (message_id,),
+    ).fetchone()
+    if row is None or parts <= row[1] or row[3] != Status.SENDING.value:
+        return None
+    account_id, segments, price = row[0], int(row[1]), int(row[2])
+    extra = price // segments * (parts - segments) if segments else 0
+    fields.update(segments=parts, price_milli=price + extra)
+    if extra:
+        c.execute(
+            "UPDATE accounts SET balance_milli = balance_milli - ? WHERE id = ?",
+            (extra, account_id),
+        )
+    return f"sent as {parts} parts (the connector's header leaves less room); billed {parts}"
+
+
 def record_parts(
     c: sqlite3.Connection, message_id: str, connector: str, provider_ids: Sequence[str], now: int
 ) -> list[StatusChange]:
