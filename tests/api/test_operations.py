@@ -1,13 +1,15 @@
-"""Kill switches through the API and the CLI, against the real store."""
+"""Kill switches and operator views through the API and the CLI, against the real store."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from dakghar.core.keys import generate_key
-from dakghar.store.base import ApiKey, now_ms
+from dakghar.core.message import FAILED_STATUSES, LANES, MessageType
+from dakghar.store.base import ApiKey, StatusChange, now_ms
 from tests.conftest import Gateway
 
 SEND = {"to": "+919812345678", "body": "hello"}
@@ -97,3 +99,35 @@ def test_api_key_rate_settings_are_the_default_for_new_accounts(tmp_path: Path) 
     own = dakghar("accounts", "create", "own", "--rate", "3", "--burst", "4", "--sender", "ACME")
     shown = dakghar("accounts", "show", own.stdout.strip()).stdout
     assert '"rate_per_second": 3' in shown and own.stderr == ""
+
+
+def test_the_dashboard_counts_a_rejected_campaign_message_as_failed(gateway: Gateway) -> None:
+    t = gateway.tenant()
+    r = gateway.client.post(
+        "/v1/campaigns",
+        files={"file": ("list.csv", b"phone\n9812345678\n9812345679\n", "text/csv")},
+        data={"body": "Sale today", "type": "transactional"},
+        headers=t.headers,
+    )
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    deadline = time.monotonic() + 10
+    while gateway.client.get(f"/v1/campaigns/{cid}", headers=t.headers).json()["status"] in (
+        "ingesting",
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    ids = [m["id"] for m in gateway.client.get("/v1/messages", headers=t.headers).json()["data"]]
+    rejected = StatusChange(ids[0], "rejected", error_code="carrier_rejected")
+    gateway.call(gateway.services.store.apply, [rejected])
+    board = gateway.client.get("/v1/dashboard", headers=admin_key(gateway, t.account.id)).json()
+    [row] = [c for c in board["campaigns"] if c["id"] == cid]
+    assert row["failed"] == 1
+
+
+def test_failure_statuses_and_lanes_have_one_definition() -> None:
+    assert {s.value for s in FAILED_STATUSES} == {"undelivered", "expired", "rejected", "failed"}
+    assert [(lane.label, int(lane)) for lane in LANES] == [
+        ("otp", 0), ("transactional", 1), ("promotional", 2),
+    ]  # fmt: skip
+    assert [MessageType(lane.label).lane for lane in LANES] == list(LANES)

@@ -20,10 +20,12 @@ from dakghar.api import render
 from dakghar.api.operations import _admin
 from dakghar.api.services import JSON, services
 from dakghar.campaigns import records as campaign_records
+from dakghar.core.message import FAILED_STATUSES, LANES
 from dakghar.store.base import now_ms
 from dakghar.store.sqlite import SqliteStore
 
-_LANES = {"0": "otp", "1": "transactional", "2": "promotional"}
+_LANES = {str(int(lane)): lane.label for lane in LANES}
+_FAILED = sorted(s.value for s in FAILED_STATUSES)
 
 
 async def dashboard_data(request: Request) -> Response:
@@ -49,7 +51,7 @@ async def dashboard_data(request: Request) -> Response:
                     status = s.labels["status"]
                     if status in ("sent", "delivered"):
                         counters[status] += s.value
-                    elif status in ("undelivered", "expired", "rejected", "failed"):
+                    elif status in _FAILED:
                         counters["failed"] += s.value
     dispatcher = svc.extras.get("dispatcher")
     connectors = [
@@ -72,7 +74,7 @@ async def dashboard_data(request: Request) -> Response:
                     "status": row.status,
                     "valid": row.valid,
                     "delivered": done.get("delivered", 0),
-                    "failed": sum(done.get(s, 0) for s in ("undelivered", "failed", "expired")),
+                    "failed": sum(done.get(s, 0) for s in _FAILED),
                 }
             )
     alerts = svc.extras.get("alerts")

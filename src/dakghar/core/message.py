@@ -7,7 +7,28 @@ The store applies it atomically together with the append-only event history.
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
+
+
+class Lane(IntEnum):
+    """A priority lane of the queue, most urgent first; stored as its number."""
+
+    OTP = 0
+    TRANSACTIONAL = 1
+    PROMOTIONAL = 2
+
+    @property
+    def label(self) -> str:
+        """The lane's name in metrics, alerts and the dashboard (the message type it carries)."""
+        return self.name.lower()
+
+    @classmethod
+    def named(cls, label: str) -> Lane:
+        """The lane called ``label`` (``otp``, ``transactional``, ``promotional``)."""
+        return cls[label.upper()]
+
+
+LANES = tuple(Lane)
 
 
 class MessageType(StrEnum):
@@ -18,12 +39,9 @@ class MessageType(StrEnum):
     PROMOTIONAL = "promotional"
 
     @property
-    def lane_priority(self) -> int:
-        """Lower is more urgent."""
-        return _LANE_PRIORITY[self]
-
-
-_LANE_PRIORITY = {MessageType.OTP: 0, MessageType.TRANSACTIONAL: 1, MessageType.PROMOTIONAL: 2}
+    def lane(self) -> Lane:
+        """The queue lane of this type."""
+        return Lane.named(self.value)
 
 
 class Status(StrEnum):
@@ -56,6 +74,9 @@ FINAL_STATUSES = frozenset(
         Status.CANCELED,
     }
 )
+
+# Final statuses that count as a failure (delivery rate, campaign and dashboard counts).
+FAILED_STATUSES = FINAL_STATUSES - {Status.DELIVERED, Status.CANCELED}
 
 # Rank along the lifecycle; a move must go strictly forward in rank, and nothing leaves a final
 # status. A retry after a temporary failure is not a move: the message stays ``sending`` and the

@@ -37,6 +37,7 @@ import aiohttp
 import msgspec
 
 from dakghar.api.services import Services
+from dakghar.core.message import LANES
 from dakghar.observability.logging import get_logger
 from dakghar.observability.metrics import Metrics
 from dakghar.settings import Settings, SettingsError
@@ -53,7 +54,7 @@ KINDS = {
     "credits_low": {"below", "account"},
 }
 COMMON = {"name", "kind", "webhook", "secret_env"}
-_LANES = {"otp": 0, "transactional": 1, "promotional": 2}
+_LANES = {lane.label: int(lane) for lane in LANES}
 
 
 @dataclass

@@ -25,10 +25,11 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dakghar.core.message import LANES
 from dakghar.store.base import MessageRow, Store
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_LANES = {0: "otp", 1: "transactional", 2: "promotional"}
+_LANES = {int(lane): lane.label for lane in LANES}
 _BREAKER = {"closed": 0, "half_open": 1, "open": 2}
 _EVENT_KEYS = ("submitted", "responses", "timeouts", "throttled", "reconnects", "errors", "refused")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)

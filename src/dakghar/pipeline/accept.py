@@ -159,7 +159,7 @@ class Acceptor:
             to_number=composed.number.e164,
             sender=composed.sender,
             type=mtype.value,
-            lane=mtype.lane_priority,
+            lane=int(mtype.lane),
             status=(Status.SCHEDULED if schedule_ms else Status.QUEUED).value,
             error_code=None,
             error_detail=None,

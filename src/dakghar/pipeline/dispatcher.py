@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dakghar.connectors.base import Connector, ConnectorError, Outbound, Report
-from dakghar.core.message import ErrorCode, Status
+from dakghar.core.message import LANES, ErrorCode, Status
 from dakghar.observability.logging import get_logger
 from dakghar.pipeline.breaker import CircuitBreaker
 from dakghar.pipeline.pacing import AsyncPacer
@@ -31,7 +31,6 @@ from dakghar.store.base import MessageRow, StatusChange, Store, now_ms
 
 log = get_logger("dakghar.dispatcher")
 __all__ = ["SANDBOX_CONNECTOR", "Dispatcher", "DispatcherStats"]
-LANES = (0, 1, 2)
 # Statuses of a claimable message: new ones, and retries (still ``sending``, with no lease).
 _WAITING = frozenset({Status.QUEUED.value, Status.SENDING.value})
 
@@ -304,9 +303,7 @@ class Dispatcher:
         self.breakers[name].record_success(time.monotonic())
         self.stats.sent += 1
         self.stats.by_connector[name] = self.stats.by_connector.get(name, 0) + 1
-        sent = await self.store.mark_sent(
-            row.id, name, accepted.provider_ids, parts=accepted.parts
-        )
+        sent = await self.store.mark_sent(row.id, name, accepted.provider_ids, parts=accepted.parts)
         self._changed([sent])
 
     async def _failed(

@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from dakghar.core.message import FAILED_STATUSES
+
 HOUR_MS = 3_600_000
 # Upper bounds (seconds) of the delivery-time buckets d0..d9; d9 is everything slower.
 BUCKETS: tuple[float, ...] = (1, 2, 5, 10, 30, 60, 300, 900, 3600, float("inf"))
-FAILED = frozenset({"undelivered", "expired", "rejected", "failed"})
+FAILED = frozenset(s.value for s in FAILED_STATUSES)
 GROUPS = ("carrier", "region", "connector", "type")
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from dakghar.core.ids import new_id
-from dakghar.core.message import Status, WebhookEvents, can_transition, is_retry_note
+from dakghar.core.message import LANES, Status, WebhookEvents, can_transition, is_retry_note
 from dakghar.store.base import MESSAGE_COLUMNS, MessageRow, StatusChange
 from dakghar.store.rollups import BUCKETS, FAILED, bucket, hour_of
 
@@ -215,7 +215,7 @@ def waiting_accounts(c: sqlite3.Connection) -> list[tuple[int, str, int]]:
     seconds even with a million messages waiting.
     """
     out: list[tuple[int, str, int]] = []
-    for lane in (0, 1, 2):
+    for lane in LANES:
         account = ""
         while True:
             row = c.execute(
