@@ -67,3 +67,20 @@ def test_dnd_import_writes_the_file_beside_the_database(run: object, tmp_path: P
     out = go("dnd", "import", str(src))
     assert "2 numbers imported" in out
     assert (tmp_path / "db" / "dnd.bin").stat().st_size == 16 + 2 * 8
+
+
+def test_templates_import_refuses_a_text_cut_at_an_unquoted_comma(tmp_path: Path) -> None:
+    env = {
+        "DAKGHAR_DATA_DIR": str(tmp_path),
+        "DAKGHAR_DATABASE_URL": f"sqlite:///{tmp_path}/t.db",
+        "DAKGHAR_SECRET_KEY": "cli-secret-" + "y" * 32,
+    }
+    runner = CliRunner()
+    assert runner.invoke(cli, ["accounts", "create", "acme"], env=env).exit_code == 0
+    bad = tmp_path / "templates.csv"
+    bad.write_text("template_id,header,category,text\nT2,acmebk,service,Bye {#var#}, see you\n")
+    result = runner.invoke(cli, ["templates", "import", str(bad), "--account", "acme"], env=env)
+    assert result.exit_code != 0, result.output
+    assert "line 2: 5 fields where the header has 4" in result.output
+    listed = runner.invoke(cli, ["templates", "list", "--account", "acme"], env=env)
+    assert listed.output.strip() == ""  # nothing half-imported

@@ -143,3 +143,34 @@ def test_a_long_message_is_billed_as_the_parts_it_went_out_in(
             assert (done["segments"], done["price"]) == (parts, float(parts))
             balance = gw.client.get("/v1/account", headers=t.headers).json()["balance"]
             assert balance == 10.0 - parts
+
+
+def test_the_in_process_simulator_refuses_its_own_system_id_with_another_password(
+    tmp_path: Path,
+) -> None:
+    with delivering(tmp_path) as gw:
+        sim = gw.services.extras["simulator"]
+        host, port = sim.address
+        password = sim.config.password
+        assert password and len(password) <= 8
+        assert _raw_bind_status(host, port, "dakghar", "wrong") != 0
+        assert _raw_bind_status(host, port, "dakghar", "") != 0
+        assert _raw_bind_status(host, port, "dakghar", password) == 0
+
+
+def _raw_bind_status(host: str, port: int, system_id: str, password: str) -> int:
+    """command_status of a bind_transceiver sent as raw bytes (SMPP 3.4 4.1.5)."""
+    import socket as s
+    import struct
+
+    cstrings = system_id.encode() + b"\0" + password.encode() + b"\0" + b"\0"  # + system_type
+    body = cstrings + bytes([0x34, 0, 0]) + b"\0"  # version, ton, npi, address_range
+    pdu = struct.pack(">IIII", 16 + len(body), 0x00000009, 0, 1) + body
+    with s.create_connection((host, port), timeout=5) as conn:
+        conn.sendall(pdu)
+        head = b""
+        while len(head) < 16:
+            chunk = conn.recv(16 - len(head))
+            assert chunk, "closed before answering the bind"
+            head += chunk
+        return int(struct.unpack(">IIII", head)[2])

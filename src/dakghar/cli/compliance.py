@@ -156,7 +156,17 @@ def templates_import(ctx: click.Context, file: Path, account: str) -> None:
         }
         if cols["id"] is None or cols["header"] is None or cols["text"] is None:
             raise click.ClickException("the CSV needs columns template_id, header and text")
+        width = len(reader.fieldnames or ())
         for row in reader:
+            # DictReader puts surplus fields under None and fills missing ones with None: both
+            # mean a comma the CSV did not quote (or a short line), so the text would be cut.
+            extra, short = row.get(None), any(v is None for k, v in row.items() if k is not None)
+            if extra or short:
+                got = width + len(extra or []) - sum(v is None for v in row.values())
+                raise click.ClickException(
+                    f"line {reader.line_num}: {got} fields where the header has {width}; "
+                    'put a text that holds commas in double quotes ("...")'
+                )
             category = row[cols["category"]] if cols["category"] else "service"
             try:
                 text = validate(row[cols["text"]])

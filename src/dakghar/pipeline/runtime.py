@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -94,6 +95,9 @@ def simulator_config(table: dict[str, Any]) -> tuple[bool, SimulatorConfig]:
     enabled = bool(table.pop("enabled", True))
     table.setdefault("port", 0)
     table.setdefault("system_id", SIMULATOR_SYSTEM_ID)
+    # A fresh password each start (8 characters, SMPP 3.4's most): only this process's own
+    # sandbox connector knows it, so nothing else that reaches the port can bind as it.
+    table.setdefault("password", secrets.token_urlsafe(6)[:8])
     try:
         return enabled, SimulatorConfig.from_settings(table)
     except ValueError as exc:
