@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from dakghar.api import render, schemas
-from dakghar.api.services import JSON, services
+from dakghar.api.services import JSON, decode_json, read_body, services
+from dakghar.core.compose import check_sender
+from dakghar.errors import NotFound
+
+_update_decoder = msgspec.json.Decoder(schemas.AccountUpdate)
 
 
 async def get_account(request: Request) -> Response:
@@ -15,6 +20,30 @@ async def get_account(request: Request) -> Response:
     svc = services(request)
     caller = await svc.auth.authenticate(request)
     fresh = await svc.store.get_account(caller.account.id) or caller.account
+    return Response(render.encoder.encode(render.account(fresh, caller.key.mode)), media_type=JSON)
+
+
+async def update_account(request: Request) -> Response:
+    """``PATCH /v1/account``: callback and inbound URLs, default sender, webhook events, smart
+    encoding. Unnamed fields stay as they are."""
+    svc = services(request)
+    caller = await svc.auth.authenticate(request)
+    body = await read_body(request, svc.settings.api.max_body_bytes)
+    req = decode_json(_update_decoder, body)
+    changes = {
+        f: getattr(req, f)
+        for f in req.__struct_fields__
+        if getattr(req, f) is not msgspec.UNSET
+    }
+    for url_field in ("callback_url", "inbound_url"):
+        if changes.get(url_field) is not None:
+            svc.check_callback(changes[url_field], field=url_field)
+    if changes.get("default_sender") is not None:
+        changes["default_sender"] = check_sender(changes["default_sender"])
+    fresh = await svc.store.update_account(caller.account.id, **changes)
+    if fresh is None:
+        raise NotFound("account not found")
+    svc.auth.forget()  # cached callers carry the old settings
     return Response(render.encoder.encode(render.account(fresh, caller.key.mode)), media_type=JSON)
 
 
@@ -37,6 +66,7 @@ async def readyz(request: Request) -> Response:
 
 routes = [
     Route("/v1/account", get_account, methods=["GET"]),
+    Route("/v1/account", update_account, methods=["PATCH"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
 ]

@@ -25,6 +25,7 @@ _STRUCTS = (
     schemas.MessageList,
     schemas.BatchResponse,
     schemas.AccountView,
+    schemas.AccountUpdate,
     otp_schemas.OtpSendRequest,
     otp_schemas.OtpCheckRequest,
     otp_schemas.Otp,
@@ -481,7 +482,26 @@ def build_openapi() -> dict[str, Any]:
                 "operationId": "getAccount",
                 "security": auth,
                 "responses": {"200": _json("AccountView", "The account"), **common},
-            }
+            },
+            "patch": {
+                "summary": "Change the account's callback and inbound URLs, default sender, "
+                "webhook_events (final | sent | all) or smart encoding; a null URL clears it",
+                "description": "Billing fields (balance, prices, limits) are changed only by the "
+                "operator with `dakghar accounts update`. A callback or inbound URL must be a "
+                "public http(s) URL without user:password (`invalid_callback_url`), unless the "
+                "operator allows private networks.",
+                "operationId": "updateAccount",
+                "security": auth,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("AccountUpdate")}},
+                },
+                "responses": {
+                    "200": _json("AccountView", "The account"),
+                    **_problems(422),
+                    **common,
+                },
+            },
         },
         **_otp(auth, common),
         **_campaigns(auth, common),

@@ -128,6 +128,19 @@ class AccountLimits(msgspec.Struct):
     allowed_countries: list[str] | None
 
 
+class AccountUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``PATCH /v1/account``: the settings an account changes itself (null clears a URL).
+
+    Billing fields (balance, prices, limits) are the operator's: ``dakghar accounts update``.
+    """
+
+    callback_url: Url | None | msgspec.UnsetType = msgspec.UNSET
+    inbound_url: Url | None | msgspec.UnsetType = msgspec.UNSET
+    default_sender: Sender | None | msgspec.UnsetType = msgspec.UNSET
+    webhook_events: WebhookEventsName | msgspec.UnsetType = msgspec.UNSET
+    smart_encoding: bool | msgspec.UnsetType = msgspec.UNSET
+
+
 class RateLimit(msgspec.Struct):
     """The account's API rate limit (GCRA): sustained requests per second and burst."""
 
