@@ -12,12 +12,27 @@ from starlette.routing import Route
 
 from dakghar.api import render, schemas
 from dakghar.api.problems import validation_from_msgspec
-from dakghar.api.services import JSON, idempotency_key, read_body, replay, request_hash, services
+from dakghar.api.services import (
+    JSON,
+    Services,
+    idempotency_key,
+    read_body,
+    replay,
+    request_hash,
+    services,
+)
 from dakghar.core.message import Status
 from dakghar.core.numbers import parse_number
-from dakghar.errors import DakgharError, InsufficientCredits, NotFound, ValidationError
+from dakghar.errors import (
+    DakgharError,
+    InsufficientCredits,
+    InvalidCallbackUrl,
+    NotFound,
+    ValidationError,
+)
 from dakghar.pipeline.accept import Draft
 from dakghar.store.base import AcceptOutcome, MessageFilter
+from dakghar.webhooks.urls import check_callback_url, gateway_addresses
 
 _message_decoder = msgspec.json.Decoder(schemas.MessageRequest)
 _shared_decoder = msgspec.json.Decoder(schemas.BatchShared)
@@ -41,6 +56,16 @@ def _draft(req: schemas.MessageRequest | schemas.BatchShared, to: str) -> Draft:
     )
 
 
+def _check_callback(svc: Services, url: str | None) -> None:
+    """Refuse a callback the gateway must not POST to (SSRF), before anything is written."""
+    if url is not None:
+        check_callback_url(
+            url,
+            allow_private=svc.settings.webhooks.allow_private_networks,
+            own=gateway_addresses(svc.settings),
+        )
+
+
 def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
     if not body:
         raise ValidationError("request body is empty; send a JSON object")
@@ -62,6 +87,7 @@ async def send_message(request: Request) -> Response:
         if earlier is not None:
             return replay(earlier, digest)
     req: schemas.MessageRequest = _decode(_message_decoder, body)
+    _check_callback(svc, req.callback_url)
     svc.acceptor.check_open(caller.account)
     rows, failed = svc.acceptor.build_many(
         [_draft(req, req.to)], caller.account, sandbox=caller.sandbox
@@ -94,7 +120,7 @@ async def send_message(request: Request) -> Response:
     )
 
 
-def _batch_drafts(body: bytes) -> list[Draft | DakgharError]:
+def _batch_drafts(svc: Services, body: bytes) -> list[Draft | DakgharError]:
     envelope: dict[str, msgspec.Raw] = _decode(_envelope_decoder, body)
     if "messages" in envelope:
         if set(envelope) != {"messages"}:
@@ -110,10 +136,16 @@ def _batch_drafts(body: bytes) -> list[Draft | DakgharError]:
             except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
                 drafts.append(validation_from_msgspec(exc))
             else:
-                drafts.append(_draft(req, req.to))
+                try:
+                    _check_callback(svc, req.callback_url)
+                except InvalidCallbackUrl as exc:
+                    drafts.append(exc)  # this entry alone is rejected
+                else:
+                    drafts.append(_draft(req, req.to))
         return drafts
     if "to" in envelope:
         shared: schemas.BatchShared = _decode(_shared_decoder, body)
+        _check_callback(svc, shared.callback_url)  # shared by every entry: the batch is refused
         return [_draft(shared, to) for to in shared.to]
     raise ValidationError("send either {'messages': [...]} or {'to': [...], 'body': ...}")
 
@@ -129,7 +161,7 @@ async def send_batch(request: Request) -> Response:
         earlier = await svc.store.get_idempotency(caller.account.id, key)
         if earlier is not None:
             return replay(earlier, digest)
-    drafts = _batch_drafts(body)
+    drafts = _batch_drafts(svc, body)
     svc.acceptor.check_open(caller.account)
     rows, failed = svc.acceptor.build_many(drafts, caller.account, sandbox=caller.sandbox)
 

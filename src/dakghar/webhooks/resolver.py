@@ -8,6 +8,7 @@ here means the address checked is the address connected to, with no window betwe
 
 from __future__ import annotations
 
+import errno
 import socket
 from collections.abc import Collection
 from ipaddress import ip_address
@@ -24,6 +25,10 @@ class RefusedAddress(OSError):
     An ``OSError`` so that aiohttp reports it like any failed look-up (``ClientConnectorError``
     carrying this message), which the sender records as a failed attempt.
     """
+
+    def __init__(self, message: str) -> None:
+        # aiohttp's error text shows ``strerror``, which only the two-argument form sets.
+        super().__init__(errno.EACCES, message)
 
 
 class GuardedResolver(AbstractResolver):
