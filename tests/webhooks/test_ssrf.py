@@ -131,7 +131,8 @@ def test_private_networks_allow_everything_but_other_schemes_and_credentials() -
                 "http://[::1]/", "http://169.254.169.254/", "http://10.1.2.3/", "http://metadata/",
                 "http://printer.local/"]:  # fmt: skip
         assert check_callback_url(url, allow_private=True) == url
-    for url in ["ftp://127.0.0.1/", "http://u:p@127.0.0.1/", "http://256.0.0.1/"]:
+    for url in ["ftp://127.0.0.1/", "http://u:p@127.0.0.1/", "http://256.0.0.1/",
+                "http://127%2e0%2e0%2e1/", "http://127.0.0.1:0/"]:  # fmt: skip
         with pytest.raises(InvalidCallbackUrl):
             check_callback_url(url, allow_private=True)
 

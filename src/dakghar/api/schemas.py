@@ -23,9 +23,9 @@ CallbackUrl = Annotated[
     Meta(
         min_length=1,
         max_length=2048,
-        description="http(s) URL that receives this message's delivery webhooks; "
-        "refused (`invalid_callback_url`) when it carries user:password or points at "
-        "loopback, private, link-local or the gateway's own addresses",
+        description="URL that receives this message's delivery webhooks; refused "
+        "(`invalid_callback_url`) when not http(s), when it carries user:password, or when it "
+        "points at loopback, private, link-local or the gateway's own addresses",
         extra_json_schema={"format": "uri"},
     ),
 ]

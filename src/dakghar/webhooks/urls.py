@@ -103,6 +103,9 @@ def check_callback_url(
         ip = host_address(host)
     except ValueError as exc:
         raise refuse(str(exc)) from None
+    name = host.rstrip(".")
+    if ip is None and (not name or not set(name) <= _HOST_CHARS):
+        raise refuse("has a host name with characters a DNS name cannot hold")
     if allow_private:
         return url
     if ip is not None:
@@ -110,9 +113,6 @@ def check_callback_url(
         if reason:
             raise refuse(f"points at {_article(reason)} {reason} address ({ip})")
         return url
-    name = host.rstrip(".")
-    if not set(name) <= _HOST_CHARS or not name:
-        raise refuse("has a host name with characters a DNS name cannot hold")
     for suffix in PRIVATE_SUFFIXES:
         if name == suffix or name.endswith("." + suffix):
             raise refuse(f"points at a private-network name ({suffix})")
