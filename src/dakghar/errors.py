@@ -81,6 +81,12 @@ class DndBlocked(ValidationError):
     code, title = "dnd_blocked", "Number on the do-not-disturb registry"
 
 
+class InvalidCallbackUrl(ValidationError):
+    """A callback or inbound URL Dakghar refuses to POST to (scheme, userinfo or address)."""
+
+    code, title = "invalid_callback_url", "Invalid callback URL"
+
+
 class InsufficientCredits(DakgharError):
     code, status, title = "insufficient_credits", 402, "Insufficient credits"
 

@@ -77,7 +77,7 @@ def test_every_input_error_has_its_stable_code(gateway: Gateway) -> None:
         ({"to": 919812345678, "body": "x"}, "validation_error"),
         ({"to": "+919812345678", "body": "x", "type": "spam"}, "validation_error"),
         ({"to": "+919812345678", "body": "x", "from": "ME"}, "validation_error"),
-        ({"to": "+919812345678", "body": "x", "callback_url": "ftp://x"}, "validation_error"),
+        ({"to": "+919812345678", "body": "x", "callback_url": "ftp://x"}, "invalid_callback_url"),
         ({"to": "+919812345678", "body": "x", "validity_seconds": 5}, "validation_error"),
     ]
     for body, code in cases:

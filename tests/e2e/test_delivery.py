@@ -24,6 +24,7 @@ from starlette.testclient import TestClient
 from dakghar.api.app import create_app
 from dakghar.cli.main import cli
 from dakghar.pipeline.runtime import delivery_component
+from dakghar.settings import WebhookSettings
 from dakghar.webhooks.signing import verify
 from tests.api.test_operations import admin_key
 from tests.conftest import Gateway, make_settings
@@ -36,6 +37,8 @@ FINAL = {"delivered", "undelivered", "failed", "expired", "rejected", "canceled"
 @contextmanager
 def delivering(tmp_path: Path, **overrides: Any) -> Iterator[Gateway]:
     overrides.setdefault("simulator", FAST_SIM)
+    # The webhook receivers here are on loopback, which callbacks reach only when allowed.
+    overrides.setdefault("webhooks", WebhookSettings(allow_private_networks=True))
     settings = make_settings(tmp_path, **overrides)
     app = create_app(settings, components=[delivery_component(settings)])
     with TestClient(app, raise_server_exceptions=False) as client:

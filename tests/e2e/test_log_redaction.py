@@ -52,7 +52,11 @@ def test_logs_of_a_busy_sandbox_run_hold_no_content_codes_or_numbers(tmp_path: P
         "DAKGHAR_LOG_LEVEL": "debug",
         "DAKGHAR_LOG_FORMAT": "json",
     }
-    (tmp_path / "dakghar.toml").write_text("[simulator]\nreceipt_delay_ms = [1, 10]\n")
+    # The failing webhook receiver is on loopback, which callbacks reach only with private
+    # networks allowed (as `serve --demo` will allow them).
+    (tmp_path / "dakghar.toml").write_text(
+        "[simulator]\nreceipt_delay_ms = [1, 10]\n[webhooks]\nallow_private_networks = true\n"
+    )
     port = free_port()
     log = tmp_path / "serve.log"  # stderr: the log; stdout holds only the demo banner
     with log.open("wb") as out:

@@ -31,9 +31,7 @@ async def update_account(request: Request) -> Response:
     body = await read_body(request, svc.settings.api.max_body_bytes)
     req = decode_json(_update_decoder, body)
     changes = {
-        f: getattr(req, f)
-        for f in req.__struct_fields__
-        if getattr(req, f) is not msgspec.UNSET
+        f: getattr(req, f) for f in req.__struct_fields__ if getattr(req, f) is not msgspec.UNSET
     }
     for url_field in ("callback_url", "inbound_url"):
         if changes.get(url_field) is not None:

@@ -13,6 +13,7 @@ from dakghar.api import render, schemas
 from dakghar.api.services import (
     DECODE_ERRORS,
     JSON,
+    Services,
     decode_error,
     decode_json,
     idempotency_key,
@@ -23,7 +24,13 @@ from dakghar.api.services import (
 )
 from dakghar.core.message import Status
 from dakghar.core.numbers import parse_number
-from dakghar.errors import DakgharError, InsufficientCredits, NotFound, ValidationError
+from dakghar.errors import (
+    DakgharError,
+    InsufficientCredits,
+    InvalidCallbackUrl,
+    NotFound,
+    ValidationError,
+)
 from dakghar.pipeline.accept import Draft
 from dakghar.store.base import AcceptOutcome, MessageFilter
 
@@ -61,6 +68,7 @@ async def send_message(request: Request) -> Response:
         if earlier is not None:
             return replay(earlier, digest)
     req: schemas.MessageRequest = decode_json(_message_decoder, body)
+    svc.check_callback(req.callback_url)
     svc.acceptor.check_open(caller.account)
     rows, failed = svc.acceptor.build_many(
         [_draft(req, req.to)], caller.account, sandbox=caller.sandbox
@@ -93,7 +101,7 @@ async def send_message(request: Request) -> Response:
     )
 
 
-def _batch_drafts(body: bytes) -> list[Draft | DakgharError]:
+def _batch_drafts(svc: Services, body: bytes) -> list[Draft | DakgharError]:
     envelope: dict[str, msgspec.Raw] = decode_json(_envelope_decoder, body)
     if "messages" in envelope:
         if set(envelope) != {"messages"}:
@@ -109,10 +117,16 @@ def _batch_drafts(body: bytes) -> list[Draft | DakgharError]:
             except DECODE_ERRORS as exc:
                 drafts.append(decode_error(exc))
             else:
-                drafts.append(_draft(req, req.to))
+                try:
+                    svc.check_callback(req.callback_url)
+                except InvalidCallbackUrl as exc:
+                    drafts.append(exc)  # this entry alone is rejected
+                else:
+                    drafts.append(_draft(req, req.to))
         return drafts
     if "to" in envelope:
         shared: schemas.BatchShared = decode_json(_shared_decoder, body)
+        svc.check_callback(shared.callback_url)  # shared by every entry: the batch is refused
         return [_draft(shared, to) for to in shared.to]
     raise ValidationError("send either {'messages': [...]} or {'to': [...], 'body': ...}")
 
@@ -128,7 +142,7 @@ async def send_batch(request: Request) -> Response:
         earlier = await svc.store.get_idempotency(caller.account.id, key)
         if earlier is not None:
             return replay(earlier, digest)
-    drafts = _batch_drafts(body)
+    drafts = _batch_drafts(svc, body)
     svc.acceptor.check_open(caller.account)
     rows, failed = svc.acceptor.build_many(drafts, caller.account, sandbox=caller.sandbox)
 

@@ -52,7 +52,8 @@ def _problems(*statuses: int) -> dict[str, Any]:
         404: "No such object for this account (`not_found`)",
         409: "Idempotency-Key reused with another body, or state conflict",
         413: "Request body too large (`payload_too_large`)",
-        422: "Validation failed (`validation_error`, `invalid_number`, `body_too_long`, ...)",
+        422: "Validation failed (`validation_error`, `invalid_number`, `body_too_long`, "
+        "`invalid_callback_url`, ...)",
         429: "Rate limited (`rate_limited`); see Retry-After",
         503: "Sending paused (`sending_paused`) or not ready",
     }

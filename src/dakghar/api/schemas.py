@@ -15,9 +15,19 @@ from msgspec import Meta
 Number = Annotated[str, Meta(min_length=1, max_length=64, description="Phone number, any form")]
 Body = Annotated[str, Meta(max_length=10_000, description="Message text (UTF-8)")]
 Sender = Annotated[str, Meta(min_length=1, max_length=20, description="Sender ID / DLT header")]
-Url = Annotated[
+# Decoding checks only the length: the URL rules (http(s), no user:password, no loopback, private,
+# link-local or own addresses) are webhooks.urls.check_callback_url's, answered with
+# invalid_callback_url (API.md) rather than a generic validation_error.
+CallbackUrl = Annotated[
     str,
-    Meta(max_length=2048, pattern=r"^https?://[^\s]+$", description="http(s) URL"),
+    Meta(
+        min_length=1,
+        max_length=2048,
+        description="URL that receives this message's delivery webhooks; refused "
+        "(`invalid_callback_url`) when not http(s), when it carries user:password, or when it "
+        "points at loopback, private, link-local or the gateway's own addresses",
+        extra_json_schema={"format": "uri"},
+    ),
 ]
 Reference = Annotated[str, Meta(max_length=128, description="Your reference, echoed back")]
 TemplateId = Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_\-]+$")]
@@ -34,7 +44,7 @@ class MessageRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     sender: Sender | None = None
     type: MessageTypeName = "transactional"
     template_id: TemplateId | None = None
-    callback_url: Url | None = None
+    callback_url: CallbackUrl | None = None
     reference: Reference | None = None
     schedule_at: datetime | None = None
     validity_seconds: Validity = 86400
@@ -48,7 +58,7 @@ class BatchShared(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     sender: Sender | None = None
     type: MessageTypeName = "transactional"
     template_id: TemplateId | None = None
-    callback_url: Url | None = None
+    callback_url: CallbackUrl | None = None
     reference: Reference | None = None
     schedule_at: datetime | None = None
     validity_seconds: Validity = 86400
@@ -134,9 +144,9 @@ class AccountUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     Billing fields (balance, prices, limits) are the operator's: ``dakghar accounts update``.
     """
 
-    callback_url: Url | None | msgspec.UnsetType = msgspec.UNSET
-    inbound_url: Url | None | msgspec.UnsetType = msgspec.UNSET
-    default_sender: Sender | None | msgspec.UnsetType = msgspec.UNSET
+    callback_url: CallbackUrl | msgspec.UnsetType | None = msgspec.UNSET
+    inbound_url: CallbackUrl | msgspec.UnsetType | None = msgspec.UNSET
+    default_sender: Sender | msgspec.UnsetType | None = msgspec.UNSET
     webhook_events: WebhookEventsName | msgspec.UnsetType = msgspec.UNSET
     smart_encoding: bool | msgspec.UnsetType = msgspec.UNSET
 

@@ -20,6 +20,7 @@ from dakghar.pipeline.accept import Acceptor
 from dakghar.pipeline.switches import Switchboard
 from dakghar.settings import Settings
 from dakghar.store.base import IdempotencyRecord, Store
+from dakghar.webhooks.urls import check_callback_url, gateway_addresses
 
 JSON = "application/json"
 T = TypeVar("T")
@@ -36,6 +37,18 @@ class Services:
     switches: Switchboard
     readiness: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)  # parts started by components
+
+    def check_callback(self, url: str | None, *, field: str = "callback_url") -> None:
+        """Refuse a callback or inbound URL the gateway must not POST to (SSRF), with 422
+        ``invalid_callback_url``, before anything is written. The one check for messages,
+        batches, the account and campaigns; the sender checks again at delivery."""
+        if url is not None:
+            check_callback_url(
+                url,
+                allow_private=self.settings.webhooks.allow_private_networks,
+                own=gateway_addresses(self.settings),
+                field=field,
+            )
 
 
 def services(request: Request) -> Services:

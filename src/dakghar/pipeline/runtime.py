@@ -150,7 +150,7 @@ def delivery_component(
                     }
                 ),
             )
-        webhooks = WebhookSender(svc.store)
+        webhooks = WebhookSender.from_settings(svc.store, settings)
 
         metrics: Metrics | None = svc.extras.get("metrics")
 

@@ -5,6 +5,13 @@ lost. This worker claims due events (only the oldest pending one per message, so
 events arrive in status order), POSTs them with aiohttp, and records the outcome: a 2xx is done;
 anything else is retried with exponential backoff and jitter for at least 24 hours, then marked
 failed. Delivery is at-least-once; receivers dedupe on ``event_id``. It never blocks sending.
+
+Callbacks are chosen by API clients, so every delivery is guarded against SSRF (docs/webhooks.md):
+the URL is checked again with ``check_callback_url`` (it may predate the rule, or the setting may
+have changed), redirects are never followed (a 3xx is a failed attempt), and a resolver that drops
+private, loopback, link-local, multicast and own addresses is the only one the client uses.
+A URL that fails the check can never succeed, so its event fails at once; a host name that
+resolves only to refused addresses is retried with the usual backoff, since DNS can change.
 """
 
 from __future__ import annotations
@@ -13,11 +20,19 @@ import asyncio
 import contextlib
 import random
 import time
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from dakghar.errors import InvalidCallbackUrl
 from dakghar.store.base import Store, WebhookEvent, now_ms
+from dakghar.webhooks.resolver import GuardedResolver
 from dakghar.webhooks.signing import HEADER, sign
+from dakghar.webhooks.urls import check_callback_url, gateway_addresses
+
+if TYPE_CHECKING:
+    from dakghar.settings import Settings
 
 RETRY_WINDOW_MS = 24 * 3600 * 1000 + 60_000  # "at least 24 h"
 
@@ -40,8 +55,12 @@ class WebhookSender:
         poll_interval: float = 0.2,
         base_delay: float = 2.0,
         rng: random.Random | None = None,
+        allow_private: bool = False,
+        own: Collection[tuple[str, int]] = (),
     ) -> None:
         self.store = store
+        self.allow_private = allow_private
+        self.own = own
         self.concurrency = concurrency
         self.timeout = timeout
         self.poll_interval = poll_interval
@@ -54,6 +73,17 @@ class WebhookSender:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
+    @classmethod
+    def from_settings(cls, store: Store, settings: Settings, **options: Any) -> WebhookSender:
+        """A sender with the timeout and private-network rule of ``[webhooks]``."""
+        return cls(
+            store,
+            timeout=settings.webhooks.timeout_seconds,
+            allow_private=settings.webhooks.allow_private_networks,
+            own=gateway_addresses(settings),
+            **options,
+        )
+
     def wake(self) -> None:
         """New events were written: look now rather than at the next poll."""
         self._wake.set()
@@ -62,8 +92,14 @@ class WebhookSender:
         """Start the worker."""
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.timeout),
-            connector=aiohttp.TCPConnector(limit=self.concurrency),
+            connector=aiohttp.TCPConnector(
+                limit=self.concurrency,
+                resolver=GuardedResolver(allow_private=self.allow_private, own=self.own),
+            ),
             headers={"User-Agent": "Dakghar-Webhooks/1"},
+            # No HTTP(S)_PROXY from the environment: a proxy would connect on our behalf to
+            # addresses the resolver never saw.
+            trust_env=False,
         )
         self._task = asyncio.create_task(self._run(), name="dakghar-webhooks")
 
@@ -101,16 +137,27 @@ class WebhookSender:
         secret = await self._secret(event.account_id)
         body = event.payload.encode()
         error: str | None = None
+        permanent = False
+        try:
+            check_callback_url(event.url, allow_private=self.allow_private, own=self.own)
+        except InvalidCallbackUrl as exc:
+            # The URL itself is refused (and aiohttp would skip the resolver for an IP
+            # literal), so no retry can ever succeed.
+            error, permanent = f"refused: {exc.detail}", True
         if secret is None:
-            error = "account no longer exists"
-        else:
+            error, permanent = "account no longer exists", True
+        elif error is None:
             headers = {
                 "Content-Type": "application/json",
                 HEADER: sign(secret, body, int(time.time())),
                 "Dakghar-Event-Id": event.event_id,
             }
             try:
-                async with self._session.post(event.url, data=body, headers=headers) as resp:
+                # A redirect could lead anywhere, internal addresses included (API.md:
+                # "Callbacks never follow redirects").
+                async with self._session.post(
+                    event.url, data=body, headers=headers, allow_redirects=False
+                ) as resp:
                     await resp.read()
                     if 200 <= resp.status < 300:
                         self.delivered += 1
@@ -119,12 +166,14 @@ class WebhookSender:
                         )
                         return
                     error = f"HTTP {resp.status}"
+                    if 300 <= resp.status < 400:
+                        error += ": redirect not followed"
             except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:200]
         self.failed_attempts += 1
         attempt = event.attempts + 1
         due = now_ms() + int(next_delay(attempt, self.rng, self.base_delay) * 1000)
-        give_up = secret is None or due > event.created_at + RETRY_WINDOW_MS
+        give_up = permanent or due > event.created_at + RETRY_WINDOW_MS
         await self.store.webhook_result(
             event.id, delivered=False, next_attempt_at=None if give_up else due, error=error
         )
