@@ -337,7 +337,7 @@ async def deliver_one(
     """Queue one 'sent' webhook to ``url``, run a sender until ``until``; the event's row."""
     store = SqliteStore(f"sqlite:///{tmp_path}/w.db")
     await store.open()
-    acc = await store.create_account(name="a", balance_milli=0)
+    acc = await store.create_account(name="a", balance_milli=0, webhook_events="sent")
     [mid] = await queue(store, acc.id, 1, callback_url=url)
     await store.claim(1, [acc.id], 1, lease_ms=10_000)
     await store.mark_sent(mid, "smsc", ["p1"])
