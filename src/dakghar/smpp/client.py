@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -260,7 +261,7 @@ class SmppClient:
                 # silently: that left a connector that never binds, logs nothing and never
                 # retries. Log it with its traceback and retry with the usual backoff.
                 self._last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("smpp bind failed unexpectedly", connector=self.name)
+                _log_unexpected("smpp bind failed unexpectedly", self.name, exc)
                 self._drop()
                 continue
             delay = self.reconnect_min
@@ -268,7 +269,7 @@ class SmppClient:
                 await self._serve_bound()
             except Exception as exc:
                 self._last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("smpp connection failed unexpectedly", connector=self.name)
+                _log_unexpected("smpp connection failed unexpectedly", self.name, exc)
             self._drop()
             if self._running:
                 log.warning("smpp connection lost", connector=self.name, error=self._last_error)
@@ -323,7 +324,7 @@ class SmppClient:
             except Exception as exc:
                 # An unprobed link could stay up dead forever: drop it and let _run rebuild it.
                 self._last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("smpp keepalive failed unexpectedly", connector=self.name)
+                _log_unexpected("smpp keepalive failed unexpectedly", self.name, exc)
                 if self._transport is not None:
                     self._transport.abort()
                 return
@@ -364,7 +365,7 @@ class SmppClient:
             # Without this asyncio would close the transport and log a bare "Fatal error"
             # without our connector's name; drop the link ourselves and let _run reconnect.
             self._last_error = f"{type(exc).__name__}: {exc}"
-            log.exception("smpp inbound data failed unexpectedly", connector=self.name)
+            _log_unexpected("smpp inbound data failed unexpectedly", self.name, exc)
             if self._transport is not None:
                 self._transport.abort()
 
@@ -409,8 +410,9 @@ class SmppClient:
         if self.on_deliver is not None:
             try:
                 status = await self.on_deliver(pdu)
-            except Exception:
-                log.exception("inbound handler failed", connector=self.name)
+            except Exception as exc:
+                # Not log.exception: the frames' locals would show the PDU, receipt text and all.
+                _log_unexpected("inbound handler failed", self.name, exc)
                 status = S.ESME_RX_T_APPN
         if conn is self._conn and self._transport is not None:
             with contextlib.suppress(ProtocolViolation):
@@ -428,6 +430,21 @@ class SmppClient:
             future.set_result(pdu)
         else:
             future.set_exception(SmppError(f"{self.name}: malformed response: {error}"))
+
+
+def _log_unexpected(event: str, connector: str, exc: BaseException) -> None:
+    """Log an unexpected error with its traceback, but not the frames' local variables.
+
+    ``log.exception`` hands the exception to the renderer, and the console renderer prints each
+    frame's locals, which include the bind's password or an inbound PDU's text; a plain
+    traceback names the code path and the error without any values.
+    """
+    log.error(
+        event,
+        connector=connector,
+        error=f"{type(exc).__name__}: {exc}",
+        traceback="".join(traceback.format_exception(exc)).rstrip(),
+    )
 
 
 def _status_name(status: int) -> str:

@@ -220,9 +220,7 @@ class _Session(asyncio.Protocol):
         self.ip = ip
         sim._per_ip[ip] = sim._per_ip.get(ip, 0) + 1
         sim._sessions.add(self)
-        self.bind_deadline = sim.loop.call_later(
-            config.unbound_timeout_seconds, self._bind_overdue
-        )
+        self.bind_deadline = sim.loop.call_later(config.unbound_timeout_seconds, self._bind_overdue)
 
     def _bind_overdue(self) -> None:
         # A connection must bind soon after connecting: one that never does (an idle socket, a
