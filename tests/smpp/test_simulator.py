@@ -803,3 +803,19 @@ def test_listener_limits_are_settings_with_checked_values() -> None:
             SimulatorConfig(**bad)
     with pytest.raises(ValueError, match="max_connections has the wrong type"):
         SimulatorConfig.from_settings({"max_connections": "many"})
+
+
+def test_both_listeners_read_the_limits_from_the_simulator_table(tmp_path: Path) -> None:
+    from dakghar.pipeline.runtime import simulator_config
+
+    table = {"unbound_timeout_seconds": 3, "max_connections_per_ip": 4, "max_connections": 8}
+    settings = tmp_path / "dakghar.toml"
+    settings.write_text("[simulator]\n" + "".join(f"{k} = {v}\n" for k, v in table.items()))
+    options: dict[str, Any] = dict.fromkeys(
+        ("host", "port", "seed", "system_id", "password", "delivery_rate", "throttle_tps")
+    )
+    standalone = build_config(str(settings), **options, receipt_delay_ms=None)  # the command
+    _, in_process = simulator_config(dict(table))  # dakghar serve
+    for config in (standalone, in_process):
+        assert config.unbound_timeout_seconds == 3
+        assert (config.max_connections_per_ip, config.max_connections) == (4, 8)

@@ -7,6 +7,7 @@ SMSC written here on the sans-IO Connection.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -498,3 +499,14 @@ async def test_a_connector_that_cannot_bind_is_not_ready_and_keeps_trying() -> N
     finally:
         await conn.stop()
         smsc.close()
+
+
+async def test_a_submit_the_codec_cannot_encode_fails_for_good(
+    connector: tuple[SmppConnector, list[Report]],
+) -> None:
+    conn, _ = connector
+    message = dataclasses.replace(outbound("+919812345678"), sender="9" * 21)  # 20 allowed
+    with pytest.raises(ConnectorError, match="source_addr is 21 octets") as caught:
+        await conn.submit(message)
+    assert not caught.value.temporary and not caught.value.maybe_sent
+    assert conn.ready  # the bind is unharmed

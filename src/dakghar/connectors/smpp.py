@@ -14,6 +14,7 @@ SMSC answer                                   what the dispatcher is told
 bound, connection lost before sending
 timeout, connection lost after sending        temporary, the SMSC may have it (``maybe_sent``)
 ``ESME_RINVDSTADR``                           permanent ``invalid_number``
+(a field our codec cannot encode: not sent)   permanent ``carrier_rejected``
 anything else                                 permanent ``carrier_rejected``
 ============================================  ===============================================
 
@@ -39,6 +40,7 @@ from dakghar.smpp.client import SmppClient, SmppError
 from dakghar.smpp.coding import DataCoding, decode_text, encode_text
 from dakghar.smpp.concat import Method, Reassembler, split
 from dakghar.smpp.dlr import ReceiptStat, is_receipt, parse_receipt
+from dakghar.smpp.errors import EncodeError
 from dakghar.smpp.pdu import CommandStatus as S
 from dakghar.smpp.tlv import dlt_tlvs
 
@@ -230,6 +232,16 @@ class SmppConnector:
             )
             try:
                 response = await sender.submit(pdu)
+            except EncodeError as exc:
+                # A field our codec cannot put on the wire (an over-long source_addr, say): the
+                # SMSC never saw it and never will, so it fails for good instead of escaping
+                # to the dispatcher as an unexpected error. The message names field and size.
+                raise ConnectorError(
+                    f"submit_sm cannot be encoded: {exc}",
+                    temporary=False,
+                    error_code=ErrorCode.CARRIER_REJECTED,
+                    maybe_sent=i > 0,
+                ) from exc
             except SmppError as exc:
                 # A part after the first may only fail once the earlier ones are with the SMSC.
                 raise ConnectorError(
