@@ -686,3 +686,136 @@ def test_command_options_override_the_settings_file_for_every_rule(tmp_path: Pat
     config = build_config(str(settings), **options, receipt_delay_ms="50")
     assert config.port == 0 and config.rules[0][1].throttle_tps == 20.0
     assert config.default.receipt_delay_ms == (50, 50)
+
+
+# --- listener limits --------------------------------------------------------------------------
+
+
+async def _open(sim: Simulator, source: str = "127.0.0.1") -> tuple[asyncio.StreamReader, Any]:
+    assert sim.address is not None
+    return await asyncio.open_connection(*sim.address, local_addr=(source, 0))
+
+
+async def _is_closed(reader: asyncio.StreamReader, timeout: float = 2.0) -> bool:
+    """True when the server closed (EOF or reset) within ``timeout``; False if it stays open."""
+    try:
+        return await asyncio.wait_for(reader.read(65536), timeout) == b""
+    except ConnectionError:
+        return True
+    except TimeoutError:
+        return False
+
+
+async def _bind_from(sim: Simulator, source: str) -> Esme:
+    reader, writer = await _open(sim, source)
+    esme = Esme(reader, writer)
+    assert (await esme.bind()).command_status == S.ESME_ROK
+    return esme
+
+
+async def test_connections_over_the_default_per_ip_cap_are_closed_and_others_still_bind() -> None:
+    async with running() as sim:
+        cap = sim.config.max_connections_per_ip
+        opened = [await _open(sim) for _ in range(cap + 5)]
+        closed = await asyncio.gather(*(_is_closed(reader, 0.5) for reader, _ in opened))
+        assert sum(closed) == 5 and not any(closed[:cap])
+        assert sim.stats.connections_refused == 5
+        esme = await _bind_from(sim, "127.0.0.2")  # another address is not held back
+        await esme.close()
+        for _, writer in opened:
+            writer.close()
+
+
+async def test_connections_over_the_total_cap_are_closed_until_idle_ones_time_out() -> None:
+    async with running(
+        max_connections=4, max_connections_per_ip=2, unbound_timeout_seconds=0.5
+    ) as sim:
+        opened = [await _open(sim, f"127.0.0.{n}") for n in (1, 1, 2, 2)]
+        late_reader, late_writer = await _open(sim, "127.0.0.3")
+        assert await _is_closed(late_reader, 1.0)  # closed at once, well before the timeout
+        assert sim.stats.connections_refused == 1
+        # The idle ones go at the unbound timeout, and a real client then gets in.
+        assert all(await asyncio.gather(*(_is_closed(r, 3.0) for r, _ in opened)))
+        assert sim.stats.unbound_timeouts == 4
+        esme = await _bind_from(sim, "127.0.0.3")
+        await esme.close()
+        for _, writer in [*opened, (late_reader, late_writer)]:
+            writer.close()
+
+
+async def test_an_unbound_connection_is_closed_after_the_timeout_but_a_bound_one_is_not() -> None:
+    async with running(password="pw", unbound_timeout_seconds=0.3) as sim, client(sim) as bound:
+        idle = await Esme.connect(sim)
+        refused = await Esme.connect(sim)
+        # enquire_link is answered before bind, and a refused bind is answered, but neither
+        # counts as binding.
+        assert isinstance(await idle.request(p.EnquireLink()), p.EnquireLinkResp)
+        assert (await refused.bind(password="wrong")).command_status == S.ESME_RINVPASWD
+        await asyncio.wait_for(asyncio.gather(idle.eof.wait(), refused.eof.wait()), 3)
+        assert sim.stats.unbound_timeouts == 2
+        await asyncio.sleep(0.3)  # the bound session outlives the timeout
+        assert isinstance(await bound.request(p.EnquireLink()), p.EnquireLinkResp)
+        assert sim.stats.bound_sessions == 1
+        await idle.close()
+        await refused.close()
+
+
+async def test_an_oversized_command_length_or_garbage_closes_an_unbound_connection() -> None:
+    async with running() as sim:
+        for junk in (
+            bytes.fromhex("7fffffff 00000009 00000000 00000001"),
+            (64 * 1024 + 1).to_bytes(4, "big") + bytes(12),
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        ):
+            reader, writer = await _open(sim)
+            writer.write(junk)
+            assert await _is_closed(reader, 3.0), junk
+            writer.close()
+
+
+async def test_a_simulator_with_a_password_refuses_a_wrong_and_an_empty_one() -> None:
+    async with running(password="r4nd0m") as sim:
+        esme = await Esme.connect(sim)
+        for wrong in ("nope", ""):
+            response = await esme.bind(password=wrong)
+            assert response.command_status == S.ESME_RINVPASWD
+        assert (sim.stats.binds, sim.stats.bound_sessions) == (0, 0)
+        assert (await esme.bind(password="r4nd0m")).command_status == S.ESME_ROK
+        await esme.close()
+
+
+def test_listener_limits_are_settings_with_checked_values() -> None:
+    config = SimulatorConfig.from_settings(
+        {"unbound_timeout_seconds": 2.5, "max_connections_per_ip": 3, "max_connections": 9}
+    )
+    assert (config.unbound_timeout_seconds, config.max_connections_per_ip) == (2.5, 3)
+    assert config.max_connections == 9
+    defaults = SimulatorConfig()
+    assert (defaults.unbound_timeout_seconds, defaults.max_connections_per_ip) == (10.0, 50)
+    assert defaults.max_connections == 500
+    for bad in (
+        {"unbound_timeout_seconds": 0},
+        {"max_connections": 0},
+        {"max_connections_per_ip": -1},
+        {"max_connections_per_ip": 10, "max_connections": 5},
+    ):
+        with pytest.raises(ValueError):
+            SimulatorConfig(**bad)
+    with pytest.raises(ValueError, match="max_connections has the wrong type"):
+        SimulatorConfig.from_settings({"max_connections": "many"})
+
+
+def test_both_listeners_read_the_limits_from_the_simulator_table(tmp_path: Path) -> None:
+    from dakghar.pipeline.runtime import simulator_config
+
+    table = {"unbound_timeout_seconds": 3, "max_connections_per_ip": 4, "max_connections": 8}
+    settings = tmp_path / "dakghar.toml"
+    settings.write_text("[simulator]\n" + "".join(f"{k} = {v}\n" for k, v in table.items()))
+    options: dict[str, Any] = dict.fromkeys(
+        ("host", "port", "seed", "system_id", "password", "delivery_rate", "throttle_tps")
+    )
+    standalone = build_config(str(settings), **options, receipt_delay_ms=None)  # the command
+    _, in_process = simulator_config(dict(table))  # dakghar serve
+    for config in (standalone, in_process):
+        assert config.unbound_timeout_seconds == 3
+        assert (config.max_connections_per_ip, config.max_connections) == (4, 8)

@@ -7,6 +7,7 @@ SMSC written here on the sans-IO Connection.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -347,3 +348,165 @@ async def test_a_transmitter_receiver_pair_sends_on_one_bind_and_gets_receipts_o
     assert tx.counters["submitted"] == 1 and tx.counters["delivered_in"] == 0
     assert rx.counters["delivered_in"] == 1
     await conn.stop()
+
+
+# -- hostile or broken carriers, and bind fields the codec cannot send ------------------------
+
+
+def test_connector_settings_refuse_bind_fields_over_the_smpp_limits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base = {"name": "c", "host": "127.0.0.1", "port": 2775, "system_id": "x"}
+    for field, limit in (("system_id", 15), ("password", 8), ("system_type", 12)):
+        at_limit = SmppConnectorConfig.from_settings({**base, field: "a" * limit})
+        assert getattr(at_limit, field) == "a" * limit
+        with pytest.raises(
+            ValueError, match=rf"^{field} is {limit + 1} octets; .* at most {limit}"
+        ):
+            SmppConnectorConfig.from_settings({**base, field: "a" * (limit + 1)})
+    monkeypatch.setenv("SMSC_LONG_PW", "123456789")  # the same check for a password from the env
+    with pytest.raises(ValueError, match="password is 9 octets") as caught:
+        SmppConnectorConfig.from_settings({**base, "password_env": "SMSC_LONG_PW"})
+    assert "123456789" not in str(caught.value)  # the message never shows the secret
+    with pytest.raises(ValueError, match="password must be ASCII"):
+        SmppConnectorConfig.from_settings({**base, "password": "पासवर्ड"})
+    with pytest.raises(ValueError, match="bind_timeout"):
+        SmppConnectorConfig.from_settings({**base, "bind_timeout": 0})
+
+
+class ScriptedSmsc:
+    """Answers the bind of connection n with ``answers[n]`` (the last one repeats).
+
+    An answer is "ok", "malformed" (a bind_transceiver_resp whose system_id is too long),
+    "nack0" (a generic_nack with status 0: it matches the sequence number but binds nothing) or
+    "stall" (the first half of a bind_transceiver_resp header, then silence).
+    """
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = answers
+        self.connections = 0
+        self.binds = 0
+        self.server: asyncio.Server | None = None
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answer = self.answers[min(self.connections, len(self.answers) - 1)]
+        self.connections += 1
+        conn = Connection(Role.SMSC)
+        while data := await reader.read(65536):
+            for event in conn.receive_data(data):
+                if not isinstance(event, PduReceived):
+                    continue
+                pdu = event.pdu
+                if isinstance(pdu, p.BindTransceiver):
+                    seq = pdu.sequence_number.to_bytes(4, "big")
+                    if answer == "ok":
+                        self.binds += 1
+                        writer.write(conn.send(pdu.response(0, system_id="scripted")))
+                    elif answer == "malformed":
+                        head = bytes.fromhex("00000024 80000009 00000000")
+                        writer.write(head + seq + b"a" * 20)  # no NUL within 16 octets
+                    elif answer == "nack0":
+                        writer.write(bytes.fromhex("00000010 80000000 00000000") + seq)
+                    else:
+                        writer.write(bytes.fromhex("00000020 80000009"))
+                elif isinstance(pdu, p.EnquireLink):
+                    writer.write(conn.send(pdu.response()))
+        writer.close()
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    def close(self) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+async def test_a_bind_the_codec_cannot_encode_is_retried_not_fatal(
+    sim: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sim.address is not None
+    c = SmppClient(*sim.address, "acme", "123456789", reconnect_min=0.02, reconnect_max=0.05)
+    await c.start()
+    try:
+        # The EncodeError used to end the connection task on the first attempt, silently.
+        await until(lambda: c.counters["reconnects"] >= 3)
+        assert c._task is not None and not c._task.done()
+        assert not c.bound and "EncodeError" in (c.state()["last_error"] or "")
+        logged = "".join(capsys.readouterr())
+        assert "smpp bind failed unexpectedly" in logged and "connector=smpp" in logged
+        assert "123456789" not in logged  # the traceback names the field, never the value
+        c.password = "pw"  # the next attempt can be encoded: the same loop binds
+        await until(lambda: c.bound)
+        assert sim.stats.binds == 1
+    finally:
+        await c.stop()
+
+
+async def test_a_carrier_that_answers_bind_wrongly_is_retried_until_it_behaves() -> None:
+    smsc = ScriptedSmsc("malformed", "nack0", "ok")
+    port = await smsc.start()
+    c = SmppClient("127.0.0.1", port, "a", "b", reconnect_min=0.02, reconnect_max=0.05)
+    await c.start()
+    try:
+        await until(lambda: c.bound)
+        # A generic_nack with status 0 is not a bind: it used to leave the client idle on an
+        # unbound link for ever.
+        assert (smsc.connections, smsc.binds) == (3, 1)
+        assert c.counters["binds"] == 1
+    finally:
+        await c.stop()
+        smsc.close()
+
+
+async def test_a_carrier_that_sends_half_a_pdu_then_nothing_hits_the_bind_timeout() -> None:
+    smsc = ScriptedSmsc("stall", "stall", "ok")
+    port = await smsc.start()
+    c = SmppClient(
+        "127.0.0.1", port, "a", "b", bind_timeout=0.2, reconnect_min=0.02, reconnect_max=0.05
+    )
+    await c.start()
+    try:
+        await until(lambda: smsc.connections >= 2)
+        assert not c.bound and "SmppTimeout" in (c.state()["last_error"] or "")
+        await until(lambda: c.bound)
+        assert smsc.connections == 3
+    finally:
+        await c.stop()
+        smsc.close()
+
+
+async def test_a_connector_that_cannot_bind_is_not_ready_and_keeps_trying() -> None:
+    smsc = ScriptedSmsc("stall")
+    port = await smsc.start()
+    config = SmppConnectorConfig.from_settings(
+        {"name": "hostile", "host": "127.0.0.1", "port": port, "system_id": "a",
+         "password": "b", "bind_timeout": 0.2}
+    )  # fmt: skip
+    conn = SmppConnector("hostile", config)
+
+    async def sink(_report: Report) -> None:
+        pass
+
+    await conn.start(sink)
+    try:
+        conn.clients[0].reconnect_min = conn.clients[0].reconnect_max = 0.02
+        await until(lambda: smsc.connections >= 3)
+        assert not conn.ready
+        with pytest.raises(ConnectorError) as caught:
+            await conn.submit(outbound("+919812345678"))
+        assert caught.value.temporary
+    finally:
+        await conn.stop()
+        smsc.close()
+
+
+async def test_a_submit_the_codec_cannot_encode_fails_for_good(
+    connector: tuple[SmppConnector, list[Report]],
+) -> None:
+    conn, _ = connector
+    message = dataclasses.replace(outbound("+919812345678"), sender="9" * 21)  # 20 allowed
+    with pytest.raises(ConnectorError, match="source_addr is 21 octets") as caught:
+        await conn.submit(message)
+    assert not caught.value.temporary and not caught.value.maybe_sent
+    assert conn.ready  # the bind is unharmed

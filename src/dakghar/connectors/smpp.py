@@ -14,6 +14,7 @@ SMSC answer                                   what the dispatcher is told
 bound, connection lost before sending
 timeout, connection lost after sending        temporary, the SMSC may have it (``maybe_sent``)
 ``ESME_RINVDSTADR``                           permanent ``invalid_number``
+(a field our codec cannot encode: not sent)   permanent ``carrier_rejected``
 anything else                                 permanent ``carrier_rejected``
 ============================================  ===============================================
 
@@ -39,6 +40,7 @@ from dakghar.smpp.client import SmppClient, SmppError
 from dakghar.smpp.coding import DataCoding, decode_text, encode_text
 from dakghar.smpp.concat import Method, Reassembler, split
 from dakghar.smpp.dlr import ReceiptStat, is_receipt, parse_receipt
+from dakghar.smpp.errors import EncodeError
 from dakghar.smpp.pdu import CommandStatus as S
 from dakghar.smpp.tlv import dlt_tlvs
 
@@ -79,6 +81,7 @@ class SmppConnectorConfig:
     window: int = 64
     rate: float = 0.0  # submits per second the contract allows; 0 = no limit
     request_timeout: float = 10.0
+    bind_timeout: float = 10.0  # connect + bind_resp must come within this, or we reconnect
     enquire_link_interval: float = 30.0
     source_ton: int = 5  # alphanumeric sender ids, as Indian headers are
     source_npi: int = 0
@@ -116,7 +119,34 @@ class SmppConnectorConfig:
             raise ValueError(f"long_messages must be one of {sorted(_METHODS)}")
         if not 0 < config.port < 65536 or config.binds < 1 or config.window < 1:
             raise ValueError("port must be 1-65535, binds and window >= 1")
+        for name in ("request_timeout", "bind_timeout"):
+            value = getattr(config, name)
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive number of seconds")
+        for name, limit in _CSTRING_LIMITS.items():
+            _check_cstring(name, getattr(config, name), limit)
         return config
+
+
+# SMPP 3.4 section 4.1 (bind): C-Octet Strings of at most this many octets before the NUL. A value
+# over the limit cannot be encoded, so it is refused here, at start-up, rather than on every bind.
+_CSTRING_LIMITS = {"system_id": 15, "password": 8, "system_type": 12}
+
+
+def _check_cstring(name: str, value: object, limit: int) -> None:
+    """Refuse a bind field the codec could not put on the wire; the message never shows it."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string")
+    try:
+        raw = value.encode("latin-1")  # what the codec sends (SMPP strings are ASCII)
+    except UnicodeEncodeError:
+        raise ValueError(f"{name} must be ASCII (SMPP 3.4 C-Octet String)") from None
+    if b"\x00" in raw:
+        raise ValueError(f"{name} must not contain a NUL character")
+    if len(raw) > limit:
+        raise ValueError(
+            f"{name} is {len(raw)} octets; SMPP 3.4 (section 4.1) allows at most {limit}"
+        )
 
 
 class SmppConnector:
@@ -158,6 +188,7 @@ class SmppConnector:
             mode=mode,
             window=c.window,
             request_timeout=c.request_timeout,
+            bind_timeout=c.bind_timeout,
             enquire_link_interval=c.enquire_link_interval,
             on_deliver=self._deliver,
             name=label,
@@ -201,6 +232,16 @@ class SmppConnector:
             )
             try:
                 response = await sender.submit(pdu)
+            except EncodeError as exc:
+                # A field our codec cannot put on the wire (an over-long source_addr, say): the
+                # SMSC never saw it and never will, so it fails for good instead of escaping
+                # to the dispatcher as an unexpected error. The message names field and size.
+                raise ConnectorError(
+                    f"submit_sm cannot be encoded: {exc}",
+                    temporary=False,
+                    error_code=ErrorCode.CARRIER_REJECTED,
+                    maybe_sent=i > 0,
+                ) from exc
             except SmppError as exc:
                 # A part after the first may only fail once the earlier ones are with the SMSC.
                 raise ConnectorError(

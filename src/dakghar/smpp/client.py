@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -255,17 +256,33 @@ class SmppClient:
                 log.warning("smpp bind failed", connector=self.name, error=self._last_error)
                 self._drop()
                 continue
+            except Exception as exc:
+                # Anything else (a PDU our codec refuses to encode, a bug) must not end the task
+                # silently: that left a connector that never binds, logs nothing and never
+                # retries. Log it with its traceback and retry with the usual backoff.
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                _log_unexpected("smpp bind failed unexpectedly", self.name, exc)
+                self._drop()
+                continue
             delay = self.reconnect_min
-            keepalive = asyncio.create_task(self._keepalive())
             try:
-                await self._lost.wait()
-            finally:
-                keepalive.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await keepalive
+                await self._serve_bound()
+            except Exception as exc:
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                _log_unexpected("smpp connection failed unexpectedly", self.name, exc)
             self._drop()
             if self._running:
                 log.warning("smpp connection lost", connector=self.name, error=self._last_error)
+
+    async def _serve_bound(self) -> None:
+        """Keep the link probed until it is lost."""
+        keepalive = asyncio.create_task(self._keepalive())
+        try:
+            await self._lost.wait()
+        finally:
+            keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keepalive
 
     async def _connect_and_bind(self) -> None:
         loop = asyncio.get_running_loop()
@@ -283,6 +300,10 @@ class SmppClient:
         response = await self._request(bind, self.bind_timeout)
         if response.command_status != 0:
             raise SmppError(f"bind refused: {_status_name(response.command_status)}")
+        if not self._conn.bound:
+            # A generic_nack (or another PDU) with status 0 answers the sequence number without
+            # binding the session; treating it as a bind left us idle on an unbound link.
+            raise SmppError(f"bind answered with {type(response).__name__}, not a bind response")
         self.counters["binds"] += 1
         self._last_error = None
         self._bound.set()
@@ -299,6 +320,13 @@ class SmppClient:
                     self._transport.abort()
                 return
             except (SmppError, ProtocolViolation):
+                return
+            except Exception as exc:
+                # An unprobed link could stay up dead forever: drop it and let _run rebuild it.
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                _log_unexpected("smpp keepalive failed unexpectedly", self.name, exc)
+                if self._transport is not None:
+                    self._transport.abort()
                 return
 
     def _drop(self) -> None:
@@ -331,6 +359,17 @@ class SmppClient:
         conn = self._conn
         if protocol is not self._protocol or conn is None:
             return
+        try:
+            self._on_events(conn, data)
+        except Exception as exc:
+            # Without this asyncio would close the transport and log a bare "Fatal error"
+            # without our connector's name; drop the link ourselves and let _run reconnect.
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            _log_unexpected("smpp inbound data failed unexpectedly", self.name, exc)
+            if self._transport is not None:
+                self._transport.abort()
+
+    def _on_events(self, conn: Connection, data: bytes) -> None:
         for event in conn.receive_data(data):
             if isinstance(event, PduReceived):
                 self._on_pdu(conn, event.pdu)
@@ -371,8 +410,9 @@ class SmppClient:
         if self.on_deliver is not None:
             try:
                 status = await self.on_deliver(pdu)
-            except Exception:
-                log.exception("inbound handler failed", connector=self.name)
+            except Exception as exc:
+                # Not log.exception: the frames' locals would show the PDU, receipt text and all.
+                _log_unexpected("inbound handler failed", self.name, exc)
                 status = S.ESME_RX_T_APPN
         if conn is self._conn and self._transport is not None:
             with contextlib.suppress(ProtocolViolation):
@@ -390,6 +430,21 @@ class SmppClient:
             future.set_result(pdu)
         else:
             future.set_exception(SmppError(f"{self.name}: malformed response: {error}"))
+
+
+def _log_unexpected(event: str, connector: str, exc: BaseException) -> None:
+    """Log an unexpected error with its traceback, but not the frames' local variables.
+
+    ``log.exception`` hands the exception to the renderer, and the console renderer prints each
+    frame's locals, which include the bind's password or an inbound PDU's text; a plain
+    traceback names the code path and the error without any values.
+    """
+    log.error(
+        event,
+        connector=connector,
+        error=f"{type(exc).__name__}: {exc}",
+        traceback="".join(traceback.format_exception(exc)).rstrip(),
+    )
 
 
 def _status_name(status: int) -> str:

@@ -56,6 +56,15 @@ _NO_ANSWER, _DROP = -1, -2  # pseudo statuses: answer nothing / drop the TCP con
 _MAX_THROTTLE_MEMORY = 100_000  # (number, text) pairs remembered for MAGIC_THROTTLED_TWICE
 
 
+def masked_ip(ip: str) -> str:
+    """A peer address for logs, network part only (``203.0.113.x``, ``2001:db8:0:x``)."""
+    if "." in ip:
+        return ip.rsplit(".", 1)[0] + ".x"
+    if ":" in ip:
+        return ":".join(ip.split(":")[:3]) + ":x"
+    return "?"
+
+
 @dataclass
 class SimulatorStats:
     """Counters since start (``bound_sessions`` is a level, not a count)."""
@@ -73,6 +82,8 @@ class SimulatorStats:
     receipts_dropped: int = 0  # discarded because too many waited for a receiver
     mo_sent: int = 0
     bound_sessions: int = 0
+    connections_refused: int = 0  # closed on arrival: over max_connections(_per_ip)
+    unbound_timeouts: int = 0  # closed for not binding within unbound_timeout_seconds
 
 
 @dataclass(frozen=True)
@@ -180,6 +191,8 @@ class _Session(asyncio.Protocol):
         self.sent_order: deque[tuple[float, int]] = deque()
         self.buckets: dict[Behaviour, _Bucket] = {}
         self.gone: asyncio.Future[None] = sim.loop.create_future()
+        self.ip = ""  # the peer address counted against max_connections_per_ip ("" if refused)
+        self.bind_deadline: asyncio.TimerHandle | None = None
 
     # --- asyncio.Protocol --------------------------------------------------------------------
 
@@ -188,7 +201,34 @@ class _Session(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        self.sim._sessions.add(self)
+        ip = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+        sim = self.sim
+        config = sim.config
+        over = None
+        if len(sim._sessions) >= config.max_connections:
+            over = "max_connections"
+        elif sim._per_ip.get(ip, 0) >= config.max_connections_per_ip:
+            over = "max_connections_per_ip"
+        if over is not None:
+            # Refused before it costs more than this file descriptor, at debug level because a
+            # flood of connections must not become a flood of log lines as well.
+            self.closed = True
+            sim.stats.connections_refused += 1
+            log.debug("smpp connection refused", limit=over, peer=masked_ip(ip))
+            self.transport.abort()
+            return
+        self.ip = ip
+        sim._per_ip[ip] = sim._per_ip.get(ip, 0) + 1
+        sim._sessions.add(self)
+        self.bind_deadline = sim.loop.call_later(config.unbound_timeout_seconds, self._bind_overdue)
+
+    def _bind_overdue(self) -> None:
+        # A connection must bind soon after connecting: one that never does (an idle socket, a
+        # port scanner, a peer sending only enquire_link or garbage) only holds a descriptor.
+        self.bind_deadline = None
+        if not self.closed and not self.conn.bound:
+            self.sim.stats.unbound_timeouts += 1
+            self._close("not bound in time")
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
@@ -211,7 +251,12 @@ class _Session(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.conn.close()
-        self.sim._forget_session(self)
+        if self.bind_deadline is not None:
+            self.bind_deadline.cancel()
+            self.bind_deadline = None
+        if self.ip:  # a refused connection was never counted or registered
+            self.sim._release_ip(self.ip)
+            self.sim._forget_session(self)
         if not self.gone.done():
             self.gone.set_result(None)
 
@@ -239,7 +284,11 @@ class _Session(asyncio.Protocol):
         self.sim._flush()
         self.closed = True
         log.info(
-            "smpp connection closed", why=why, peer=self.peer, system_id=self.system_id, **info
+            "smpp connection closed",
+            why=why,
+            peer=masked_ip(self.ip),
+            system_id=self.system_id,
+            **info,
         )
         if self.transport is not None:
             self.transport.close()
@@ -309,6 +358,9 @@ class _Session(asyncio.Protocol):
             return
         self.write(pdu.response(system_id=SMSC_SYSTEM_ID))
         self.system_id = pdu.system_id
+        if self.bind_deadline is not None:
+            self.bind_deadline.cancel()
+            self.bind_deadline = None
         stats.binds += 1
         stats.bound_sessions += 1
         log.info("smpp bound", system_id=self.system_id, mode=self.mode, peer=self.peer)
@@ -356,6 +408,7 @@ class Simulator:
         # Ids are unique across restarts too (a gateway keeps old ids), so not from the seed.
         self._ids = itertools.count(int.from_bytes(os.urandom(5), "big"))
         self._sessions: set[_Session] = set()
+        self._per_ip: dict[str, int] = {}  # open connections by peer address
         self._receivers: dict[str, list[_Session]] = {}
         self._parked: dict[str, deque[_Outbound]] = {}
         self._dirty: list[_Session] = []
@@ -453,6 +506,13 @@ class Simulator:
                 session.transport.write(out[0] if len(out) == 1 else b"".join(out))
             session.out.clear()
         self._dirty.clear()
+
+    def _release_ip(self, ip: str) -> None:
+        left = self._per_ip.get(ip, 0) - 1
+        if left > 0:
+            self._per_ip[ip] = left
+        else:
+            self._per_ip.pop(ip, None)
 
     def _forget_session(self, session: _Session) -> None:
         self._sessions.discard(session)

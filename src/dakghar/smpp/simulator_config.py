@@ -100,6 +100,11 @@ class SimulatorConfig:
     receipt_retry_ms: float = 5000.0  # wait before re-sending a refused or unanswered receipt
     receipt_ack_timeout_ms: float = 10000.0  # deliver_sm_resp later than this counts as lost
     max_pending_receipts: int = 100_000  # per system_id, kept while no receiver is bound
+    # Listener limits: the in-process simulator shares the gateway's file descriptors, so
+    # connections that never bind, or too many from one address, must not pile up.
+    unbound_timeout_seconds: float = 10.0  # a connection not bound by then is closed
+    max_connections_per_ip: int = 50  # concurrent connections from one address; more are closed
+    max_connections: int = 500  # concurrent connections in all; more are closed at once
 
     def __post_init__(self) -> None:
         rules = []
@@ -117,6 +122,15 @@ class SimulatorConfig:
             raise ValueError("receipt_retry_ms and receipt_ack_timeout_ms must be positive")
         if self.max_pending_receipts < 1:
             raise ValueError("max_pending_receipts must be at least 1")
+        timeout = self.unbound_timeout_seconds
+        if not _is_number(timeout) or timeout <= 0:
+            raise ValueError(f"unbound_timeout_seconds must be positive, not {timeout!r}")
+        for name in ("max_connections_per_ip", "max_connections"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+        if self.max_connections_per_ip > self.max_connections:
+            raise ValueError("max_connections_per_ip must not exceed max_connections")
 
     def behaviour_for(self, e164: str) -> Behaviour:
         """The behaviour of the longest rule prefix matching ``e164``, else the default."""
@@ -167,6 +181,9 @@ _CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
     "receipt_retry_ms": (int, float),
     "receipt_ack_timeout_ms": (int, float),
     "max_pending_receipts": int,
+    "unbound_timeout_seconds": (int, float),
+    "max_connections_per_ip": int,
+    "max_connections": int,
 }
 _CONFIG_KEYS = frozenset(_CONFIG_TYPES)
 
