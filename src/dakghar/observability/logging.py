@@ -37,15 +37,21 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     # Alembic narrates every migration step at INFO; only its warnings belong in our log.
     logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))
     json_lines = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    # Tracebacks as plain text, never with each frame's local variables: rich's pretty
+    # tracebacks show locals, and those hold message bodies, OTP codes and bind passwords.
     renderer: Any = (
-        structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer()
+        if json_lines
+        else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
     )
+    tracebacks = [structlog.processors.format_exc_info] if json_lines else []
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact,
+            *tracebacks,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
