@@ -31,9 +31,11 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Limits of the HTTP listener, so idle and slow clients cannot exhaust it."""
 
     max_connections: int = 2000  # open connections at once; more are answered 503 and closed
-    header_timeout_seconds: float = 10.0  # a request's headers must arrive within this
-    body_timeout_seconds: float = 30.0  # and its body within this
-    keep_alive_seconds: float = 5.0  # an idle keep-alive connection is closed after this
+    # A request's headers must arrive within this of the connection opening (or, on a kept-alive
+    # connection, of the request's first byte); else the connection is closed.
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0  # and its body within this of the headers
+    keep_alive_seconds: float = 5.0  # an idle keep-alive connection is closed after this (whole s)
 
 
 class WebhookSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

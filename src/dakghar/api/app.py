@@ -29,6 +29,7 @@ from dakghar.api import (
     otp,
 )
 from dakghar.api.auth import Authenticator
+from dakghar.api.metrics_access import MetricsAccess, MetricsListenerOnly
 from dakghar.api.problems import handle_dakghar_error, handle_http_exception, handle_unexpected
 from dakghar.api.services import Services
 from dakghar.errors import DakgharError
@@ -53,13 +54,22 @@ def create_app(
     *,
     store: Store | None = None,
     components: list[Component] | None = None,
+    metrics_access: MetricsAccess | None = None,
 ) -> Starlette:
-    """The ASGI application for ``settings``."""
+    """The ASGI application for ``settings``.
+
+    ``metrics_access`` says who may read ``/metrics`` (``dakghar serve`` passes the rule for the
+    addresses it bound); by default it is derived from ``settings`` and the environment.
+    """
     settings = ensure_secret_key(settings)
     metrics = Metrics()
+    access = metrics_access or MetricsAccess.from_settings(settings)
 
     async def metrics_endpoint(request: Request) -> Response:
-        """``GET /metrics``: Prometheus text format."""
+        """``GET /metrics``: Prometheus text format, to whoever ``access`` admits."""
+        refusal = access.refusal(request)
+        if refusal is not None:
+            return refusal
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     @contextlib.asynccontextmanager
@@ -107,7 +117,11 @@ def create_app(
             *openapi.routes,
             Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],
-        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        middleware=[
+            # Outermost, so that requests to the metrics listener's other paths are not counted.
+            *([Middleware(MetricsListenerOnly, access=access)] if access.listener_ports else []),
+            Middleware(MetricsMiddleware, metrics=metrics),
+        ],
         exception_handlers={
             DakgharError: handle_dakghar_error,
             HTTPException: handle_http_exception,

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+import socket
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import IO, Any
 
 import click
-import uvicorn
+import msgspec
 
 from dakghar import __version__
 from dakghar.api.app import Component, create_app
+from dakghar.api.listener import ListenError, StartupFailed, bind, hostport
+from dakghar.api.listener import serve as run_server
+from dakghar.api.metrics_access import MetricsAccess, is_loopback, metrics_host
 from dakghar.api.services import Services
 from dakghar.core.keys import generate_key, parse_key, verify_key
 from dakghar.observability.logging import configure_logging, get_logger
@@ -59,14 +65,24 @@ async def ensure_demo(svc: Services) -> str:
     return new.key
 
 
-def demo_component(url: str) -> Component:
-    """A start-up part that prints where to go and which key to use."""
+class DemoBanner:
+    """The ``--demo`` start-up part and the banner it prints once the server is serving.
 
-    async def start(svc: Services) -> Callable[[], Awaitable[None]]:
+    The key is made (or read back) during start-up, with the store open; the banner waits for
+    the listener, so that "is running" is never printed by a gateway that is not.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.text: str | None = None
+
+    async def component(self, svc: Services) -> Callable[[], Awaitable[None]]:
+        """A start-up part: ensure the demo account and key, and compose the banner."""
         key = await ensure_demo(svc)
         demo = await svc.store.find_account_by_name(DEMO_ACCOUNT)
         account_id = demo.id if demo else DEMO_ACCOUNT
-        click.echo(
+        url = self.url
+        self.text = (
             f"\nDakghar {__version__} is running (sandbox demo).\n"
             f"  API:       {url}\n"
             f"  API docs:  {url}/docs   (OpenAPI: {url}/openapi.json)\n"
@@ -77,8 +93,7 @@ def demo_component(url: str) -> Component:
             "  Try it:\n"
             f"    curl -s {url}/v1/messages -H 'Authorization: Bearer {key}' \\\n"
             "      -H 'Content-Type: application/json' \\\n"
-            """      -d '{"to": "+919812345678", "body": "Hello from Dakghar"}'\n""",
-            err=False,
+            """      -d '{"to": "+919812345678", "body": "Hello from Dakghar"}'\n"""
         )
 
         async def stop() -> None:
@@ -86,7 +101,41 @@ def demo_component(url: str) -> Component:
 
         return stop
 
-    return start
+    def show(self) -> None:
+        """Print the banner (called once the server accepts requests)."""
+        if self.text is not None:
+            click.echo(self.text)
+
+
+class StartupError(click.ClickException):
+    """A refusal to start, shown as one line: ``dakghar: error: <what, naming the setting>``."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"dakghar: error: {self.format_message()}", file=file or sys.stderr)
+
+
+def check_config(settings: Settings, *, delivery: bool) -> None:
+    """Build what the lifespan will build from the config once, so that errors come first.
+
+    The delivery component builds its connectors and router again when it starts (cheap: no
+    connection is opened by a constructor); building them here turns a bad table into one line
+    before any socket, store or banner.
+    """
+    if not delivery:
+        return
+    from dakghar.pipeline.runtime import build_connectors, build_router, simulator_config
+
+    connectors = build_connectors(settings.connectors)
+    build_router(settings.routes, list(connectors))
+    simulator_config(settings.simulator)
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a start-up failure: the message alone when it already names the setting."""
+    if isinstance(exc, SettingsError | ValueError):
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"start-up failed: {type(exc).__name__}" + (f": {first}" if first else "")
 
 
 @click.command()
@@ -103,7 +152,9 @@ def demo_component(url: str) -> Component:
 @click.option(
     "--demo",
     is_flag=True,
-    help="Create (once) a demo account with a sandbox key, and print the key and URL.",
+    help="Create (once) a demo account with a sandbox key, and print the key and URL. Also "
+    "allows callback URLs on loopback and private networks ([webhooks] "
+    "allow_private_networks), so a webhook receiver on this machine works.",
 )
 @click.option(
     "--no-delivery",
@@ -124,44 +175,62 @@ def serve(
 
     Sandbox (test_) keys reach only the built-in simulated carrier; live keys go through the
     connectors and routes of the config file. SIGHUP re-reads the routes.
+
+    A bad setting or a port in use stops it with one line on stderr and a non-zero exit.
     """
     config = config or (ctx.find_root().obj or {}).get("config")
     try:
         settings: Settings = ensure_secret_key(load_settings(config, host=host, port=port))
     except SettingsError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise StartupError(describe(exc)) from exc
+    if demo:
+        # The README's demo posts status callbacks to a receiver on localhost.
+        webhooks = msgspec.structs.replace(settings.webhooks, allow_private_networks=True)
+        settings = msgspec.structs.replace(settings, webhooks=webhooks)
     configure_logging(settings.log_level, settings.log_format)
-    url = f"http://{settings.host}:{settings.port}"
+    from dakghar.observability.alerts import alerts_component
+
+    try:
+        check_config(settings, delivery=not no_delivery)
+        alerts = alerts_component(settings)
+        MetricsAccess.from_settings(settings)  # the token variable and the listener's settings
+    except (SettingsError, ValueError) as exc:
+        raise StartupError(describe(exc)) from exc
+    # Bound before anything starts: a port in use is one line, with no key made or banner shown.
+    sockets: list[socket.socket] = []
+    try:
+        sockets.append(bind(settings.host, settings.port))
+        if settings.metrics.port is not None:
+            sockets.append(bind(metrics_host(settings), settings.metrics.port))
+    except ListenError as exc:
+        for sock in sockets:
+            sock.close()
+        raise StartupError(str(exc)) from exc
+    api_host, api_port = sockets[0].getsockname()[:2]
+    metrics_port = sockets[1].getsockname()[1] if len(sockets) > 1 else None
+    access = MetricsAccess.from_settings(settings, api_host=api_host, metrics_port=metrics_port)
+    url = f"http://{hostport(settings.host, api_port)}"
     components: list[Component] = []
     if not no_delivery:
         # Imported here so that the admin commands start without loading the SMPP stack.
         from dakghar.pipeline.runtime import delivery_component
 
         components.append(delivery_component(settings, reload_on_hup=True, config_path=config))
-    from dakghar.observability.alerts import alerts_component
-
-    try:
-        components.append(alerts_component(settings))
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from exc
+    components.append(alerts)
+    on_started: list[Callable[[], None]] = []
     if demo:
-        components.append(demo_component(url))
-    app = create_app(settings, components=components)
-    get_logger("dakghar.serve").info("starting", url=url, database=settings.database_url)
+        banner = DemoBanner(url)
+        components.append(banner.component)
+        on_started.append(banner.show)
+    app = create_app(settings, components=components, metrics_access=access)
+    log = get_logger("dakghar.serve")
+    log.info("starting", url=url, database=settings.database_url)
+    if metrics_port is not None:
+        mhost = metrics_host(settings)
+        log.info("metrics listener", url=f"http://{hostport(mhost, metrics_port)}/metrics")
+        if access.token is None and not is_loopback(mhost):
+            log.warning("metrics listener open to every peer that reaches it", host=mhost)
     try:
-        import uvloop  # noqa: F401
-
-        loop = "uvloop"
-    except ImportError:  # pragma: no cover - Windows
-        loop = "asyncio"
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop=loop,
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-    )
+        run_server(app, sockets, settings.server, on_started)
+    except StartupFailed as exc:
+        raise StartupError(describe(exc.error)) from exc

@@ -1,0 +1,287 @@
+"""The HTTP listener of ``dakghar serve``: sockets bound up front, and limits on slow clients.
+
+uvicorn bounds an idle keep-alive connection (``timeout_keep_alive``) and, with
+``limit_concurrency``, answers 503 beyond a number of connections, but it waits forever for a
+request's headers and body: a client that opens a connection and sends nothing, or sends its
+headers a byte at a time (slowloris), holds a socket and a file descriptor indefinitely. So:
+
+- :class:`LimitedHttpToolsProtocol` is uvicorn's httptools protocol with one timer per connection:
+  the request headers must be complete within ``[server] header_timeout_seconds`` of the
+  connection opening (or of the first byte of a later request on a kept-alive connection), and the
+  body within ``body_timeout_seconds`` of the headers; otherwise the connection is closed. A
+  connection beyond ``max_connections`` is answered 503 and closed as soon as it is accepted.
+  Only the protocol's interface (``connection_made``, ``data_received``, ``connection_lost``) and
+  httptools' parser callbacks (``on_message_begin``, ``on_headers_complete``,
+  ``on_message_complete``) are overridden, names that httptools itself fixes.
+- :func:`bind` creates the listening sockets before anything else starts, so that a port in use
+  is reported as one line before a demo key is made or a banner printed.
+- :class:`GatewayServer` runs uvicorn on those sockets, calls back once it is serving (the demo
+  banner), and turns a failed application start-up into :class:`StartupFailed` carrying the
+  original exception, in place of uvicorn's logged traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import math
+import socket
+from collections.abc import Callable, Iterator, Sequence
+
+import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from dakghar.settings import ServerSettings
+
+_UVICORN_LOG = "uvicorn.error"
+_REFUSED = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 19\r\n"
+    b"connection: close\r\n"
+    b"\r\n"
+    b"Service Unavailable"
+)
+
+
+class ListenError(Exception):
+    """A listening socket could not be created; the message is one line for the operator."""
+
+
+class StartupFailed(Exception):
+    """The application's start-up (its lifespan) raised; ``error`` is what it raised."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def bind(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """A socket bound to ``host:port`` and listening; ``port`` 0 picks a free one.
+
+    Listening at once (not only binding) makes the port ours before the application starts:
+    connections that arrive meanwhile wait in the backlog and are served once it has.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # A restarted gateway must not wait for its predecessor's TIME_WAIT connections; on
+        # Linux this still refuses a port another socket is listening on.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        raise ListenError(f"cannot listen on {hostport(host, port)}: {_reason(exc)}") from exc
+    sock.setblocking(False)
+    return sock
+
+
+def hostport(host: str, port: int) -> str:
+    """``host:port``, with brackets around an IPv6 address."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "address already in use"
+    text = exc.strerror or str(exc)
+    return text[:1].lower() + text[1:]
+
+
+def limited_protocol(limits: ServerSettings) -> type[LimitedHttpToolsProtocol]:
+    """The protocol class with ``limits`` applied (uvicorn takes a class, not an instance)."""
+    return type(
+        "LimitedHttpToolsProtocol",
+        (LimitedHttpToolsProtocol,),
+        {
+            "header_timeout": limits.header_timeout_seconds,
+            "body_timeout": limits.body_timeout_seconds,
+            "max_connections": limits.max_connections,
+        },
+    )
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with header and body deadlines and a connection cap."""
+
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int | None = None
+    # The one pending deadline of this connection (headers or body), or None between requests,
+    # when uvicorn's keep-alive timer (or the application, while it answers) is in charge.
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self.max_connections is not None and len(self.connections) > self.max_connections:
+            # Refused at accept rather than when its headers arrive (uvicorn's own check), so
+            # that connections beyond the cap never hold a descriptor for a header timeout.
+            transport.write(_REFUSED)
+            transport.close()
+            return
+        # A connection that never sends a byte gets no keep-alive timer from uvicorn (that is
+        # armed after a response), so the header clock starts at accept.
+        self._arm(self.header_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # uvicorn cancels its keep-alive timer on any data. Bytes that start no request (stray
+        # CRLFs between requests) would then leave an idle connection with no timer at all.
+        cycle = self.cycle
+        if self._deadline is None and (cycle is None or cycle.response_complete):
+            self._arm(self.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        # The first request keeps the clock started at accept; later ones start it here.
+        if self._deadline is None:
+            self._arm(self.header_timeout)
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+        # Cancelled at once by on_message_complete when there is no body.
+        self._arm(self.body_timeout)
+
+    def on_message_complete(self) -> None:
+        # Before uvicorn's own handler, which returns early when the response is already sent.
+        self._disarm()
+        super().on_message_complete()
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        if not self.transport.is_closing():
+            self._deadline = self.loop.call_later(seconds, self._expire)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+class LifespanGuard:
+    """Wraps the app to keep a failed start-up's exception instead of a logged traceback.
+
+    Starlette answers ``lifespan.startup.failed`` with the formatted traceback, which uvicorn
+    logs, and re-raises. Here the message is dropped and the exception kept in ``error`` for
+    :class:`GatewayServer`, which reports it as one line.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.error: Exception | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        started = answered = False
+
+        async def send_quietly(message: Message) -> None:
+            nonlocal started, answered
+            if message["type"] == "lifespan.startup.failed":
+                message = {"type": "lifespan.startup.failed", "message": ""}
+            if message["type"].startswith("lifespan.startup."):
+                answered = True
+                started = message["type"] == "lifespan.startup.complete"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_quietly)
+        except Exception as exc:
+            if started:  # a failure at shutdown: uvicorn reports it as usual
+                raise
+            self.error = exc
+            if not answered:
+                await send({"type": "lifespan.startup.failed", "message": ""})
+
+
+class _Silence(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+@contextlib.contextmanager
+def _silenced(name: str) -> Iterator[None]:
+    logger, silence = logging.getLogger(name), _Silence()
+    logger.addFilter(silence)
+    try:
+        yield
+    finally:
+        logger.removeFilter(silence)
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn's server on pre-bound sockets, with a hook for when it is serving."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        guard: LifespanGuard,
+        on_started: Sequence[Callable[[], None]] = (),
+    ) -> None:
+        super().__init__(config)
+        self.guard = guard
+        self.on_started = list(on_started)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn logs "Application startup failed. Exiting." and exits the process when the
+        # lifespan fails; the gateway says what failed instead, in one line.
+        try:
+            with _silenced(_UVICORN_LOG):
+                await super().startup(sockets=sockets)
+        except SystemExit:
+            if self.guard.error is not None:
+                raise StartupFailed(self.guard.error) from None
+            raise
+        if self.started:
+            for callback in self.on_started:
+                callback()
+
+
+def serve(
+    app: ASGIApp,
+    sockets: list[socket.socket],
+    limits: ServerSettings,
+    on_started: Sequence[Callable[[], None]] = (),
+) -> None:
+    """Run ``app`` on ``sockets`` with ``limits`` until SIGINT or SIGTERM.
+
+    Raises :class:`StartupFailed` when the application's start-up raised.
+    """
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:  # pragma: no cover - Windows
+        loop = "asyncio"
+    guard = LifespanGuard(app)
+    config = uvicorn.Config(
+        guard,
+        loop=loop,
+        http=limited_protocol(limits),
+        ws="none",  # no WebSocket routes: an Upgrade request is answered as plain HTTP
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        # Our protocol refuses connections beyond max_connections at accept; uvicorn's own
+        # check (at headers, counting the connection itself) must not refuse the last one.
+        limit_concurrency=limits.max_connections + 1,
+        # uvicorn takes whole seconds here.
+        timeout_keep_alive=max(1, math.ceil(limits.keep_alive_seconds)),
+        timeout_graceful_shutdown=10,
+    )
+    GatewayServer(config, guard, on_started).run(sockets=sockets)
