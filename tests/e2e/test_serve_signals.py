@@ -48,24 +48,40 @@ def test_sighup_reloads_the_routes(tmp_path: Path) -> None:
         assert sim.address is not None
         toml = CONNECTOR.format(port=sim.address[1]) + ROUTE
         env = {"DAKGHAR_LOG_LEVEL": "info", "DAKGHAR_LOG_FORMAT": "json"}
-        try:
-            with serving(tmp_path, toml, **env) as served:
-                (tmp_path / "dakghar.toml").write_text(toml + ROUTE)
-                served.proc.send_signal(signal.SIGHUP)
-                deadline = time.monotonic() + 10
-                while not _reloaded(served.stderr):
-                    assert time.monotonic() < deadline, served.stderr.read_text()[-2000:]
-                    assert served.proc.poll() is None, "SIGHUP stopped the gateway"
-                    time.sleep(0.1)
-                assert _reloaded(served.stderr)[-1]["routes"] == 2
-                assert served.proc.poll() is None
-        except AssertionError as exc:
-            # A store bug older than this test keeps the dispatcher from starting on this
-            # branch (sqlite: "no query solution" for waiting_accounts' INDEXED BY).
-            if "no query solution" in str(exc):
-                pytest.xfail("delivery cannot start: waiting_accounts has no query plan")
-            raise
+        with serving(tmp_path, toml, **env) as served:
+            (tmp_path / "dakghar.toml").write_text(toml + ROUTE)
+            served.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while not _reloaded(served.stderr):
+                assert time.monotonic() < deadline, served.stderr.read_text()[-2000:]
+                assert served.proc.poll() is None, "SIGHUP stopped the gateway"
+                time.sleep(0.1)
+            assert _reloaded(served.stderr)[-1]["routes"] == 2
+            assert served.proc.poll() is None
 
 
 def _reloaded(stderr: Path) -> list[dict[str, object]]:
     return [e for e in _events(stderr) if e.get("event") == "routes reloaded"]
+
+
+def test_a_reload_refuses_a_route_to_the_simulator_and_keeps_the_running_routes(
+    tmp_path: Path,
+) -> None:
+    with carrier() as sim:
+        assert sim.address is not None
+        toml = CONNECTOR.format(port=sim.address[1]) + ROUTE
+        env = {"DAKGHAR_LOG_LEVEL": "info", "DAKGHAR_LOG_FORMAT": "json"}
+        with serving(tmp_path, toml, **env) as served:
+            bad = '\n[[routes]]\ncountry = "IN"\nconnectors = ["simulator"]\n'
+            (tmp_path / "dakghar.toml").write_text(toml + bad)
+            served.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            refused: list[dict[str, object]] = []
+            while not refused:
+                assert time.monotonic() < deadline, served.stderr.read_text()[-2000:]
+                refused = [
+                    e for e in _events(served.stderr) if e.get("event") == "routes not reloaded"
+                ]
+                time.sleep(0.1)
+            assert "simulated carrier" in str(refused[-1]["error"])
+            assert not _reloaded(served.stderr) and served.proc.poll() is None

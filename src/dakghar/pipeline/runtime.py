@@ -168,7 +168,13 @@ def delivery_component(
             on_change=changed,
         )
         await webhooks.start()
-        await dispatcher.start()
+        try:
+            await dispatcher.start()
+        except BaseException:  # a failed start leaves no session or listener behind
+            await webhooks.stop()
+            if simulator is not None:
+                await simulator.stop()
+            raise
         svc.acceptor.listeners.append(dispatcher.notify)
         svc.readiness["connectors"] = lambda: dispatcher.ready
         if metrics is not None:
