@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+import structlog
 
 from dakghar.observability.logging import configure_logging, get_logger
 
@@ -11,6 +14,12 @@ def _fail_with_secrets_in_locals() -> None:
     body = "Your code is 482913"  # noqa: F841 - the local a pretty traceback would print
     password = "s3cr3tpw"  # noqa: F841
     raise RuntimeError("boom")
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()  # other tests read the default console rendering
 
 
 @pytest.mark.parametrize("fmt", ["console", "json"])
