@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -319,3 +320,26 @@ def test_messages_queued_by_another_process_are_found_and_delivered(gw: Gateway)
     assert len(listed) == 1 and listed[0]["type"] == "otp"
     done = wait_status(gw, t.headers, listed[0]["id"], FINAL, timeout=10)
     assert done["status"] == "delivered"
+
+
+def test_after_a_rotation_webhooks_carry_both_signatures_for_a_day(gw: Gateway) -> None:
+    t = gw.tenant(mode="test")
+    first = gw.client.get("/v1/account/webhook-secret", headers=t.headers).json()
+    assert first == {"webhook_secret": t.account.webhook_secret, "previous_expires_at": None}
+    r = gw.client.post("/v1/account/webhook-secret/rotate", headers=t.headers)
+    assert r.status_code == 201
+    new = r.json()["webhook_secret"]
+    assert new.startswith("whsec_") and new != first["webhook_secret"]
+    until = datetime.fromisoformat(r.json()["previous_expires_at"])
+    assert 23.9 * 3600 < (until - datetime.now(UTC)).total_seconds() <= 24 * 3600
+    assert gw.client.get("/v1/account/webhook-secret", headers=t.headers).json() == r.json()
+    with hook_receiver() as (url, calls):
+        m = send(gw, t.headers, to="+919812345678", callback_url=url)
+        wait_status(gw, t.headers, m["id"], FINAL)
+        deadline = time.monotonic() + 10
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.05)
+    [(body, header)] = calls
+    assert header.count("v1=") == 2
+    now = int(time.time())
+    assert verify(new, body, header, now) and verify(first["webhook_secret"], body, header, now)

@@ -11,6 +11,7 @@ from dakghar.api import render, schemas
 from dakghar.api.services import JSON, decode_json, read_body, services
 from dakghar.core.compose import check_sender
 from dakghar.errors import NotFound
+from dakghar.store.base import Account, new_webhook_secret, now_ms
 
 _update_decoder = msgspec.json.Decoder(schemas.AccountUpdate)
 
@@ -45,6 +46,43 @@ async def update_account(request: Request) -> Response:
     return Response(render.encoder.encode(render.account(fresh, caller.key.mode)), media_type=JSON)
 
 
+ROTATION_OVERLAP_MS = 24 * 3600 * 1000  # API.md: both secrets sign for 24 h
+
+
+def _secret_view(acc: Account, now: int) -> schemas.WebhookSecret:
+    expires = acc.previous_secret_expires_at
+    live = acc.previous_webhook_secret is not None and expires is not None and expires > now
+    return schemas.WebhookSecret(acc.webhook_secret, render.iso(expires) if live else None)
+
+
+async def get_webhook_secret(request: Request) -> Response:
+    """``GET /v1/account/webhook-secret``: the secret receivers verify signatures with."""
+    svc = services(request)
+    caller = await svc.auth.authenticate(request)
+    acc = await svc.store.get_account(caller.account.id) or caller.account
+    return Response(render.encoder.encode(_secret_view(acc, now_ms())), media_type=JSON)
+
+
+async def rotate_webhook_secret(request: Request) -> Response:
+    """``POST /v1/account/webhook-secret/rotate``: a new secret; the old one keeps signing
+    (as a second ``v1=``) for 24 h, so receivers can switch without missing a webhook."""
+    svc = services(request)
+    caller = await svc.auth.authenticate(request)
+    current = await svc.store.get_account(caller.account.id) or caller.account
+    now = now_ms()
+    fresh = await svc.store.update_account(
+        current.id,
+        webhook_secret=new_webhook_secret(),
+        previous_webhook_secret=current.webhook_secret,
+        previous_secret_expires_at=now + ROTATION_OVERLAP_MS,
+    )
+    if fresh is None:
+        raise NotFound("account not found")
+    svc.auth.forget()
+    body = render.encoder.encode(_secret_view(fresh, now))
+    return Response(body, status_code=201, media_type=JSON)
+
+
 async def healthz(request: Request) -> Response:
     """Liveness: the process answers."""
     return Response(render.encoder.encode(schemas.Health("ok")), media_type=JSON)
@@ -65,6 +103,8 @@ async def readyz(request: Request) -> Response:
 routes = [
     Route("/v1/account", get_account, methods=["GET"]),
     Route("/v1/account", update_account, methods=["PATCH"]),
+    Route("/v1/account/webhook-secret", get_webhook_secret, methods=["GET"]),
+    Route("/v1/account/webhook-secret/rotate", rotate_webhook_secret, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
 ]

@@ -26,6 +26,7 @@ _STRUCTS = (
     schemas.BatchResponse,
     schemas.AccountView,
     schemas.AccountUpdate,
+    schemas.WebhookSecret,
     otp_schemas.OtpSendRequest,
     otp_schemas.OtpCheckRequest,
     otp_schemas.Otp,
@@ -503,6 +504,23 @@ def build_openapi() -> dict[str, Any]:
                     **common,
                 },
             },
+        },
+        "/v1/account/webhook-secret": {
+            "get": {
+                "summary": "The secret that signs this account's webhooks (Dakghar-Signature)",
+                "operationId": "getWebhookSecret",
+                "security": auth,
+                "responses": {"200": _json("WebhookSecret", "The secret"), **common},
+            }
+        },
+        "/v1/account/webhook-secret/rotate": {
+            "post": {
+                "summary": "Rotate the webhook secret; the old one also signs for 24 h "
+                "(Dakghar-Signature: t=...,v1=<new>,v1=<old>)",
+                "operationId": "rotateWebhookSecret",
+                "security": auth,
+                "responses": {"201": _json("WebhookSecret", "The new secret"), **common},
+            }
         },
         **_otp(auth, common),
         **_campaigns(auth, common),

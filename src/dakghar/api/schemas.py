@@ -151,6 +151,14 @@ class AccountUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     smart_encoding: bool | msgspec.UnsetType = msgspec.UNSET
 
 
+class WebhookSecret(msgspec.Struct):
+    """``GET /v1/account/webhook-secret``: the key of ``Dakghar-Signature``; after a rotation
+    the previous secret also signs until ``previous_expires_at``."""
+
+    webhook_secret: str
+    previous_expires_at: str | None
+
+
 class RateLimit(msgspec.Struct):
     """The account's API rate limit (GCRA): sustained requests per second and burst."""
 

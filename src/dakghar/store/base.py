@@ -7,12 +7,18 @@ knows which one it talks to; every query that reads account data takes the ``acc
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dakghar.store.rollups import StatsRow
+
+
+def new_webhook_secret() -> str:
+    """A fresh account webhook secret (``whsec_`` and 256 random bits)."""
+    return "whsec_" + secrets.token_urlsafe(32)
 
 
 def now_ms() -> int:
@@ -43,6 +49,17 @@ class Account:
     created_at: int
     webhook_events: str = "final"  # which status changes are POSTed (core.message.WebhookEvents)
     inbound_url: str | None = None  # where inbound messages are POSTed
+    previous_webhook_secret: str | None = None  # still signs until previous_secret_expires_at
+    previous_secret_expires_at: int | None = None
+
+    def signing_secrets(self, now: int) -> list[str]:
+        """The secrets webhooks are signed with now: the current one, then the previous one
+        for 24 h after a rotation."""
+        old = self.previous_webhook_secret
+        expires = self.previous_secret_expires_at
+        if old and expires is not None and expires > now:
+            return [self.webhook_secret, old]
+        return [self.webhook_secret]
 
     @property
     def allowed_country_set(self) -> frozenset[str] | None:

@@ -46,6 +46,9 @@ accounts = Table(
     # API.md "Delivery webhooks": final | sent | all (core.message.WebhookEvents)
     Column("webhook_events", String(8), nullable=False, default="final", server_default="final"),
     Column("inbound_url", Text, nullable=True),  # where inbound messages are POSTed
+    # After a rotation the old secret signs too, until then (API.md "Webhook secret").
+    Column("previous_webhook_secret", String(100), nullable=True),
+    Column("previous_secret_expires_at", BigInteger, nullable=True),
 )
 
 api_keys = Table(

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from dakghar.errors import InvalidCallbackUrl
-from dakghar.store.base import Store, WebhookEvent, now_ms
+from dakghar.store.base import Account, Store, WebhookEvent, now_ms
 from dakghar.webhooks.resolver import GuardedResolver
 from dakghar.webhooks.signing import HEADER, sign
 from dakghar.webhooks.urls import check_callback_url, gateway_addresses
@@ -68,7 +68,7 @@ class WebhookSender:
         self.rng = rng or random.Random()
         self.delivered = 0
         self.failed_attempts = 0
-        self._secrets: dict[str, tuple[float, str]] = {}
+        self._secrets: dict[str, tuple[float, Account]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -122,15 +122,15 @@ class WebhookSender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
-    async def _secret(self, account_id: str) -> str | None:
+    async def _secret(self, account_id: str) -> list[str] | None:
+        """The account's signing secrets (cached briefly: a rotation shows within 5 s)."""
         hit = self._secrets.get(account_id)
-        if hit and hit[0] > time.monotonic():
-            return hit[1]
-        account = await self.store.get_account(account_id)
-        if account is None:
-            return None
-        self._secrets[account_id] = (time.monotonic() + 30, account.webhook_secret)
-        return account.webhook_secret
+        if hit is None or hit[0] <= time.monotonic():
+            account = await self.store.get_account(account_id)
+            if account is None:
+                return None
+            hit = self._secrets[account_id] = (time.monotonic() + 5, account)
+        return hit[1].signing_secrets(now_ms())
 
     async def _deliver(self, event: WebhookEvent) -> None:
         assert self._session is not None

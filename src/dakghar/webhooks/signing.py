@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 HEADER = "Dakghar-Signature"
 
 
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """The header value for ``body`` sent at ``timestamp``."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
+def sign(secret: str | Sequence[str], body: bytes, timestamp: int) -> str:
+    """The header value for ``body`` sent at ``timestamp``: one ``v1=`` per secret, in order
+    (during a rotation the new secret's first, then the old one's)."""
+    secrets = [secret] if isinstance(secret, str) else list(secret)
+    signed = f"{timestamp}.".encode() + body
+    macs = (hmac.new(s.encode(), signed, hashlib.sha256).hexdigest() for s in secrets)
+    return f"t={timestamp}," + ",".join(f"v1={m}" for m in macs)
 
 
 def verify(secret: str, body: bytes, header: str, now: int, tolerance: int = 300) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import operator
-import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -35,6 +34,7 @@ from dakghar.store.base import (
     MessageRow,
     ResponseRenderer,
     first_event,
+    new_webhook_secret,
     now_ms,
 )
 from dakghar.store.sqlite.otp import OtpStoreMixin
@@ -59,6 +59,8 @@ _ACCOUNT_DEFAULTS: dict[str, Any] = {
     "retention_days": 30,
     "webhook_events": "final",
     "inbound_url": None,
+    "previous_webhook_secret": None,
+    "previous_secret_expires_at": None,
 }
 _ACCOUNT_FIELDS = tuple(Account.__dataclass_fields__)
 _INSERT_MESSAGE = (
@@ -192,7 +194,7 @@ class SqliteStore(PipelineStoreMixin, OtpStoreMixin):
             raise TypeError(f"unknown account fields: {sorted(unknown)}")
         values = {**_ACCOUNT_DEFAULTS, **fields}
         values.setdefault("id", new_id("acc"))
-        values.setdefault("webhook_secret", "whsec_" + secrets.token_urlsafe(32))
+        values.setdefault("webhook_secret", new_webhook_secret())
         values.setdefault("created_at", now_ms())
         account = Account(**{k: values[k] for k in _ACCOUNT_FIELDS})
         cols = ", ".join(_ACCOUNT_FIELDS)
