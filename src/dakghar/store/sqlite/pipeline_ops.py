@@ -195,7 +195,10 @@ def waiting_accounts(c: sqlite3.Connection) -> list[tuple[int, str, int]]:
         while True:
             row = c.execute(
                 "SELECT account_id, next_attempt_at FROM messages INDEXED BY ix_messages_queue "
-                "WHERE status = 'queued' AND lane = ? AND account_id > ? "
+                # The WHERE repeats the partial index's own condition (migration 0008), or
+                # SQLite may not use it and INDEXED BY fails with "no query solution".
+                "WHERE status IN ('queued', 'sending') AND lease_until IS NULL "
+                "AND lane = ? AND account_id > ? "
                 "ORDER BY account_id, next_attempt_at LIMIT 1",
                 (lane, account),
             ).fetchone()
