@@ -219,28 +219,42 @@ async def commit_ingest(store: SqliteStore, campaign_id: str, status: str, **cou
     return await store._write(op)
 
 
-async def release_staged(store: SqliteStore, campaign_id: str, limit: int = 5000) -> int:
-    """Bring up to ``limit`` staged messages back to their real times; how many were.
+async def release_staged(
+    store: SqliteStore, campaign_id: str, after: int = 0, limit: int = 5000
+) -> tuple[int, int]:
+    """Bring the next ``limit`` staged messages back to their real times.
 
-    Runs only once the ingest has committed: nothing is released for a campaign still
-    ``ingesting`` or ended. Into a paused campaign they come back held, like its other messages,
-    so that ``release`` (resume) moves them with the rest.
+    Returns how many were moved and the rowid to continue ``after`` (walking the campaign's
+    index in rowid order, so that each chunk starts where the last ended instead of scanning
+    over the rows already released); (0, after) when nothing is left. Runs only once the ingest
+    has committed: nothing is released for a campaign still ``ingesting`` or ended. Into a
+    paused campaign they come back held, like its other messages, so that ``release``
+    (resume) moves them with the rest.
     """
 
-    def op(c: sqlite3.Connection) -> int:
+    def op(c: sqlite3.Connection) -> tuple[int, int]:
         row = c.execute("SELECT status FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
         if row is None or row[0] in (*ENDED, "ingesting"):
-            return 0
+            return 0, after
         delta = -STAGE_SHIFT + (PAUSE_SHIFT if row[0] == "paused" else 0)
+        ids = [
+            r[0]
+            for r in c.execute(
+                "SELECT rowid FROM messages WHERE campaign_id = ? AND status IN "
+                "('scheduled', 'queued') AND rowid > ? ORDER BY rowid LIMIT ?",
+                (campaign_id, after, limit),
+            )
+        ]
+        if not ids:
+            return 0, after
         cur = c.execute(
             "UPDATE messages SET next_attempt_at = next_attempt_at + ?, "
             "schedule_at = CASE WHEN schedule_at IS NULL THEN NULL ELSE schedule_at + ? END, "
-            "expires_at = expires_at + ? WHERE rowid IN (SELECT rowid FROM messages "
-            "WHERE campaign_id = ? AND status IN ('scheduled', 'queued') "
-            "AND next_attempt_at >= ? LIMIT ?)",
-            (delta, delta, delta, campaign_id, now_ms() + STAGE_SHIFT // 2, limit),
+            "expires_at = expires_at + ? WHERE rowid BETWEEN ? AND ? AND campaign_id = ? "
+            "AND status IN ('scheduled', 'queued') AND next_attempt_at >= ?",
+            (delta, delta, delta, ids[0], ids[-1], campaign_id, now_ms() + STAGE_SHIFT // 2),
         )
-        return cur.rowcount
+        return max(cur.rowcount, 1), ids[-1]  # >= 1: more may follow
 
     return await store._write(op)
 
