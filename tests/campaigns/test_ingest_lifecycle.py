@@ -62,6 +62,22 @@ def statuses(db: Path, cid: str) -> dict[str, int]:
     return {s: n for s, n in rows}
 
 
+shift = 100 * 365 * 24 * 3600 * 1000  # campaigns.records.STAGE_SHIFT
+
+
+def staged(db: Path, cid: str) -> int:
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        return int(
+            con.execute(
+                "SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND next_attempt_at > ?",
+                (cid, int(time.time() * 1000) + shift // 2),
+            ).fetchone()[0]
+        )
+    finally:
+        con.close()
+
+
 def test_the_answer_comes_at_once_and_the_counts_grow_in_the_background(
     gateway: Gateway,
 ) -> None:
@@ -157,3 +173,31 @@ def test_a_crash_while_ingesting_leaves_a_failed_campaign_and_nothing_is_sent(
         assert account["balance"] * 1000 == balance  # every staged row refunded
         r = gw.client.post(f"/v1/campaigns/{cid}/cancel", headers=t.headers)
         assert (r.status_code, r.json()["code"]) == (409, "conflict")
+
+
+def test_a_crash_after_the_commit_point_is_rolled_forward_at_start(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    db = tmp_path / "dakghar.db"
+    with TestClient(create_app(settings)) as client:
+        gw = Gateway(client, settings)
+        t = gw.tenant()
+        r = upload(gw, t, 12_000)
+        done = until(gw, t, r.json()["id"], lambda c: c["status"] != "ingesting")
+        cid = done["id"]
+        while staged(db, cid):  # the release after the commit point has finished
+            time.sleep(0.05)
+    # What a crash between the commit and the end of the release leaves: committed, with
+    # part of its rows still staged (a century ahead, records.STAGE_SHIFT).
+    con = sqlite3.connect(db, timeout=30)
+    con.execute(
+        "UPDATE messages SET next_attempt_at = next_attempt_at + ?, expires_at = expires_at + ? "
+        "WHERE rowid IN (SELECT rowid FROM messages WHERE campaign_id = ? LIMIT 7000)",
+        (shift, shift, cid),
+    )
+    con.commit()
+    con.close()
+    with TestClient(create_app(settings)) as client:
+        gw = Gateway(client, settings)
+        c = campaign(gw, t, cid)
+        assert (c["status"], c["queued"]) == ("running", 12_000)
+        assert staged(db, cid) == 0  # every staged row is sendable again
