@@ -19,6 +19,7 @@ import contextlib
 import csv
 import io
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,7 +41,8 @@ from dakghar.store.sqlite.store import SqliteStore
 log = get_logger(__name__)
 
 CHUNK = 2000
-STALE_MS = 30_000  # an ingest writes its counts every chunk (~0.1 s); silent this long = dead
+PROGRESS_EVERY_S = 0.5
+STALE_MS = 30_000  # an ingest writes its counts every PROGRESS_EVERY_S; silent this long = dead
 YIELD_EVERY = 250  # rows validated between two turns of the event loop (~10 ms)
 MAX_RATE = 10_000
 PHONE_COLUMNS = ("phone", "to", "number", "mobile", "msisdn")
@@ -203,6 +205,7 @@ class _Ingest:
     invalid: int = 0
     duplicates: int = 0
     dnd: int = 0
+    reported: float = 0.0  # time.monotonic() of the last progress written
 
     def fields(self) -> dict[str, int]:
         """The campaign row's columns for these counts."""
@@ -492,9 +495,13 @@ class CampaignService:
                 counts.invalid += 1
         if rejects:
             await records.add_rejects(self.store, cid, rejects)
-        # Live counts for GET, and the heartbeat that tells a recovery this ingest is alive.
-        if await records.ingest_progress(self.store, cid, **counts.fields()) != "ingesting":
-            raise _Stopped
+        # Live counts for GET, and the heartbeat that tells a recovery this ingest is alive;
+        # twice a second is live enough and keeps the writer free for the rows themselves.
+        now = time.monotonic()
+        if now - counts.reported >= PROGRESS_EVERY_S:
+            counts.reported = now
+            if await records.ingest_progress(self.store, cid, **counts.fields()) != "ingesting":
+                raise _Stopped
 
     async def _row(self, account: Account, campaign_id: str) -> CampaignRow:
         row = await records.get(self.store, account.id, campaign_id)
