@@ -6,8 +6,12 @@ database, as ``dakghar dnd import`` writes it). Starts ``dakghar serve`` with a 
 the file to ``POST /v1/campaigns`` as a streamed multipart upload (a promotional campaign with
 ``{name}``/``{amount}`` placeholders, scheduled a day ahead so that the dispatcher stays idle and
 only the ingest is measured) and samples the gateway's resident memory (VmRSS) every 100 ms.
-Prints the time to the ``201``, rows per second, the campaign's counts, the messages found in
-the database and the gateway's peak RSS. Targets: under 60 s and under 500 MB.
+The ``201`` comes once the upload is received (the rows are ingested in the background), so
+the script then polls ``GET /v1/campaigns/{id}`` until the ingest has committed and reads the
+database until no message is staged any more ("all queued": every row sendable at its time).
+Prints the time to the ``201``, the time to all queued, rows per second, the campaign's counts,
+the messages found in the database and the gateway's peak RSS. Targets: ``201`` under 1 s after
+the upload, all queued under 40 s, under 300 MB.
 
     python bench/campaign_ingest.py [--rows 1000000]
 """
@@ -101,18 +105,35 @@ def main() -> None:
                 files={"file": ("campaign.csv", f, "text/csv")},
                 timeout=600,
             )
+        answered = time.perf_counter() - t0
+        r.raise_for_status()
+        c = r.json()
+        print(f"201 after {answered:.2f} s (status {c['status']}, {c['total']:,} rows read)")
+        headers = {"Authorization": f"Bearer {gw.key}"}
+        while c["status"] == "ingesting":
+            time.sleep(1.0)  # as a client would poll; more often costs this 2-core box CPU
+            c = httpx.get(f"http://127.0.0.1:{gw.port}/v1/campaigns/{c['id']}", headers=headers,
+                          timeout=60).json()  # fmt: skip
+        committed = time.perf_counter() - t0
+        # Staged rows sit a century ahead (campaigns.records.STAGE_SHIFT) until released.
+        staged_after = int(time.time() * 1000) + 50 * 365 * 24 * 3600 * 1000
+        while gw.query(
+            "SELECT 1 FROM messages WHERE campaign_id = ? AND next_attempt_at >= ? LIMIT 1",
+            c["id"],
+            staged_after,
+        ):
+            time.sleep(0.5)
         took = time.perf_counter() - t0
         done.set()
         sampler.join()
-        r.raise_for_status()
-        c = r.json()
         stored = gw.query("SELECT count(*) FROM messages WHERE campaign_id = ?", c["id"])[0][0]
-        print(f"ingest: {c['total']:,} rows in {took:.1f} s = {c['total'] / took:,.0f} rows/s; "
+        print(f"ingest: {c['total']:,} rows; committed after {committed:.1f} s, all queued after "
+              f"{took:.1f} s = {c['total'] / took:,.0f} rows/s; status {c['status']}; "
               f"valid {c['valid']:,}, invalid {c['invalid']:,}, duplicates "
               f"{c['duplicates']:,}, dnd_filtered {c['dnd_filtered']:,}; "
               f"{stored:,} messages stored")  # fmt: skip
         print(f"gateway RSS: idle {idle:.0f} MB, peak {peak[0]:.0f} MB "
-              f"(targets: < 60 s, < 500 MB)")  # fmt: skip
+              f"(targets: 201 < 1 s, all queued < 40 s, < 300 MB)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -93,6 +93,8 @@ def create_app(
         refresher = asyncio.create_task(refresh_forever(metrics, st), name="dakghar-metrics")
         stops = []
         try:
+            # Campaigns first: ingests a crash interrupted are ended before anything dispatches.
+            stops.append(await campaigns.component(svc))
             for component in components or []:
                 stops.append(await component(svc))
             yield

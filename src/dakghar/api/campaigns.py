@@ -1,15 +1,16 @@
 """``/v1/campaigns``: bulk sends from a CSV upload (API.md "Campaigns (bulk)").
 
-The upload is parsed as a stream (``campaigns.multipart``): the CSV goes to a temporary file and
-is read back row by row by :class:`dakghar.campaigns.service.CampaignService`, which lives on the
-app's services (``extras["campaigns"]``). The report streams page by page.
+The upload is parsed as a stream (``campaigns.multipart``): the CSV goes to a temporary file in
+the data directory, and once the whole body is received the request answers ``201`` with the
+campaign ``ingesting``; :class:`dakghar.campaigns.service.CampaignService` (on the app's
+services, ``extras["campaigns"]``) reads the file back row by row in the background. The report
+streams page by page, every cell neutralised against formula injection (``core.csvcells``).
 """
 
 from __future__ import annotations
 
-import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ from dakghar.api.services import JSON, Services, services
 from dakghar.campaigns import records
 from dakghar.campaigns.multipart import read_form
 from dakghar.campaigns.service import CampaignService, CampaignSpec, CampaignView
+from dakghar.core.csvcells import safe_writer
 from dakghar.errors import NotReady, ValidationError
 from dakghar.store.sqlite.store import SqliteStore
 
@@ -35,6 +37,19 @@ def campaign_service(svc: Services) -> CampaignService:
             raise NotReady("campaigns need the embedded SQLite store")
         found = svc.extras["campaigns"] = CampaignService(svc.store, svc.acceptor)
     return found
+
+
+async def component(svc: Services) -> Callable[[], Awaitable[None]]:
+    """Started with the app: recover what crashed ingests left; stop live ingests at the end."""
+    if not isinstance(svc.store, SqliteStore):
+
+        async def nothing() -> None:
+            return None
+
+        return nothing
+    service = campaign_service(svc)
+    await service.recover()
+    return service.close
 
 
 def view(c: CampaignView) -> dict[str, Any]:
@@ -85,18 +100,24 @@ async def create_campaign(request: Request) -> Response:
     caller = await svc.auth.authenticate(request)
     service = campaign_service(svc)
     svc.acceptor.check_open(caller.account)
-    form = await read_form(request.stream(), request.headers.get("content-type", ""))
+    form = await read_form(
+        request.stream(),
+        request.headers.get("content-type", ""),
+        directory=svc.settings.data_dir,
+    )
     try:
         if form.file is None:
             raise ValidationError(
                 "attach the recipients as a CSV file part named 'file'",
                 errors=[{"field": "file", "code": "validation_error"}],
             )
-        created = await service.create(
+        # The whole upload is on disk now; the rows are read after the answer.
+        created = await service.start(
             caller.account, _spec(form.fields), form.file, sandbox=caller.sandbox
         )
-    finally:
-        form.close()
+    except BaseException:
+        form.close()  # once started, the background ingest owns (and closes) the file
+        raise
     return _json(created, 201)
 
 
@@ -140,7 +161,7 @@ async def report(request: Request) -> Response:
 
     async def lines() -> AsyncIterator[bytes]:
         buf = io.StringIO()
-        out = csv.writer(buf, lineterminator="\n")
+        out = safe_writer(buf, lineterminator="\n")
         out.writerow(("phone", "status", "error_code", "message_id"))
         n = 0
         async for row in records.report_rows(service.store, campaign.id):

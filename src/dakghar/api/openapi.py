@@ -282,7 +282,22 @@ _CAMPAIGN: dict[str, Any] = {
         "id": {"type": "string", "examples": ["cmp_019abc3f2e10a1b2c3d4e5f60718"]},
         "name": {"type": ["string", "null"]},
         "status": {
-            "enum": ["ingesting", "scheduled", "running", "paused", "completed", "canceled"]
+            "enum": [
+                "ingesting",
+                "scheduled",
+                "running",
+                "paused",
+                "completed",
+                "canceled",
+                "failed",
+            ],
+            "description": (
+                "ingesting: the upload is received and its rows are being validated and written "
+                "in the background (the counts grow; none of its messages is sent yet); then "
+                "scheduled or running. failed: the ingest could not finish (a malformed CSV, a "
+                "crash); none of its messages is sent and all are refunded. completed, canceled "
+                "and failed are final: pause, resume and cancel answer 409 conflict."
+            ),
         },
         "type": {"enum": ["promotional", "transactional"]},
         "sender": {"type": ["string", "null"]},
@@ -336,7 +351,10 @@ def _campaigns(auth: list[dict[str, list[str]]], common: dict[str, Any]) -> dict
                     },
                 },
                 "responses": {
-                    "201": _campaign_json("Created: counts of valid, invalid, duplicate rows"),
+                    "201": _campaign_json(
+                        "Created as soon as the upload is received: status ingesting with live "
+                        "counts; poll GET /v1/campaigns/{cid} for scheduled or running"
+                    ),
                     **_problems(404, 413, 422, 503),
                     **common,
                 },
@@ -375,7 +393,7 @@ def _campaigns(auth: list[dict[str, list[str]]], common: dict[str, Any]) -> dict
     for action, summary in (
         ("pause", "Hold every message not yet sent"),
         ("resume", "Release held messages at the campaign's pace"),
-        ("cancel", "Cancel every waiting message (credits refunded)"),
+        ("cancel", "Cancel every waiting message (credits refunded); also stops an ingest"),
     ):
         paths[f"/v1/campaigns/{{cid}}/{action}"] = {
             "post": {

@@ -1,7 +1,8 @@
 """A streaming ``multipart/form-data`` reader: small fields in memory, the file to a temp file.
 
 Campaign uploads can be hundreds of megabytes. The request body is read chunk by chunk; the file
-part is written straight to an anonymous temporary file and only the last few bytes (enough to
+part is written straight to an anonymous temporary file (in the data directory when given: the
+system's temporary directory may be a small tmpfs) and only the last few bytes (enough to
 recognise a boundary split across chunks) are ever buffered, so memory stays flat whatever the
 upload's size. (Starlette's own form parser needs an extra dependency, python-multipart.)
 """
@@ -65,9 +66,10 @@ def _disposition(raw: bytes) -> tuple[str, str | None]:
 
 
 class _Parser:
-    def __init__(self, boundary: bytes, file_field: str) -> None:
+    def __init__(self, boundary: bytes, file_field: str, directory: str | None = None) -> None:
         self.sep = b"\r\n--" + boundary
         self.file_field = file_field
+        self.directory = directory
         self.form = Form()
         self.state = "preamble"
         self.buf = b"\r\n"  # so the first delimiter looks like every other one
@@ -128,7 +130,9 @@ class _Parser:
         if filename is not None or self.name == self.file_field:
             if self.form.file is not None:
                 raise ValidationError("send one file per campaign")
-            self.sink = tempfile.TemporaryFile(prefix="dakghar-upload-")  # noqa: SIM115 - Form.close
+            self.sink = tempfile.TemporaryFile(  # noqa: SIM115 - closed by Form.close
+                prefix="dakghar-upload-", dir=self.directory
+            )
             self.form.file, self.form.file_field, self.form.filename = (
                 self.sink,
                 self.name,
@@ -153,10 +157,18 @@ class _Parser:
 
 
 async def read_form(
-    chunks: AsyncIterator[bytes], content_type: str, *, file_field: str = "file"
+    chunks: AsyncIterator[bytes],
+    content_type: str,
+    *,
+    file_field: str = "file",
+    directory: str | None = None,
 ) -> Form:
-    """Parse a multipart body from ``chunks``; the caller closes the returned form."""
-    parser = _Parser(boundary_of(content_type), file_field)
+    """Parse a multipart body from ``chunks``; the caller closes the returned form.
+
+    The file part is spooled to an unlinked temporary file in ``directory`` (the system's
+    temporary directory if None), so nothing is left behind even if the process dies.
+    """
+    parser = _Parser(boundary_of(content_type), file_field, directory)
     try:
         async for chunk in chunks:
             if chunk:

@@ -19,13 +19,14 @@ import contextlib
 import csv
 import io
 import re
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, Any
 
 from dakghar.campaigns import records
-from dakghar.campaigns.records import FAILED, WAITING, CampaignRow
+from dakghar.campaigns.records import ENDED, FAILED, STAGE_SHIFT, WAITING, CampaignRow
 from dakghar.compliance import records as compliance_records
 from dakghar.compliance.hours import next_window
 from dakghar.compliance.templates import VAR
@@ -40,6 +41,8 @@ from dakghar.store.sqlite.store import SqliteStore
 log = get_logger(__name__)
 
 CHUNK = 2000
+PROGRESS_EVERY_S = 0.5
+STALE_MS = 30_000  # an ingest writes its counts every PROGRESS_EVERY_S; silent this long = dead
 YIELD_EVERY = 250  # rows validated between two turns of the event loop (~10 ms)
 MAX_RATE = 10_000
 PHONE_COLUMNS = ("phone", "to", "number", "mobile", "msisdn")
@@ -181,15 +184,53 @@ def _check_spec(spec: CampaignSpec) -> None:
             raise ValidationError("schedule_at is more than 60 days ahead")
 
 
+def stage(msg: MessageRow) -> None:
+    """Move a paced message ``STAGE_SHIFT`` ahead: out of reach until its ingest commits."""
+    msg.next_attempt_at = (msg.next_attempt_at or 0) + STAGE_SHIFT
+    msg.expires_at += STAGE_SHIFT
+    if msg.schedule_at is not None:
+        msg.schedule_at += STAGE_SHIFT
+
+
+class _Stopped(Exception):
+    """The campaign was canceled (or failed by a recovery) while its rows were being read."""
+
+
 @dataclass(slots=True)
 class _Ingest:
-    """Counters and buffers of one running ingest."""
+    """Counters of one running ingest."""
 
     total: int = 0
     valid: int = 0
     invalid: int = 0
     duplicates: int = 0
     dnd: int = 0
+    reported: float = 0.0  # time.monotonic() of the last progress written
+
+    def fields(self) -> dict[str, int]:
+        """The campaign row's columns for these counts."""
+        return {
+            "total": self.total,
+            "valid": self.valid,
+            "invalid": self.invalid,
+            "duplicates": self.duplicates,
+            "dnd_filtered": self.dnd,
+        }
+
+
+@dataclass(slots=True)
+class _Job:
+    """What a background ingest needs: the request, the open CSV and how to read its rows."""
+
+    account: Account
+    spec: CampaignSpec
+    row: CampaignRow
+    reader: Any  # the csv reader over ``text`` (typeshed's _reader is private)
+    text: io.TextIOWrapper
+    phone: int
+    render: Renderer
+    sandbox: bool
+    now: int
 
 
 class CampaignService:
@@ -201,11 +242,29 @@ class CampaignService:
         self.store = store
         self.acceptor = acceptor
         self.clock = clock
+        # Ingests running in this process, by campaign id: a recovery leaves these alone.
+        self._live: dict[str, asyncio.Task[None]] = {}
+        self._recheck: asyncio.Task[None] | None = None
 
     async def create(
         self, account: Account, spec: CampaignSpec, upload: IO[bytes], *, sandbox: bool
     ) -> CampaignView:
-        """Ingest the CSV ``upload`` into a new campaign (returns when every row is queued)."""
+        """Ingest the CSV ``upload`` into a new campaign and return once it has committed."""
+        view = await self.start(account, spec, upload, sandbox=sandbox)
+        task = self._live.get(view.id)
+        if task is not None:
+            await asyncio.shield(task)
+        return await self.get(account, view.id)
+
+    async def start(
+        self, account: Account, spec: CampaignSpec, upload: IO[bytes], *, sandbox: bool
+    ) -> CampaignView:
+        """Check the request and the CSV's header, then ingest the rows in the background.
+
+        Returns the new campaign at once (``ingesting``, live counts). The background ingest
+        owns ``upload`` from here on and closes it. Errors found before that (bad fields, no
+        phone column, unknown placeholder) are raised, and nothing is created.
+        """
         _check_spec(spec)
         self.acceptor.check_open(account)
         text = io.TextIOWrapper(upload, encoding="utf-8-sig", errors="replace", newline="")
@@ -231,30 +290,96 @@ class CampaignService:
             spec.rate_per_second, start if start > now else None, 0, 0, 0, 0, 0, None, now, now,
         )  # fmt: skip
         await records.insert(self.store, row)
-        try:
-            counts = await self._ingest(account, spec, cid, reader, phone, render, sandbox, now)
-        except csv.Error as exc:  # e.g. a NUL byte, or a field over csv.field_size_limit()
-            await records.update(self.store, cid, status="canceled")
-            await self._cancel_waiting(cid)
-            raise ValidationError(
-                f"the CSV is malformed at line {reader.line_num}: {exc}; the campaign "
-                f"{cid} was canceled and nothing from it will be sent",
-                errors=[{"field": "file", "code": "validation_error"}],
-            ) from None
-        status = "scheduled" if row.schedule_at else "running"
-        await records.update(
-            self.store,
-            cid,
-            status=status,
-            total=counts.total,
-            valid=counts.valid,
-            invalid=counts.invalid,
-            duplicates=counts.duplicates,
-            dnd_filtered=counts.dnd,
-        )
-        log.info("campaign_created", campaign_id=cid, account_id=account.id, total=counts.total,
-                 valid=counts.valid)  # fmt: skip
+        job = _Job(account, spec, row, reader, text, phone, render, sandbox, now)
+        task = asyncio.create_task(self._run(job), name=f"dakghar-ingest-{cid}")
+        self._live[cid] = task
+        task.add_done_callback(lambda _: self._live.pop(cid, None))
+        log.info("campaign_ingesting", campaign_id=cid, account_id=account.id)
         return await self.get(account, cid)
+
+    async def _run(self, job: _Job) -> None:
+        """The background ingest: stage every row, commit, then release the staged rows."""
+        cid = job.row.id
+        try:
+            try:
+                counts = await self._ingest(job)
+            finally:
+                job.text.close()  # deletes the spooled upload
+            status = "scheduled" if job.row.schedule_at else "running"
+            if not await records.commit_ingest(self.store, cid, status, **counts.fields()):
+                raise _Stopped
+            log.info("campaign_created", campaign_id=cid, account_id=job.account.id,
+                     total=counts.total, valid=counts.valid)  # fmt: skip
+            await self._release(cid)
+        except _Stopped:  # canceled (maybe from another process) while ingesting
+            log.info("campaign_ingest_stopped", campaign_id=cid)
+            await self._cancel_waiting(cid)
+        except asyncio.CancelledError:  # shutdown: the next start's recovery fails it
+            raise
+        except Exception as exc:
+            # csv.Error (a NUL byte, a field over csv.field_size_limit()) or a store failure:
+            # the 201 has been sent, so the campaign says it failed; nothing of it is sent.
+            where = f" at line {job.reader.line_num}" if isinstance(exc, csv.Error) else ""
+            log.warning("campaign_ingest_failed", campaign_id=cid, reason=f"{exc}{where}")
+            # Rows first, so that a campaign seen ``failed`` has nothing waiting any more.
+            await self._cancel_waiting(cid)
+            await records.end(self.store, cid, "failed", only_if="ingesting")
+
+    async def _release(self, cid: str) -> None:
+        after = 0
+        while True:
+            moved, after = await records.release_staged(self.store, cid, after)
+            if not moved:
+                return
+            await asyncio.sleep(0)  # other writes (OTPs) go between the chunks
+
+    async def recover(self, *, stale_ms: int = STALE_MS) -> int:
+        """End what a crashed ingest left behind; how many campaigns were failed.
+
+        A campaign ``ingesting`` with no live ingest (none here, and no heartbeat from another
+        process for ``stale_ms``) is ``failed``, its staged rows canceled and refunded. One that
+        had committed but still has staged rows (a crash while releasing) is rolled forward.
+        Campaigns still beating are looked at again once they could have gone stale.
+        """
+        failed = 0
+        again = False
+        now = now_ms()
+        for row in await records.with_status(self.store, ("ingesting",)):
+            if row.id in self._live:
+                continue
+            if row.updated_at > now - stale_ms:
+                again = True  # maybe a CLI ingest in another process: look again later
+                continue
+            if await records.end(self.store, row.id, "failed", only_if="ingesting"):
+                log.warning("campaign_ingest_orphaned", campaign_id=row.id)
+                failed += 1
+            await self._cancel_waiting(row.id)
+        for row in await records.with_status(self.store, ("running", "scheduled", "paused")):
+            if row.id not in self._live and await records.has_staged(self.store, row.id):
+                await self._release(row.id)
+        if again and (self._recheck is None or self._recheck.done()):
+            self._recheck = asyncio.create_task(self._recover_later(stale_ms))
+        return failed
+
+    async def _recover_later(self, stale_ms: int) -> None:
+        await asyncio.sleep(stale_ms / 1000 + 1)
+        await self.recover(stale_ms=stale_ms)
+
+    async def close(self) -> None:
+        """Stop the ingests of this process; those that had not committed end ``failed``."""
+        live = list(self._live)
+        tasks = [*self._live.values(), *([self._recheck] if self._recheck else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        # A clean shutdown need not wait for the next start: end the interrupted ingests now
+        # (one that had committed keeps its staged rows, released by the next recovery).
+        for cid in live:
+            with contextlib.suppress(Exception):
+                if await records.end(self.store, cid, "failed", only_if="ingesting"):
+                    await self._cancel_waiting(cid)
 
     async def _renderer(
         self, account: Account, spec: CampaignSpec, columns: list[str], phone: int
@@ -267,17 +392,8 @@ class CampaignService:
             raise NotFound(f"no DLT template {spec.template_id!r} on this account")
         return _template_renderer(found.text, columns, phone)
 
-    async def _ingest(
-        self,
-        account: Account,
-        spec: CampaignSpec,
-        cid: str,
-        reader: Iterator[list[str]],
-        phone: int,
-        render: Renderer,
-        sandbox: bool,
-        now: int,
-    ) -> _Ingest:
+    async def _ingest(self, job: _Job) -> _Ingest:
+        account, spec, cid, sandbox = job.account, job.spec, job.row.id, job.sandbox
         counts = _Ingest()
         interval = 1000 / spec.rate_per_second if spec.rate_per_second else 0.0
         seen: set[int] = set()
@@ -285,10 +401,11 @@ class CampaignService:
         rejects: list[tuple[int, str, str]] = []
         build = self.acceptor.build
         region = account.default_region
+        phone, render, now = job.phone, job.render, job.now
         pending: asyncio.Task[None] | None = None
         skipped = 0  # time skipped over closed promotional hours, added to every later row
         try:
-            for line_no, cells in enumerate(reader, start=2):
+            for line_no, cells in enumerate(job.reader, start=2):
                 if len(batch) >= CHUNK or len(rejects) >= CHUNK:  # rejects are bounded too
                     pending = await self._flush(
                         account, cid, batch, rejects, counts, sandbox, pending
@@ -325,6 +442,7 @@ class CampaignService:
                 seen.add(key)
                 msg.campaign_id = cid
                 skipped = pace(msg, int(counts.valid * interval), skipped, sandbox=sandbox)
+                stage(msg)
                 counts.valid += 1
                 batch.append((line_no, msg))
             await (await self._flush(account, cid, batch, rejects, counts, sandbox, pending))
@@ -377,6 +495,13 @@ class CampaignService:
                 counts.invalid += 1
         if rejects:
             await records.add_rejects(self.store, cid, rejects)
+        # Live counts for GET, and the heartbeat that tells a recovery this ingest is alive;
+        # twice a second is live enough and keeps the writer free for the rows themselves.
+        now = time.monotonic()
+        if now - counts.reported >= PROGRESS_EVERY_S:
+            counts.reported = now
+            if await records.ingest_progress(self.store, cid, **counts.fields()) != "ingesting":
+                raise _Stopped
 
     async def _row(self, account: Account, campaign_id: str) -> CampaignRow:
         row = await records.get(self.store, account.id, campaign_id)
@@ -387,7 +512,13 @@ class CampaignService:
     async def get(self, account: Account, campaign_id: str) -> CampaignView:
         """The campaign with live progress; ``completed`` once every message is final."""
         row = await self._row(account, campaign_id)
-        by = await records.progress(self.store, campaign_id)
+        # While ingesting every written row is staged, so the row's counts say it all; the
+        # GROUP BY over a growing million rows, polled, would slow the ingest itself.
+        by = (
+            {Status.QUEUED.value: row.valid}
+            if row.status == "ingesting"
+            else await records.progress(self.store, campaign_id)
+        )
         waiting = sum(by.get(s, 0) for s in (*WAITING, "sending"))
         status = row.status
         if status in ("running", "scheduled"):
@@ -403,9 +534,23 @@ class CampaignService:
             row.created_at,
         )  # fmt: skip
 
+    async def _actionable(self, account: Account, campaign_id: str, action: str) -> CampaignRow:
+        """The campaign, unless it has ended (completed, canceled, failed): then 409 conflict.
+
+        ``completed`` is not stored (it is read from the messages), so it is checked here as
+        ``get`` reports it; a finished campaign is left exactly as it is.
+        """
+        row = await self._row(account, campaign_id)
+        status = row.status
+        if status not in ENDED and status != "ingesting":
+            status = (await self.get(account, campaign_id)).status
+        if status in (*ENDED, "completed"):
+            raise Conflict(f"a {status} campaign cannot be {action}")
+        return row
+
     async def pause(self, account: Account, campaign_id: str) -> CampaignView:
         """Hold every message not yet handed to a carrier."""
-        row = await self._row(account, campaign_id)
+        row = await self._actionable(account, campaign_id, "paused")
         if row.status not in ("running", "scheduled"):
             raise Conflict(f"a {row.status} campaign cannot be paused")
         await records.hold(self.store, campaign_id, now_ms())
@@ -413,18 +558,22 @@ class CampaignService:
 
     async def resume(self, account: Account, campaign_id: str) -> CampaignView:
         """Release held messages, keeping their order and pace."""
-        row = await self._row(account, campaign_id)
+        row = await self._actionable(account, campaign_id, "resumed")
         if row.status != "paused" or row.paused_at is None:
             raise Conflict(f"a {row.status} campaign cannot be resumed")
         await records.release(self.store, campaign_id, row.paused_at, now_ms())
         return await self.get(account, campaign_id)
 
     async def cancel(self, account: Account, campaign_id: str) -> CampaignView:
-        """Cancel every waiting message (refunding it); messages already sent go on."""
-        row = await self._row(account, campaign_id)
-        if row.status in ("canceled", "ingesting"):
-            raise Conflict(f"a {row.status} campaign cannot be canceled")
-        await records.update(self.store, campaign_id, status="canceled")
+        """Cancel every waiting message (refunding it); messages already sent go on.
+
+        While ingesting, this stops the ingest: its rows are all still staged, so none of them
+        is sent, and all are canceled and refunded (the ingest cancels what it writes after
+        this, when it sees the campaign canceled at its next chunk).
+        """
+        await self._actionable(account, campaign_id, "canceled")
+        if not await records.end(self.store, campaign_id, "canceled", only_if=None):
+            raise Conflict("the campaign has ended")
         await self._cancel_waiting(campaign_id)
         return await self.get(account, campaign_id)
 

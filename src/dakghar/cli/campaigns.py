@@ -30,7 +30,7 @@ from dakghar.store.base import Account
 from dakghar.store.sqlite.store import SqliteStore
 
 _ACCOUNT_HELP = "Account id or name (default: the 'demo' account of 'dakghar serve --demo')."
-_ENDED = ("completed", "canceled")
+_ENDED = ("completed", "canceled", "failed")
 
 
 async def _account(store: Store, name_or_id: str) -> Account:
