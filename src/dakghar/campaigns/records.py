@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from dakghar.core.message import FAILED_STATUSES
 from dakghar.store.base import now_ms
 from dakghar.store.sqlite.store import SqliteStore
 
@@ -33,7 +34,7 @@ PAUSE_SHIFT = 10 * 365 * 24 * 3600 * 1000
 STAGE_SHIFT = 100 * 365 * 24 * 3600 * 1000  # beyond any paused message (PAUSE_SHIFT)
 ENDED = ("canceled", "failed")  # stored statuses nothing leaves (``completed`` is computed)
 WAITING = ("scheduled", "queued")
-FAILED = ("undelivered", "expired", "rejected", "failed")
+FAILED = tuple(sorted(s.value for s in FAILED_STATUSES))  # core.message is the one home
 
 
 @dataclass(slots=True)
