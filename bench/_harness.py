@@ -74,7 +74,7 @@ def gateway(
     config_file = Path(tmp) / "dakghar.toml"
     config_file.write_text(config)
     acc = cli(env, "accounts", "create", "bench", "--balance", "100000000",
-              "--rate", "1000000", "--burst", "1000000")  # fmt: skip
+              "--rate", "1000000", "--burst", "1000000", "--sender", "DKGHAR")  # fmt: skip
     key = cli(env, "keys", "create", acc, mode)
     port = free_port()
     server = subprocess.Popen(
