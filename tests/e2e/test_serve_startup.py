@@ -122,3 +122,12 @@ def test_demo_allows_private_network_callbacks(
         assert result.exit_code == 0, result.output
         assert seen.pop().webhooks.allow_private_networks is allowed
     assert "allow_private_networks" in runner.invoke(cli, ["serve", "--help"]).output
+
+
+def test_an_smpp_password_over_eight_octets_is_one_line_at_start(tmp_path: Path) -> None:
+    # Before: accepted, and the bind's encode error silently ended the connector's loop.
+    done = run_serve(tmp_path, AIRTEL, AIRTEL_SMPP_PASSWORD="ninechars", DAKGHAR_LOG_LEVEL="info")
+    assert done.returncode != 0
+    line = one_line(done.stderr)
+    assert line.startswith("dakghar: error: connectors[0] (airtel): ") and "password" in line
+    assert "ninechars" not in line and "8" in line

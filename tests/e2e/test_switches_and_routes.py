@@ -174,3 +174,27 @@ def _raw_bind_status(host: str, port: int, system_id: str, password: str) -> int
             assert chunk, "closed before answering the bind"
             head += chunk
         return int(struct.unpack(">IIII", head)[2])
+
+
+def test_the_api_stays_up_while_the_smpp_port_is_flooded(tmp_path: Path) -> None:
+    import socket
+
+    with delivering(tmp_path) as gw:
+        host, port = gw.services.extras["simulator"].address
+        t = gw.tenant(mode="test")
+        flood: list[socket.socket] = []
+        try:
+            for _ in range(700):  # past the simulator's caps (50 per address, 500 in all)
+                try:
+                    flood.append(socket.create_connection((host, port), timeout=2))
+                except OSError:
+                    break
+            assert gw.client.get("/healthz").status_code == 200
+            m = send(gw, t.headers, to="+919812345678")
+            assert wait_status(gw, t.headers, m["id"], FINAL)["status"] == "delivered"
+            time.sleep(0.3)
+            refused = gw.services.extras["simulator"].stats.connections_refused
+            assert refused >= len(flood) - 50  # the excess was closed, not kept open
+        finally:
+            for s in flood:
+                s.close()
