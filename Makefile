@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-export DAKGHAR_DATA_DIR ?= data
-export DAKGHAR_DATABASE_URL ?= sqlite:///data/dakghar.db
+# `make run` uses the defaults (./dakghar.db, data in .), so every `dakghar` command run from
+# this folder talks to the same gateway with no variables to set (API.md, "Command line").
 
 .PHONY: run test lint typecheck pytest bench clean
 
@@ -21,7 +21,6 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 
 ## run: create .venv, install, start the gateway in sandbox mode (prints URL and a demo key)
 run: $(VENV)/.installed
-	@mkdir -p $(DAKGHAR_DATA_DIR)
 	$(BIN)/dakghar serve --demo
 
 ## test: install what tests need, then lint, type-check and run the whole suite
@@ -43,3 +42,5 @@ bench: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -f dakghar.db dakghar.db-wal dakghar.db-shm dakghar.secret dakghar-demo.key \
+	  dakghar-state.json dakghar-state.tmp dnd.bin
