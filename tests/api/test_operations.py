@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -131,3 +132,34 @@ def test_failure_statuses_and_lanes_have_one_definition() -> None:
         ("otp", 0), ("transactional", 1), ("promotional", 2),
     ]  # fmt: skip
     assert [MessageType(lane.label).lane for lane in LANES] == list(LANES)
+
+
+def test_accounts_are_listed_updated_and_shown_by_name_in_credits_and_iso_times(
+    tmp_path: Path,
+) -> None:
+    env = {
+        "DAKGHAR_DATA_DIR": str(tmp_path),
+        "DAKGHAR_DATABASE_URL": f"sqlite:///{tmp_path}/cli.db",
+        "PATH": "/usr/bin:/bin",
+    }
+
+    def dakghar(*args: str) -> str:
+        return subprocess.run([sys.executable, "-m", "dakghar", *args], env=env,
+                              capture_output=True, text=True, check=True).stdout  # fmt: skip
+
+    acc = dakghar("accounts", "create", "acme", "--balance", "10", "--sender", "ACMEIN").strip()
+    dakghar("accounts", "create", "other", "--sender", "OTHER")
+    listed = dakghar("accounts", "list").splitlines()
+    assert [line.split()[:2] for line in listed] == [[acc, "acme"], [listed[1].split()[0], "other"]]
+    assert "balance 10.0" in listed[0] and "sender ACMEIN" in listed[0]
+    updated = dakghar("accounts", "update", acc, "--balance", "2.5", "--segment-limit", "3",
+                      "--webhook-events", "all", "--smart-encoding")  # fmt: skip
+    assert '"balance": 2.5' in updated and '"segment_limit": 3' in updated
+    assert '"webhook_events": "all"' in updated and '"smart_encoding": true' in updated
+    shown = dakghar("accounts", "show", "acme")  # by name
+    assert f'"id": "{acc}"' in shown and '"balance": 2.5' in shown
+    assert '"price_per_segment": 1.0' in shown
+    assert re.search(r'"created_at": "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"', shown)
+    bad = subprocess.run([sys.executable, "-m", "dakghar", "accounts", "update", acc], env=env,
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "at least one setting" in bad.stderr

@@ -9,7 +9,10 @@ from typing import Any, TypeVar
 import click
 import msgspec
 
+from dakghar.api.render import credits, iso
+from dakghar.core.compose import check_sender
 from dakghar.core.keys import generate_key
+from dakghar.errors import DakgharError
 from dakghar.settings import Settings, SettingsError, ensure_secret_key, load_settings
 from dakghar.store import Store, open_store
 from dakghar.store.base import Account, ApiKey, now_ms
@@ -41,17 +44,22 @@ def with_store(ctx: click.Context, body: Callable[[Store, Settings], Awaitable[T
 
 
 async def _account_or_fail(store: Store, account_id: str) -> Account:
-    acc = await store.get_account(account_id)
+    """The account with this id, or else the oldest one with this name."""
+    acc = await store.get_account(account_id) or await store.find_account_by_name(account_id)
     if acc is None:
         raise click.ClickException(f"no account {account_id!r}")
     return acc
 
 
 def _as_dict(acc: Account) -> dict[str, Any]:
+    """An account as the CLI prints it: credits and ISO 8601 times, as the API does."""
     data = {f: getattr(acc, f) for f in acc.__dataclass_fields__}
-    data["balance"] = acc.balance_milli / 1000
-    data.pop("balance_milli")
-    data["webhook_secret"] = "[set]"
+    data["balance"] = credits(data.pop("balance_milli"))
+    data["price_per_segment"] = credits(data.pop("price_milli_per_segment"))
+    data["created_at"] = iso(acc.created_at)
+    data["webhook_secret"] = "[set]"  # GET /v1/account/webhook-secret shows it to the account
+    data.pop("previous_webhook_secret")
+    data["previous_secret_expires_at"] = iso(acc.previous_secret_expires_at)
     return data
 
 
@@ -150,11 +158,96 @@ def accounts_create(
         )
 
 
+@accounts.command("list")
+@click.pass_context
+def accounts_list(ctx: click.Context) -> None:
+    """One line per account: id, name, balance, default sender, state."""
+
+    async def body(store: Store, _s: Settings) -> list[Account]:
+        return await store.list_accounts()
+
+    for acc in with_store(ctx, body):
+        state = "paused" if acc.sending_paused else "active"
+        click.echo(
+            f"{acc.id}  {acc.name}  balance {credits(acc.balance_milli)}  "
+            f"sender {acc.default_sender or '-'}  {state}"
+        )
+
+
+@accounts.command("update")
+@click.argument("account_id")
+@click.option("--balance", type=click.FloatRange(min=0), default=None, help="Set the balance.")
+@click.option("--price", type=click.FloatRange(min=0), default=None, help="Credits per segment.")
+@click.option("--segment-limit", type=click.IntRange(1, 255), default=None,
+              help="Most segments one message may use.")  # fmt: skip
+@click.option("--rate", type=click.IntRange(min=1), default=None, help="Requests/s per API key.")
+@click.option("--burst", type=click.IntRange(min=1), default=None, help="Burst per API key.")
+@click.option("--sender", default=None, help="Default sender ID.")
+@click.option("--region", default=None, help="Default region (ISO 3166, e.g. IN).")
+@click.option("--countries", default=None,
+              help="Allowed destination countries, comma-separated, or 'all'.")  # fmt: skip
+@click.option("--webhook-events", type=click.Choice(["final", "sent", "all"]), default=None,
+              help="Which status changes are POSTed.")  # fmt: skip
+@click.option("--smart-encoding/--no-smart-encoding", default=None,
+              help="Replace look-alike characters so text stays GSM-7.")  # fmt: skip
+@click.pass_context
+def accounts_update(
+    ctx: click.Context,
+    account_id: str,
+    balance: float | None,
+    price: float | None,
+    segment_limit: int | None,
+    rate: int | None,
+    burst: int | None,
+    sender: str | None,
+    region: str | None,
+    countries: str | None,
+    webhook_events: str | None,
+    smart_encoding: bool | None,
+) -> None:
+    """Change an account's billing fields and settings (only those given); print it as JSON."""
+    changes: dict[str, Any] = {
+        "balance_milli": None if balance is None else round(balance * 1000),
+        "price_milli_per_segment": None if price is None else round(price * 1000),
+        "segment_limit": segment_limit,
+        "rate_per_second": rate,
+        "rate_burst": burst,
+        "webhook_events": webhook_events,
+        "smart_encoding": smart_encoding,
+    }
+    if sender is not None:
+        try:
+            changes["default_sender"] = check_sender(sender)
+        except DakgharError as exc:
+            raise click.BadParameter(exc.detail, param_hint="--sender") from exc
+    if region is not None:
+        if len(region) != 2 or not region.isalpha():
+            raise click.BadParameter(
+                "use a two-letter ISO region such as IN", param_hint="--region"
+            )
+        changes["default_region"] = region.upper()
+    if countries is not None:
+        changes["allowed_countries"] = None if countries.lower() == "all" else countries.upper()
+    changes = {k: v for k, v in changes.items() if v is not None or k == "allowed_countries"}
+    if countries is None:
+        changes.pop("allowed_countries", None)
+    if not changes:
+        raise click.UsageError("give at least one setting to change; see --help")
+
+    async def body(store: Store, _s: Settings) -> Account | None:
+        acc = await _account_or_fail(store, account_id)
+        return await store.update_account(acc.id, **changes)
+
+    acc = with_store(ctx, body)
+    assert acc is not None
+    click.echo(msgspec.json.format(msgspec.json.encode(_as_dict(acc))))
+
+
 @accounts.command("show")
 @click.argument("account_id")
 @click.pass_context
 def accounts_show(ctx: click.Context, account_id: str) -> None:
-    """Print an account as JSON."""
+    """Print an account (by id or name) as JSON."""
 
     async def body(store: Store, _s: Settings) -> Account:
         return await _account_or_fail(store, account_id)

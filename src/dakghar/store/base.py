@@ -276,6 +276,9 @@ class Store(Protocol):
     async def accounts_below(self, balance_milli: int, limit: int = 100) -> list[Account]:
         """Accounts whose balance is under ``balance_milli``, lowest first."""
 
+    async def list_accounts(self, limit: int = 1000) -> list[Account]:
+        """Accounts, oldest first (``dakghar accounts list``)."""
+
     async def find_account_by_name(self, name: str) -> Account | None:
         """The oldest account with this name (used by ``serve --demo``)."""
 

@@ -217,6 +217,12 @@ class SqliteStore(PipelineStoreMixin, OtpStoreMixin):
         rows = await self._read(lambda c: c.execute(sql, (balance_milli, limit)).fetchall())
         return [_account(r) for r in rows]
 
+    async def list_accounts(self, limit: int = 1000) -> list[Account]:
+        """Accounts, oldest first."""
+        sql = f"SELECT {', '.join(_ACCOUNT_FIELDS)} FROM accounts ORDER BY created_at, id LIMIT ?"
+        rows = await self._read(lambda c: c.execute(sql, (limit,)).fetchall())
+        return [_account(r) for r in rows]
+
     async def find_account_by_name(self, name: str) -> Account | None:
         """The oldest account named ``name``."""
         sql = (
