@@ -43,4 +43,4 @@ bench: $(VENV)/.installed-test
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	rm -f dakghar.db dakghar.db-wal dakghar.db-shm dakghar.secret dakghar-demo.key \
-	  dakghar-state.json dakghar-state.tmp dnd.bin
+	  dakghar-state.json dakghar-state.tmp dakghar.pid dnd.bin

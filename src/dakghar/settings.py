@@ -110,6 +110,8 @@ _ENV_FIELDS = {
 
 # Written by `dakghar serve` into the data directory every 2 s; read by `dakghar status`.
 STATE_FILE = "dakghar-state.json"
+# The pid of the `dakghar serve` using this data directory; `dakghar reload` signals it.
+PID_FILE = "dakghar.pid"
 
 
 class SettingsError(Exception):

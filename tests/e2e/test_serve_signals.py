@@ -85,3 +85,36 @@ def test_a_reload_refuses_a_route_to_the_simulator_and_keeps_the_running_routes(
                 time.sleep(0.1)
             assert "simulated carrier" in str(refused[-1]["error"])
             assert not _reloaded(served.stderr) and served.proc.poll() is None
+
+
+def test_dakghar_reload_signals_the_gateway_of_its_data_directory_only(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.e2e.serve_process import serve_env
+
+    with carrier() as sim:
+        assert sim.address is not None
+        toml = CONNECTOR.format(port=sim.address[1]) + ROUTE
+        env = {"DAKGHAR_LOG_LEVEL": "info", "DAKGHAR_LOG_FORMAT": "json"}
+        with serving(tmp_path, toml, **env) as served:
+            assert (tmp_path / "dakghar.pid").read_text().strip() == str(served.proc.pid)
+            (tmp_path / "dakghar.toml").write_text(toml + ROUTE)
+            done = subprocess.run(
+                [sys.executable, "-m", "dakghar", "--config", str(tmp_path / "dakghar.toml"),
+                 "reload"],
+                env=serve_env(tmp_path), capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            assert f"pid {served.proc.pid}" in done.stdout
+            deadline = time.monotonic() + 10
+            while not _reloaded(served.stderr):
+                assert time.monotonic() < deadline, served.stderr.read_text()[-2000:]
+                time.sleep(0.1)
+            assert _reloaded(served.stderr)[-1]["routes"] == 2
+    assert not (tmp_path / "dakghar.pid").exists()  # removed at exit
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    done = subprocess.run([sys.executable, "-m", "dakghar", "reload"], env=serve_env(other),
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert done.returncode != 0 and "no running 'dakghar serve'" in done.stderr

@@ -13,7 +13,7 @@ from dakghar.cli.admin import accounts, keys
 from dakghar.cli.analytics import stats
 from dakghar.cli.campaigns import campaigns
 from dakghar.cli.compliance import dnd_group, senders, templates  # also adds `accounts dlt`
-from dakghar.cli.operations import pause, resume, status
+from dakghar.cli.operations import pause, reload, resume, status
 from dakghar.cli.otp import otp
 from dakghar.cli.routes import routes
 from dakghar.cli.serve import serve
@@ -45,6 +45,7 @@ cli.add_command(keys)
 cli.add_command(pause)
 cli.add_command(resume)
 cli.add_command(status)
+cli.add_command(reload)
 cli.add_command(simulator)
 cli.add_command(otp)
 cli.add_command(routes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +15,7 @@ import msgspec
 from dakghar.cli.admin import with_store
 from dakghar.pipeline.routing import SANDBOX_CONNECTOR, live_connector_names
 from dakghar.pipeline.switches import Switchboard
-from dakghar.settings import STATE_FILE, Settings
+from dakghar.settings import PID_FILE, STATE_FILE, Settings, SettingsError, load_settings
 from dakghar.store import Store
 
 
@@ -104,3 +106,31 @@ def _gateway_state(path: Path) -> object:
     if not isinstance(state, dict) or time.time() - float(state.get("at", 0)) > 10:
         return "not running (state file is stale)"
     return {k: state[k] for k in ("connectors", "in_flight", "stats") if k in state}
+
+
+@click.command()
+@click.pass_context
+def reload(ctx: click.Context) -> None:
+    """Make the running 'dakghar serve' of this data directory re-read its routes (SIGHUP).
+
+    The process is found through the pid file that 'serve' writes into its data directory, so
+    other gateways on the same machine are left alone.
+    """
+    try:
+        settings = load_settings((ctx.find_root().obj or {}).get("config"))
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    pidfile = Path(settings.data_dir) / PID_FILE
+    try:
+        pid = int(pidfile.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        # A stale file may name a pid reused by something else, which SIGHUP would end.
+        if cmdline.exists() and b"serve" not in cmdline.read_bytes():
+            raise ProcessLookupError(f"pid {pid} is not a dakghar serve")
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(
+            f"no running 'dakghar serve' for data directory {settings.data_dir!r} "
+            f"({pidfile}: {getattr(exc, 'strerror', None) or exc})"
+        ) from exc
+    click.echo(f"asked dakghar serve (pid {pid}) to reload its routes")

@@ -2,7 +2,7 @@
 
 Routes live in the config file (reviewable, versionable); these commands read and edit it with
 ``tomlkit`` so that comments and layout survive. A running gateway reads the file again on
-``kill -HUP <pid>`` (or at its next start).
+``dakghar reload`` (or at its next start).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dakghar.pipeline.routing import (
 )
 from dakghar.settings import Settings, SettingsError, load_settings
 
-RELOAD_HINT = "a running gateway applies it on 'kill -HUP <pid>' or at its next start"
+RELOAD_HINT = "a running gateway applies it on 'dakghar reload' or at its next start"
 
 
 def _config_path(ctx: click.Context) -> Path:

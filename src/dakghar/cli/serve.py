@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -20,7 +21,7 @@ from dakghar.api.metrics_access import MetricsAccess, is_loopback, metrics_host
 from dakghar.api.services import Services
 from dakghar.core.keys import generate_key, parse_key, verify_key
 from dakghar.observability.logging import configure_logging, get_logger
-from dakghar.settings import Settings, SettingsError, ensure_secret_key, load_settings
+from dakghar.settings import PID_FILE, Settings, SettingsError, ensure_secret_key, load_settings
 from dakghar.store.base import ApiKey, now_ms
 
 DEMO_ACCOUNT = "demo"
@@ -112,6 +113,23 @@ class StartupError(click.ClickException):
 
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"dakghar: error: {self.format_message()}", file=file or sys.stderr)
+
+
+def pid_file_component(path: Path) -> Component:
+    """A start-up part that writes this process's pid where ``dakghar reload`` finds it, and
+    removes it at shutdown (unless a newer gateway on the same data directory wrote its own)."""
+
+    async def start(svc: Services) -> Callable[[], Awaitable[None]]:
+        path.write_text(f"{os.getpid()}\n")
+
+        async def stop() -> None:
+            with contextlib.suppress(OSError, ValueError):
+                if int(path.read_text()) == os.getpid():
+                    path.unlink()
+
+        return stop
+
+    return start
 
 
 def check_config(settings: Settings, *, delivery: bool) -> None:
@@ -217,6 +235,7 @@ def serve(
 
         components.append(delivery_component(settings, reload_on_hup=True, config_path=config))
     components.append(alerts)
+    components.append(pid_file_component(Path(settings.data_dir) / PID_FILE))
     on_started: list[Callable[[], None]] = []
     if demo:
         banner = DemoBanner(url)
