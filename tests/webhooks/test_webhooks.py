@@ -94,3 +94,47 @@ async def test_events_are_retried_until_accepted_and_arrive_in_status_order(
     last_body, last_sig = receiver.calls[-1]
     assert last_body["message_id"] == mid and last_body["reference"] == "order-9"
     assert verify(acc.webhook_secret, receiver.raw, last_sig, now=int(time.time()))
+
+
+async def test_a_slow_receiver_holds_up_only_its_own_slot(tmp_path: Path) -> None:
+    arrived: list[tuple[str, float]] = []
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(3)
+        arrived.append(("slow", time.monotonic()))
+        return web.Response(status=200)
+
+    async def fast(request: web.Request) -> web.Response:
+        arrived.append(("fast", time.monotonic()))
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/slow", slow)
+    app.router.add_post("/fast", fast)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    store = SqliteStore(f"sqlite:///{tmp_path}/w.db")
+    await store.open()
+    acc = await store.create_account(name="a", balance_milli=0)
+    [slow_id] = await queue(store, acc.id, 1, callback_url=f"http://127.0.0.1:{port}/slow")
+    fast_ids = await queue(store, acc.id, 30, callback_url=f"http://127.0.0.1:{port}/fast")
+    for mid in [slow_id, *fast_ids]:  # the slow one's webhook is claimed first
+        await store.apply([StatusChange(mid, "delivered")])
+    # two connections: before, a batch of 8 waited for its slowest member before the next one
+    sender = WebhookSender(store, concurrency=2, poll_interval=0.02, allow_private=True)
+    started = time.monotonic()
+    await sender.start()
+    try:
+        deadline = started + 10
+        while sender.delivered < 31 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+    finally:
+        await sender.stop()
+        await store.close()
+        await runner.cleanup()
+    fast_done = [at - started for kind, at in arrived if kind == "fast"]
+    assert len(fast_done) == 30 and max(fast_done) < 2.0, fast_done  # none waited for "slow"
+    assert [kind for kind, _ in arrived][-1] == "slow"

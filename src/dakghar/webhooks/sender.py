@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from dakghar.errors import InvalidCallbackUrl
+from dakghar.observability.logging import get_logger
 from dakghar.store.base import Account, Store, WebhookEvent, now_ms
 from dakghar.webhooks.resolver import GuardedResolver
 from dakghar.webhooks.signing import HEADER, sign
@@ -34,6 +35,7 @@ from dakghar.webhooks.urls import check_callback_url, gateway_addresses
 if TYPE_CHECKING:
     from dakghar.settings import Settings
 
+log = get_logger("dakghar.webhooks")
 RETRY_WINDOW_MS = 24 * 3600 * 1000 + 60_000  # "at least 24 h"
 
 
@@ -113,14 +115,38 @@ class WebhookSender:
             await self._session.close()
 
     async def _run(self) -> None:
-        while True:
-            events = await self.store.claim_webhooks(self.concurrency * 4, lease_ms=60_000)
-            if events:
-                await asyncio.gather(*(self._deliver(e) for e in events))
-                continue
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+        # A rolling pool: a freed slot is refilled at once, so one slow receiver holds up only
+        # its own slot, not a whole batch (deliveries were awaited batch by batch before).
+        inflight: set[asyncio.Task[None]] = set()
+        slots = self.concurrency * 2  # the connector opens `concurrency`; the rest wait briefly
+
+        def finished(task: asyncio.Task[None]) -> None:
+            inflight.discard(task)
+            self._wake.set()
+
+        try:
+            while True:
+                room = slots - len(inflight)
+                events = await self.store.claim_webhooks(room, lease_ms=60_000) if room else []
+                for event in events:
+                    task = asyncio.create_task(self._deliver_safely(event))
+                    inflight.add(task)
+                    task.add_done_callback(finished)
+                if events and len(inflight) < slots:
+                    continue  # more may be due: look again before waiting
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+        finally:
+            for task in inflight:
+                task.cancel()  # its event stays leased, and is retried when the lease ends
+            await asyncio.gather(*inflight, return_exceptions=True)
+
+    async def _deliver_safely(self, event: WebhookEvent) -> None:
+        try:
+            await self._deliver(event)
+        except Exception:  # one bad event must not stop the others; its lease brings it back
+            log.exception("webhook delivery failed unexpectedly", event_id=event.event_id)
 
     async def _secret(self, account_id: str) -> list[str] | None:
         """The account's signing secrets (cached briefly: a rotation shows within 5 s)."""
