@@ -67,7 +67,8 @@ class PipelineStoreMixin:
                 "connector": connector,
                 "provider_message_id": provider_ids[0] if provider_ids else None,
             }
-            detail = ops.bill_parts(c, message_id, parts, fields) if parts else None
+            # One part never exceeds the segments counted at accept (at least one): no read.
+            detail = ops.bill_parts(c, message_id, parts, fields) if parts and parts > 1 else None
             msg = ops.apply_change(
                 c, StatusChange(message_id, Status.SENT.value, detail=detail, fields=fields), now
             )

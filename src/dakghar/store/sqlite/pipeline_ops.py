@@ -186,6 +186,7 @@ def claim(
         if not found:
             continue
         ids = [r[0] for r in found]
+        first = {r[0] for r in found if r[1] == Status.QUEUED.value}  # not retries
         marks = ",".join("?" * len(ids))
         c.execute(
             f"UPDATE messages SET status = 'sending', lease_until = ?, attempts = attempts + 1, "
@@ -195,10 +196,9 @@ def claim(
         c.executemany(
             "INSERT INTO message_events (message_id, status, at, detail) "
             "VALUES (?, 'sending', ?, ?)",
-            [(r[0], now, None) for r in found if r[1] == Status.QUEUED.value],
+            [(mid, now, None) for mid in first],
         )
         rows = _rows(c.execute(f"{_SELECT} WHERE id IN ({marks})", ids))
-        first = {r[0] for r in found if r[1] == Status.QUEUED.value}
         hooked = [r for r in rows if r.callback_url and r.id in first]
         if hooked and _wants_webhook(c, account, Status.SENDING):
             for r in hooked:
