@@ -360,7 +360,7 @@ async def run(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory(prefix="vs-kannel-") as tmpdir:
             tmp = Path(tmpdir)
             for r in range(1, args.rounds + 1):
-                for g in ("dakghar", "kannel"):
+                for g in args.only or ("dakghar", "kannel"):
                     main = await phase(g, tmp, cb, cb_port, args.count, args.conc, 0.0)
                     late = await phase(g, tmp, cb, cb_port, args.count, args.conc, 0.05)
                     res = results[g]
@@ -408,6 +408,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--count", type=int, default=20_000)
     ap.add_argument("--conc", type=int, default=50)
+    ap.add_argument(
+        "--only",
+        choices=("dakghar", "kannel"),
+        action="append",
+        help="measure only this gateway (for profiling; ratios need both)",
+    )
     args = ap.parse_args()
     if not (find_box("bearerbox") and find_box("smsbox")):
         sys.exit("Kannel (bearerbox, smsbox) is not installed")

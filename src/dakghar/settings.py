@@ -11,7 +11,7 @@ import os
 import secrets
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -36,6 +36,10 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0  # and its body within this of the headers
     keep_alive_seconds: float = 5.0  # an idle keep-alive connection is closed after this (whole s)
+    # Where `dakghar serve` runs the delivery side (dispatcher, connectors, simulator, webhooks):
+    # "process", a second process beside the API's (both cores of the box; the default), or
+    # "inline", inside the API's own process (one process, one core).
+    delivery: Literal["process", "inline"] = "process"
 
 
 class WebhookSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -63,6 +67,7 @@ class StoreSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     group_commit_max_batch: int = 2000
     group_commit_max_wait_ms: float = 2.0
     synchronous: str = "NORMAL"  # SQLite PRAGMA synchronous under WAL: durable against crashes
+    count_statements: bool = False  # count the writer's statements (bench/store_ops.py)
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -19,7 +19,6 @@ from dakghar.api.services import services
 from dakghar.connectors.http.base import Callback, CallbackReceiver, CallbackRejected
 from dakghar.errors import Forbidden, NotFound, PayloadTooLarge, ValidationError
 from dakghar.observability.logging import get_logger
-from dakghar.pipeline.dispatcher import Dispatcher
 
 log = get_logger("dakghar.api.callbacks")
 MAX_BODY = 64 * 1024  # a status callback is a few hundred bytes; MSG91 batches stay far below
@@ -28,9 +27,9 @@ MAX_BODY = 64 * 1024  # a status callback is a few hundred bytes; MSG91 batches 
 async def callback(request: Request) -> Response:
     """Verify, parse and apply one provider callback; 204 once every report is recorded."""
     name = request.path_params["name"]
-    dispatcher: Dispatcher | None = services(request).extras.get("dispatcher")
-    connector = dispatcher.connectors.get(name) if dispatcher is not None else None
-    if dispatcher is None or not isinstance(connector, CallbackReceiver):
+    delivery = services(request).delivery
+    connector = delivery.connectors.get(name) if delivery is not None else None
+    if delivery is None or not isinstance(connector, CallbackReceiver):
         raise NotFound(f"no HTTP provider connector named {name!r}")
     body = await request.body()
     if len(body) > MAX_BODY:
@@ -55,7 +54,7 @@ async def callback(request: Request) -> Response:
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValidationError(f"callback not understood: {exc}") from exc
     for report in reports:
-        await dispatcher.report(name, report)
+        await delivery.report(name, report)
     return Response(status_code=204)
 
 

@@ -43,7 +43,7 @@ async def dashboard_data(request: Request) -> Response:
     counters = {"accepted": 0.0, "sent": 0.0, "delivered": 0.0, "failed": 0.0}
     metrics = svc.extras.get("metrics")
     if metrics is not None:
-        for family in metrics.registry.collect():
+        for family in metrics.families():
             for s in family.samples:
                 if s.name == "dakghar_messages_accepted_total":
                     counters["accepted"] += s.value
@@ -53,7 +53,7 @@ async def dashboard_data(request: Request) -> Response:
                         counters[status] += s.value
                     elif status in _FAILED:
                         counters["failed"] += s.value
-    dispatcher = svc.extras.get("dispatcher")
+    delivery = svc.delivery
     connectors = [
         {
             "name": name,
@@ -61,7 +61,7 @@ async def dashboard_data(request: Request) -> Response:
             "breaker": c.get("breaker", {}).get("state", "closed"),
             "in_flight": c.get("window_in_use", c.get("in_flight", 0)),
         }
-        for name, c in (dispatcher.state()["connectors"] if dispatcher else {}).items()
+        for name, c in (delivery.state()["connectors"] if delivery else {}).items()
     ]
     campaigns = []
     if isinstance(svc.store, SqliteStore):

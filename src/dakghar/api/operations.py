@@ -61,7 +61,7 @@ async def switch_flip(request: Request) -> Response:
             "use /v1/switches/global/{action} or /v1/switches/connectors/{name}/{action}"
         )
     if scope == "connectors":
-        known = svc.extras.get("connector_names")
+        known = svc.delivery.connector_names if svc.delivery is not None else None
         if known is not None and name not in known:
             raise NotFound(f"no connector named {name!r}")
         scope = "connector"
@@ -73,8 +73,7 @@ async def connectors_view(request: Request) -> Response:
     """``GET /v1/connectors``: dispatcher, connector and breaker state (admin)."""
     svc = services(request)
     _admin(await svc.auth.authenticate(request))
-    dispatcher = svc.extras.get("dispatcher")
-    state = dispatcher.state() if dispatcher is not None else {"connectors": {}}
+    state = svc.delivery.state() if svc.delivery is not None else {"connectors": {}}
     return Response(render.encoder.encode(state), media_type=JSON)
 
 

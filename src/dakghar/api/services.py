@@ -18,6 +18,7 @@ from dakghar.api.problems import validation_from_msgspec
 from dakghar.errors import IdempotencyConflict, PayloadTooLarge, ValidationError
 from dakghar.pipeline.accept import Acceptor
 from dakghar.pipeline.switches import Switchboard
+from dakghar.pipeline.view import DeliveryView
 from dakghar.settings import Settings
 from dakghar.store.base import IdempotencyRecord, Store
 from dakghar.webhooks.urls import check_callback_url, gateway_addresses
@@ -36,6 +37,7 @@ class Services:
     acceptor: Acceptor
     switches: Switchboard
     readiness: dict[str, Any] = field(default_factory=dict)
+    delivery: DeliveryView | None = None  # the dispatcher, in this process or another
     extras: dict[str, Any] = field(default_factory=dict)  # parts started by components
 
     def check_callback(self, url: str | None, *, field: str = "callback_url") -> None:

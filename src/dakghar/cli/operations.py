@@ -98,14 +98,31 @@ def status(ctx: click.Context) -> None:
 
 
 def _gateway_state(path: Path) -> object:
-    """What a running `dakghar serve` last wrote (every 2 s); stale or missing means not running."""
+    """What a running `dakghar serve` last wrote (every second); stale or missing means not
+    running. ``processes`` is the layout: the API process (from the pid file) and the process
+    running the dispatcher, one and the same with ``[server] delivery = "inline"``."""
     try:
         state = msgspec.json.decode(path.read_bytes())
     except (OSError, msgspec.DecodeError):
         return "not running (no state file in the data directory)"
     if not isinstance(state, dict) or time.time() - float(state.get("at", 0)) > 10:
         return "not running (state file is stale)"
-    return {k: state[k] for k in ("connectors", "in_flight", "stats") if k in state}
+    out = {k: state[k] for k in ("connectors", "in_flight", "claimed_ahead", "stats") if k in state}
+    processes: list[dict[str, object]] = []
+    try:
+        api_pid: int | None = int((path.parent / PID_FILE).read_text().strip())
+    except (OSError, ValueError):
+        api_pid = None
+    delivery_pid = state.get("pid")
+    if api_pid is not None and api_pid == delivery_pid:
+        processes.append({"pid": api_pid, "runs": ["api", "dispatcher"]})
+    else:
+        if api_pid is not None:
+            processes.append({"pid": api_pid, "runs": ["api"]})
+        if delivery_pid is not None:
+            processes.append({"pid": delivery_pid, "runs": ["dispatcher"]})
+    out["processes"] = processes
+    return out
 
 
 @click.command()

@@ -175,6 +175,16 @@ def describe(exc: BaseException) -> str:
     "allow_private_networks), so a webhook receiver on this machine works.",
 )
 @click.option(
+    "--role",
+    type=click.Choice(["all", "api", "dispatcher"]),
+    default="all",
+    show_default=True,
+    help="all: the whole gateway (the API here, the delivery side in a second process it "
+    'starts and watches, or inline with [server] delivery = "inline"); api: the REST API '
+    "alone; dispatcher: the delivery side alone (dispatcher, connectors, simulator, webhooks; "
+    "no HTTP listener). One dispatcher runs per SQLite store.",
+)
+@click.option(
     "--no-delivery",
     is_flag=True,
     help="Accept and store messages but start no dispatcher, connectors or simulator "
@@ -187,6 +197,7 @@ def serve(
     port: int | None,
     config: str | None,
     demo: bool,
+    role: str,
     no_delivery: bool,
 ) -> None:
     """Run the gateway: REST API, store, dispatcher, connectors and simulated carrier.
@@ -194,11 +205,21 @@ def serve(
     Sandbox (test_) keys reach only the built-in simulated carrier; live keys go through the
     connectors and routes of the config file. SIGHUP re-reads the routes.
 
+    By default the delivery side runs in a second process, so that the gateway uses two
+    cores; `dakghar status` shows both processes.
+
     A bad setting or a port in use stops it with one line on stderr and a non-zero exit.
     """
     config = config or (ctx.find_root().obj or {}).get("config")
+    inherited: Settings | None = None
+    if role == "dispatcher":
+        from dakghar.pipeline.process import inherited_settings
+
+        inherited = inherited_settings()  # started by `serve`: the settings it validated
     try:
-        settings: Settings = ensure_secret_key(load_settings(config, host=host, port=port))
+        settings: Settings = inherited or ensure_secret_key(
+            load_settings(config, host=host, port=port)
+        )
     except SettingsError as exc:
         raise StartupError(describe(exc)) from exc
     if demo:
@@ -206,10 +227,14 @@ def serve(
         webhooks = msgspec.structs.replace(settings.webhooks, allow_private_networks=True)
         settings = msgspec.structs.replace(settings, webhooks=webhooks)
     configure_logging(settings.log_level, settings.log_format)
+    delivery = "none" if no_delivery or role == "api" else settings.server.delivery
+    if role == "dispatcher":
+        _run_dispatcher(settings, config)
+        return
     from dakghar.observability.alerts import alerts_component
 
     try:
-        check_config(settings, delivery=not no_delivery)
+        check_config(settings, delivery=delivery != "none" or role == "api")
         alerts = alerts_component(settings)
         MetricsAccess.from_settings(settings)  # the token variable and the listener's settings
     except (SettingsError, ValueError) as exc:
@@ -229,11 +254,21 @@ def serve(
     access = MetricsAccess.from_settings(settings, api_host=api_host, metrics_port=metrics_port)
     url = f"http://{hostport(settings.host, api_port)}"
     components: list[Component] = []
-    if not no_delivery:
-        # Imported here so that the admin commands start without loading the SMPP stack.
+    # Imported here so that the admin commands start without loading the SMPP stack.
+    if delivery == "inline":
         from dakghar.pipeline.runtime import delivery_component
 
         components.append(delivery_component(settings, reload_on_hup=True, config_path=config))
+    elif delivery == "process" or role == "api":
+        from dakghar.pipeline.process import DeliveryProcess
+
+        argv = None
+        if delivery == "process":
+            argv = [sys.executable, "-m", "dakghar", "serve", "--role", "dispatcher",
+                    "--host", settings.host, "--port", str(api_port)]  # fmt: skip
+            argv += ["--config", config] if config else []
+            argv += ["--demo"] if demo else []
+        components.append(DeliveryProcess(settings, argv).component)
     components.append(alerts)
     components.append(pid_file_component(Path(settings.data_dir) / PID_FILE))
     on_started: list[Callable[[], None]] = []
@@ -243,13 +278,37 @@ def serve(
         on_started.append(banner.show)
     app = create_app(settings, components=components, metrics_access=access)
     log = get_logger("dakghar.serve")
-    log.info("starting", url=url, database=settings.database_url)
+    log.info("starting", url=url, database=settings.database_url, role=role, delivery=delivery)
     if metrics_port is not None:
         mhost = metrics_host(settings)
         log.info("metrics listener", url=f"http://{hostport(mhost, metrics_port)}/metrics")
         if access.token is None and not is_loopback(mhost):
             log.warning("metrics listener open to every peer that reaches it", host=mhost)
+    with contextlib.ExitStack() as stack:
+        if delivery == "inline":
+            from dakghar.pipeline.process import dispatcher_lock
+
+            try:  # one dispatcher per store: this process is it
+                stack.enter_context(dispatcher_lock(settings))
+            except RuntimeError as exc:
+                raise StartupError(str(exc)) from exc
+        try:
+            run_server(app, sockets, settings.server, on_started)
+        except StartupFailed as exc:
+            raise StartupError(describe(exc.error)) from exc
+
+
+def _run_dispatcher(settings: Settings, config: str | None) -> None:
+    """``--role dispatcher``: the delivery side alone, in this process."""
+    from dakghar.pipeline.process import run_dispatcher
+
     try:
-        run_server(app, sockets, settings.server, on_started)
-    except StartupFailed as exc:
-        raise StartupError(describe(exc.error)) from exc
+        check_config(settings, delivery=True)
+    except (SettingsError, ValueError) as exc:
+        raise StartupError(describe(exc)) from exc
+    try:
+        run_dispatcher(settings, config)
+    except (SettingsError, ValueError, RuntimeError, OSError) as exc:
+        raise StartupError(describe(exc)) from exc
+    except KeyboardInterrupt:
+        pass

@@ -190,8 +190,8 @@ class AlertEvaluator:
             return Evaluation(p99 * 1000 > float(p["above_ms"]), p99 * 1000,
                               f"API p99 {p99 * 1000:.0f} ms")  # fmt: skip
         if rule.kind == "connector_down":
-            dispatcher = self.svc.extras.get("dispatcher")
-            connectors = dispatcher.state()["connectors"] if dispatcher else {}
+            delivery = self.svc.delivery
+            connectors = delivery.state()["connectors"] if delivery else {}
             down = [
                 name
                 for name, c in connectors.items()
@@ -220,7 +220,7 @@ class AlertEvaluator:
         out: dict[str, float] = {}
         if metrics is None:
             return out
-        for family in metrics.registry.collect():
+        for family in metrics.families():
             if family.name == "dakghar_http_requests":
                 for s in family.samples:
                     if s.name.endswith("_total"):

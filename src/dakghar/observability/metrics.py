@@ -22,6 +22,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,6 +41,8 @@ class Metrics:
     """The gateway's metrics, with hooks for the API, the acceptor and the dispatcher."""
 
     def __init__(self) -> None:
+        # Exposition text of the gateway's other processes (the delivery process), merged in.
+        self.peers: list[Callable[[], str | None]] = []
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http_requests = Counter(
@@ -107,9 +110,51 @@ class Metrics:
                     max(0.0, (row.delivered_at - row.submitted_at) / 1000)
                 )
 
+    def families(self) -> list[Metric]:
+        """This process's metrics, with those of ``peers`` (other processes of the same
+        gateway, as exposition text) added in: counters and histograms summed per label set."""
+        own = list(self.registry.collect())
+        for peer in self.peers:
+            text = peer()
+            if text:
+                own = merge_families(own, text_string_to_metric_families(text))
+        return own
+
     def render(self) -> bytes:
         """The text exposition format."""
-        return generate_latest(self.registry)
+        if not self.peers:
+            return generate_latest(self.registry)
+        return generate_latest(_Fixed(self.families()))
+
+
+class _Fixed(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+def merge_families(own: list[Metric], other: Iterable[Metric]) -> list[Metric]:
+    """``own`` with the samples of ``other`` added: equal (name, labels) summed, new ones
+    appended; ``_created`` timestamps are kept from ``own``."""
+    by_name = {f.name: f for f in own}
+    out = list(own)
+    for family in other:
+        mine = by_name.get(family.name)
+        if mine is None:
+            out.append(family)
+            continue
+        index = {(s.name, tuple(sorted(s.labels.items()))): i for i, s in enumerate(mine.samples)}
+        for s in family.samples:
+            key = (s.name, tuple(sorted(s.labels.items())))
+            i = index.get(key)
+            if i is None:
+                index[key] = len(mine.samples)
+                mine.samples.append(s)
+            elif not s.name.endswith("_created"):
+                mine.samples[i] = mine.samples[i]._replace(value=mine.samples[i].value + s.value)
+    return out
 
 
 class _StateCollector(Collector):

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,12 +23,13 @@ from typing import Any
 from dakghar.connectors.base import Connector, ConnectorError, Outbound, Report
 from dakghar.core.message import LANES, ErrorCode, Status
 from dakghar.observability.logging import get_logger
+from dakghar.pipeline.batching import Coalescer
 from dakghar.pipeline.breaker import CircuitBreaker
 from dakghar.pipeline.pacing import AsyncPacer
 from dakghar.pipeline.retry import RetryPolicy
 from dakghar.pipeline.routing import SANDBOX_CONNECTOR, NoRoute, Router, RoutingInput
 from dakghar.pipeline.switches import Switchboard
-from dakghar.store.base import MessageRow, StatusChange, Store, now_ms
+from dakghar.store.base import MessageRow, Sent, StatusChange, Store, now_ms
 
 log = get_logger("dakghar.dispatcher")
 __all__ = ["SANDBOX_CONNECTOR", "Dispatcher", "DispatcherStats"]
@@ -93,6 +95,15 @@ class Dispatcher:
         # windows and by what their rate limits can send in ~0.2 s: anything more would wait
         # in a pacer queue, where a newly arrived OTP could not overtake it.
         self.capacity = max(64, sum(_claim_budget(c) for c in connectors.values()))
+        # Claimed ahead of need: a slot freed by a carrier's answer is refilled from memory at
+        # once, not after a claim's round trip through the store. Kept per lane, so the next
+        # free slot always goes to the most urgent message claimed.
+        self.ahead = self.capacity
+        self._ready: dict[int, deque[MessageRow]] = {lane: deque() for lane in LANES}
+        self._buffered = 0
+        # One store write for many messages' results (pipeline.batching).
+        self._mark_sent = Coalescer(store.mark_sent_many)
+        self._reports = Coalescer(store.report_many)
         self.stats = DispatcherStats()
         # lane -> account -> when its earliest queued message is due (ms)
         self._active: dict[int, dict[str, int]] = {lane: {} for lane in LANES}
@@ -115,9 +126,13 @@ class Dispatcher:
                 lane[r.account_id] = due
         self._wake.set()
 
-    def _merge(self, waiting: Sequence[tuple[int, str, int]]) -> None:
+    def merge(self, waiting: Sequence[tuple[int, str, int]]) -> None:
+        """Accounts with messages waiting, as (lane, account, earliest due): from a scan of the
+        queue, or from another process's hints (``pipeline.wakeup``)."""
         for lane, account, due in waiting:
-            active = self._active[lane]
+            active = self._active.get(lane)
+            if active is None:
+                continue
             if active.get(account, due + 1) > due:
                 active[account] = due
         if waiting:
@@ -136,7 +151,7 @@ class Dispatcher:
             self.stats.reclaimed += len(moved["reclaimed"])
             if len(moved["reclaimed"]) < 5000:
                 break
-        self._merge(await self.store.waiting_accounts())
+        self.merge(await self.store.waiting_accounts())
         await self.switches.refresh()
         self._running = True
         self._tasks = [
@@ -152,8 +167,16 @@ class Dispatcher:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        buffered = [row for lane in self._ready.values() for row in lane]
+        for lane in self._ready.values():
+            lane.clear()
+        self._buffered = 0
+        if buffered:
+            await self._release([r.id for r in buffered])
         if self._sends:
             await asyncio.wait(self._sends, timeout=drain_timeout)
+        await self._mark_sent.close()
+        await self._reports.close()
         for connector in self.connectors.values():
             await connector.stop()
 
@@ -178,14 +201,54 @@ class Dispatcher:
                 await asyncio.sleep(0.5)
                 continue
             for row in claimed:
+                self._ready[row.lane].append(row)
+            self._buffered += len(claimed)
+            self._start_sends()
+            if not claimed or self._room() <= 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._idle_wait())
+
+    def _room(self) -> int:
+        """How many more messages may be claimed: free slots plus the claim-ahead buffer."""
+        return self.capacity + self.ahead - self._in_flight - self._buffered
+
+    def _start_sends(self) -> None:
+        """Fill free slots from the claimed buffer, most urgent lane first."""
+        if not self._buffered:
+            return
+        paused = self.switches.global_paused
+        give_back: list[MessageRow] = []
+        for lane in LANES:
+            ready = self._ready[lane]
+            while ready and (paused or self._in_flight < self.capacity):
+                row = ready.popleft()
+                self._buffered -= 1
+                if paused or self.switches.account_paused(row.account_id):
+                    give_back.append(row)
+                    continue
                 self._in_flight += 1
                 task = asyncio.create_task(self._send(row))
                 self._sends.add(task)
                 task.add_done_callback(self._sends.discard)
-            if not claimed:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._idle_wait())
+        if give_back:
+            self._give_back(give_back)
+
+    def _give_back(self, rows: Sequence[MessageRow]) -> None:
+        """Return claimed messages that must not be sent now (paused) to the queue."""
+        task = asyncio.create_task(self._release([r.id for r in rows]))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+        for r in rows:
+            active = self._active[r.lane]
+            due = now_ms() + 1000
+            active[r.account_id] = min(active.get(r.account_id, due), due)
+
+    async def _release(self, ids: Sequence[str]) -> None:
+        try:
+            await self.store.release(ids)
+        except Exception:  # their leases run out and the sweep returns them instead
+            log.exception("could not return claimed messages to the queue", count=len(ids))
 
     def _idle_wait(self) -> float:
         now = now_ms()
@@ -197,7 +260,7 @@ class Dispatcher:
     async def _claim_once(self) -> list[MessageRow]:
         if self.switches.global_paused:
             return []
-        free = self.capacity - self._in_flight
+        free = self._room()
         claimed: list[MessageRow] = []
         now = now_ms()
         for lane in LANES:
@@ -257,15 +320,24 @@ class Dispatcher:
         return None
 
     async def _send(self, row: MessageRow) -> None:
+        freed = False
+
+        def free_slot() -> None:
+            nonlocal freed
+            if not freed:
+                freed = True
+                self._in_flight -= 1
+                self._start_sends()
+                self._wake.set()
+
         try:
-            await self._send_one(row)
+            await self._send_one(row, free_slot)
         except Exception:
             log.exception("send failed unexpectedly", message_id=row.id)
         finally:
-            self._in_flight -= 1
-            self._wake.set()
+            free_slot()
 
-    async def _send_one(self, row: MessageRow) -> None:
+    async def _send_one(self, row: MessageRow, free_slot: Callable[[], None]) -> None:
         if row.expires_at <= now_ms():
             await self._finish(row, Status.EXPIRED, ErrorCode.EXPIRED,
                                "validity ended before it could be sent", refund=True)  # fmt: skip
@@ -303,7 +375,10 @@ class Dispatcher:
         self.breakers[name].record_success(time.monotonic())
         self.stats.sent += 1
         self.stats.by_connector[name] = self.stats.by_connector.get(name, 0) + 1
-        sent = await self.store.mark_sent(row.id, name, accepted.provider_ids, parts=accepted.parts)
+        # The carrier has answered: the slot is free for the next message now, while this one's
+        # "sent" is written together with others' (the claim lease covers a crash in between).
+        free_slot()
+        sent = await self._mark_sent(Sent(row.id, name, accepted.provider_ids, accepted.parts))
         self._changed([sent])
 
     async def _failed(
@@ -378,7 +453,7 @@ class Dispatcher:
 
     # -- reports and time --------------------------------------------------------------------
 
-    async def report(self, connector: str, report: Report) -> None:
+    async def report(self, connector: str, report: Report) -> MessageRow | None:
         """Settle a message from a delivery report (from a connector or an HTTP callback).
 
         Idempotent: a report for a message already in a final state changes nothing, and one
@@ -387,7 +462,9 @@ class Dispatcher:
         change = StatusChange("", report.status, error_code=report.error_code,
                               detail=report.detail, at=report.at)  # fmt: skip
         self.stats.reports += 1
-        self._changed([await self.store.report(connector, report.provider_id, change)])
+        row = await self._reports((connector, report.provider_id, change))
+        self._changed([row])
+        return row
 
     def _reporter(self, name: str) -> Callable[[Report], Any]:
         async def on_report(report: Report) -> None:
@@ -405,7 +482,7 @@ class Dispatcher:
                     # Messages queued by another process (the CLI, a campaign import) announce
                     # themselves to nobody: look for waiting accounts now and then.
                     last_scan = time.monotonic()
-                    self._merge(await self.store.waiting_accounts())
+                    self.merge(await self.store.waiting_accounts())
             except Exception:
                 log.exception("sweep failed")
             else:
@@ -423,6 +500,7 @@ class Dispatcher:
         """Connector, breaker and queue state for metrics, readiness and the CLI."""
         return {
             "in_flight": self._in_flight,
+            "claimed_ahead": self._buffered,
             "active_accounts": {lane: len(a) for lane, a in self._active.items()},
             "connectors": {
                 name: {**c.state(), "ready": c.ready, "breaker": self.breakers[name].snapshot()}

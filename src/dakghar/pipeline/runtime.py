@@ -38,6 +38,7 @@ from dakghar.observability.metrics import Metrics
 from dakghar.pipeline.dispatcher import Dispatcher
 from dakghar.pipeline.retry import RetryPolicy
 from dakghar.pipeline.routing import SANDBOX_CONNECTOR, Router, checked_router
+from dakghar.pipeline.view import LocalDelivery
 from dakghar.settings import STATE_FILE, Settings, SettingsError, load_settings
 from dakghar.smpp.simulator import Simulator, SimulatorConfig
 from dakghar.store.base import MessageRow
@@ -105,7 +106,7 @@ def simulator_config(table: dict[str, Any]) -> tuple[bool, SimulatorConfig]:
 
 
 async def write_state_forever(
-    path: Path, state: Callable[[], dict[str, Any]], interval: float = 2.0
+    path: Path, state: Callable[[], dict[str, Any]], interval: float = 1.0
 ) -> None:
     """Keep a JSON snapshot of connector and breaker state where ``dakghar status`` reads it."""
     tmp = path.with_suffix(".tmp")
@@ -117,9 +118,17 @@ async def write_state_forever(
 
 
 def delivery_component(
-    settings: Settings, *, reload_on_hup: bool = False, config_path: str | None = None
+    settings: Settings,
+    *,
+    reload_on_hup: bool = False,
+    config_path: str | None = None,
+    scan_interval: float = 2.0,
 ) -> Callable[[Services], Awaitable[Callable[[], Awaitable[None]]]]:
-    """The start-up part that runs the delivery pipeline inside the app's process."""
+    """The start-up part that runs the delivery pipeline inside the app's process.
+
+    ``scan_interval``: how often the dispatcher looks for messages nobody told it about (queued
+    by another process); the delivery process of ``dakghar serve`` looks every second.
+    """
 
     async def start(svc: Services) -> Callable[[], Awaitable[None]]:
         async def inbound(from_number: str, to: str, text: str) -> None:
@@ -166,6 +175,7 @@ def delivery_component(
             switches=svc.switches,
             policy=RetryPolicy(),
             on_change=changed,
+            scan_interval=scan_interval,
         )
         await webhooks.start()
         try:
@@ -176,6 +186,7 @@ def delivery_component(
                 await simulator.stop()
             raise
         svc.acceptor.listeners.append(dispatcher.notify)
+        svc.delivery = LocalDelivery(dispatcher)
         svc.readiness["connectors"] = lambda: dispatcher.ready
         if metrics is not None:
             metrics.state.sources.append(dispatcher.state)
@@ -183,7 +194,6 @@ def delivery_component(
             dispatcher=dispatcher,
             simulator=simulator,
             webhooks=webhooks,
-            connector_names=set(connectors),
         )
         log.info(
             "delivery started",
@@ -191,8 +201,13 @@ def delivery_component(
             simulator=simulator.address if simulator else None,
             routes=len(settings.routes),
         )
+        pid = os.getpid()
+
+        def snapshot() -> dict[str, Any]:
+            return {"pid": pid, "ready": dispatcher.ready, **dispatcher.state()}
+
         snapshots = asyncio.create_task(
-            write_state_forever(Path(settings.data_dir) / STATE_FILE, dispatcher.state),
+            write_state_forever(Path(settings.data_dir) / STATE_FILE, snapshot),
             name="dakghar-state",
         )
         loop = asyncio.get_running_loop()

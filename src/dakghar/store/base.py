@@ -167,6 +167,26 @@ class StatusChange:
     provider_part: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A carrier's acceptance of a message: its connector, each part's id, how many parts."""
+
+    message_id: str
+    connector: str
+    provider_ids: Sequence[str]
+    parts: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookResult:
+    """One webhook attempt's outcome: delivered, retry at ``next_attempt_at``, or failed."""
+
+    event_id: int
+    delivered: bool
+    next_attempt_at: int | None
+    error: str | None
+
+
 @dataclass(slots=True, frozen=True)
 class WebhookEvent:
     """One pending webhook delivery from the outbox."""
@@ -347,6 +367,9 @@ class Store(Protocol):
     ) -> tuple[list[MessageRow], dict[str, int | None]]:
         """Claim due queued messages of a lane, fairly across ``accounts``."""
 
+    async def release(self, message_ids: Sequence[str]) -> None:
+        """Return claimed messages that were never tried to the queue (a claim undone)."""
+
     async def waiting_accounts(self) -> list[tuple[int, str, int]]:
         """(lane, account, earliest due) for every account with queued messages."""
 
@@ -364,10 +387,18 @@ class Store(Protocol):
         difference at the message's per-segment price, so billing always matches the wire.
         """
 
+    async def mark_sent_many(self, sent: Sequence[Sent]) -> list[MessageRow | None]:
+        """:meth:`mark_sent` for many messages at once (one transaction); a row each."""
+
     async def report(
         self, connector: str, provider_id: str, change: StatusChange
     ) -> MessageRow | None:
         """Apply a delivery report for one part; kept for later if the part is not known yet."""
+
+    async def report_many(
+        self, reports: Sequence[tuple[str, str, StatusChange]]
+    ) -> list[MessageRow | None]:
+        """:meth:`report` for many (connector, provider id, change) at once; a row each."""
 
     async def sweep(self, *, reclaim_all: bool = False) -> dict[str, list[MessageRow]]:
         """Release due scheduled messages, expire overdue ones, requeue abandoned claims.
@@ -384,6 +415,9 @@ class Store(Protocol):
         self, event_id: int, *, delivered: bool, next_attempt_at: int | None, error: str | None
     ) -> None:
         """Record a webhook attempt: delivered, retry at ``next_attempt_at``, or failed (None)."""
+
+    async def webhook_results(self, results: Sequence[WebhookResult]) -> None:
+        """Record many webhook attempts at once."""
 
     async def switches(self) -> dict[tuple[str, str], bool]:
         """Kill switches: (scope, name) → paused, for scopes ``global`` and ``connector``."""

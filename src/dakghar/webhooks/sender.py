@@ -27,7 +27,8 @@ import aiohttp
 
 from dakghar.errors import InvalidCallbackUrl
 from dakghar.observability.logging import get_logger
-from dakghar.store.base import Account, Store, WebhookEvent, now_ms
+from dakghar.pipeline.batching import Coalescer
+from dakghar.store.base import Account, Store, WebhookEvent, WebhookResult, now_ms
 from dakghar.webhooks.resolver import GuardedResolver
 from dakghar.webhooks.signing import HEADER, sign
 from dakghar.webhooks.urls import check_callback_url, gateway_addresses
@@ -74,6 +75,11 @@ class WebhookSender:
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._results: Coalescer[WebhookResult, None] = Coalescer(self._write_results)
+
+    async def _write_results(self, results: list[WebhookResult]) -> list[None]:
+        await self.store.webhook_results(results)
+        return [None] * len(results)
 
     @classmethod
     def from_settings(cls, store: Store, settings: Settings, **options: Any) -> WebhookSender:
@@ -141,6 +147,7 @@ class WebhookSender:
             for task in inflight:
                 task.cancel()  # its event stays leased, and is retried when the lease ends
             await asyncio.gather(*inflight, return_exceptions=True)
+            await self._results.close()
 
     async def _deliver_safely(self, event: WebhookEvent) -> None:
         try:
@@ -187,9 +194,7 @@ class WebhookSender:
                     await resp.read()
                     if 200 <= resp.status < 300:
                         self.delivered += 1
-                        await self.store.webhook_result(
-                            event.id, delivered=True, next_attempt_at=None, error=None
-                        )
+                        await self._results(WebhookResult(event.id, True, None, None))
                         return
                     error = f"HTTP {resp.status}"
                     if 300 <= resp.status < 400:
@@ -200,6 +205,4 @@ class WebhookSender:
         attempt = event.attempts + 1
         due = now_ms() + int(next_delay(attempt, self.rng, self.base_delay) * 1000)
         give_up = permanent or due > event.created_at + RETRY_WINDOW_MS
-        await self.store.webhook_result(
-            event.id, delivered=False, next_attempt_at=None if give_up else due, error=error
-        )
+        await self._results(WebhookResult(event.id, False, None if give_up else due, error))

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from dakghar.core.message import Status
-from dakghar.store.base import MessageRow, StatusChange, WebhookEvent, now_ms
+from dakghar.store.base import MessageRow, Sent, StatusChange, WebhookEvent, WebhookResult, now_ms
 from dakghar.store.rollups import BUCKETS, GROUPS, StatsRow, hour_of, report
 from dakghar.store.sqlite import pipeline_ops as ops
 
@@ -32,7 +32,10 @@ class PipelineStoreMixin:
 
         def op(c: sqlite3.Connection) -> list[MessageRow | None]:
             now = now_ms()
-            return [ops.apply_change(c, ch, now) for ch in changes]
+            ctx = ops.OpContext()
+            out = [ops.apply_change(c, ch, now, ctx) for ch in changes]
+            ctx.flush(c)
+            return out
 
         return await self._write(op)
 
@@ -47,6 +50,20 @@ class PipelineStoreMixin:
 
         return await self._write(op)
 
+    async def release(self, message_ids: Sequence[str]) -> None:
+        """Undo claims that were never tried: back in the queue at once, the attempt uncounted."""
+        if not message_ids:
+            return
+        ids = list(message_ids)
+        marks = ",".join("?" * len(ids))
+        await self._write(
+            lambda c: c.execute(
+                "UPDATE messages SET lease_until = NULL, attempts = MAX(0, attempts - 1) "
+                f"WHERE id IN ({marks}) AND status = 'sending' AND lease_until IS NOT NULL",
+                ids,
+            )
+        )
+
     async def waiting_accounts(self) -> list[tuple[int, str, int]]:
         """Accounts with queued messages per lane."""
         return await self._read(ops.waiting_accounts)
@@ -60,22 +77,17 @@ class PipelineStoreMixin:
         parts: int | None = None,
     ) -> MessageRow | None:
         """Carrier accepted every part: ``sent``, then any early reports."""
+        return (await self.mark_sent_many([Sent(message_id, connector, provider_ids, parts)]))[0]
 
-        def op(c: sqlite3.Connection) -> MessageRow | None:
+    async def mark_sent_many(self, sent: Sequence[Sent]) -> list[MessageRow | None]:
+        """:meth:`mark_sent` for many messages in one write operation."""
+
+        def op(c: sqlite3.Connection) -> list[MessageRow | None]:
             now = now_ms()
-            fields: dict[str, object] = {
-                "connector": connector,
-                "provider_message_id": provider_ids[0] if provider_ids else None,
-            }
-            # One part never exceeds the segments counted at accept (at least one): no read.
-            detail = ops.bill_parts(c, message_id, parts, fields) if parts and parts > 1 else None
-            msg = ops.apply_change(
-                c, StatusChange(message_id, Status.SENT.value, detail=detail, fields=fields), now
-            )
-            for early in ops.record_parts(c, message_id, connector, provider_ids, now):
-                assert early.provider_part is not None
-                msg = ops.report(c, connector, early.provider_part, early, now) or msg
-            return msg
+            ctx = ops.OpContext()
+            out = [_mark_sent(c, s, now, ctx) for s in sent]
+            ctx.flush(c)
+            return out
 
         return await self._write(op)
 
@@ -83,7 +95,21 @@ class PipelineStoreMixin:
         self, connector: str, provider_id: str, change: StatusChange
     ) -> MessageRow | None:
         """A delivery report for one part."""
-        return await self._write(lambda c: ops.report(c, connector, provider_id, change, now_ms()))
+        return (await self.report_many([(connector, provider_id, change)]))[0]
+
+    async def report_many(
+        self, reports: Sequence[tuple[str, str, StatusChange]]
+    ) -> list[MessageRow | None]:
+        """:meth:`report` for many parts in one write operation."""
+
+        def op(c: sqlite3.Connection) -> list[MessageRow | None]:
+            now = now_ms()
+            ctx = ops.OpContext()
+            out = [ops.report(c, conn, pid, ch, now, ctx) for conn, pid, ch in reports]
+            ctx.flush(c)
+            return out
+
+        return await self._write(op)
 
     async def sweep(self, *, reclaim_all: bool = False) -> dict[str, list[MessageRow]]:
         """Time-driven moves."""
@@ -98,17 +124,25 @@ class PipelineStoreMixin:
         self, event_id: int, *, delivered: bool, next_attempt_at: int | None, error: str | None
     ) -> None:
         """Record one webhook attempt."""
-        if delivered:
-            status, due = "delivered", now_ms()
-        elif next_attempt_at is None:
-            status, due = "failed", now_ms()
-        else:
-            status, due = "pending", next_attempt_at
+        await self.webhook_results([WebhookResult(event_id, delivered, next_attempt_at, error)])
+
+    async def webhook_results(self, results: Sequence[WebhookResult]) -> None:
+        """Record many webhook attempts in one write operation."""
+        now = now_ms()
+        rows = []
+        for r in results:
+            if r.delivered:
+                status, due = "delivered", now
+            elif r.next_attempt_at is None:
+                status, due = "failed", now
+            else:
+                status, due = "pending", r.next_attempt_at
+            rows.append((status, due, r.error, r.event_id))
         await self._write(
-            lambda c: c.execute(
+            lambda c: c.executemany(
                 "UPDATE webhook_events SET status = ?, attempts = attempts + 1, "
                 "next_attempt_at = ?, last_error = ? WHERE id = ?",
-                (status, due, error, event_id),
+                rows,
             )
         )
 
@@ -181,3 +215,19 @@ class PipelineStoreMixin:
             return {"counts": counts, "oldest_queued_seconds": oldest, "webhooks_pending": pending}
 
         return await self._read(fn)
+
+
+def _mark_sent(c: sqlite3.Connection, s: Sent, now: int, ctx: ops.OpContext) -> MessageRow | None:
+    fields: dict[str, object] = {
+        "connector": s.connector,
+        "provider_message_id": s.provider_ids[0] if s.provider_ids else None,
+    }
+    # One part never exceeds the segments counted at accept (at least one): no read.
+    parts = s.parts
+    detail = ops.bill_parts(c, s.message_id, parts, fields) if parts and parts > 1 else None
+    change = StatusChange(s.message_id, Status.SENT.value, detail=detail, fields=fields)
+    msg = ops.apply_change(c, change, now, ctx)
+    for early in ops.record_parts(c, s.message_id, s.connector, s.provider_ids, now):
+        assert early.provider_part is not None
+        msg = ops.report(c, s.connector, early.provider_part, early, now, ctx) or msg
+    return msg

@@ -49,7 +49,40 @@ _ROLLUP_SQL = (
 )
 
 
-def roll_up(c: sqlite3.Connection, msg: MessageRow, new: Status, now: int) -> None:
+class OpContext:
+    """What one write operation shares across the messages it moves.
+
+    Rollup increments are summed per key and written once when the operation ends (one upsert
+    per (account, hour, carrier, region, connector, type) instead of one per message), and
+    each account's ``webhook_events`` is read at most once. Both land in the same transaction
+    as the moves they count, so analytics stay exact and atomic.
+    """
+
+    __slots__ = ("rollups", "wants")
+
+    def __init__(self) -> None:
+        self.rollups: dict[tuple[object, ...], list[int]] = {}
+        self.wants: dict[str, WebhookEvents | None] = {}
+
+    def count(self, key: tuple[object, ...], values: Sequence[int]) -> None:
+        """Add one message's increments (submitted, delivered, failed, delivery_ms, d0..)."""
+        acc = self.rollups.get(key)
+        if acc is None:
+            self.rollups[key] = list(values)
+        else:
+            for i, v in enumerate(values):
+                acc[i] += v
+
+    def flush(self, c: sqlite3.Connection) -> None:
+        """Write the summed rollups."""
+        if self.rollups:
+            c.executemany(_ROLLUP_SQL, [(*k, *v) for k, v in self.rollups.items()])
+            self.rollups.clear()
+
+
+def roll_up(
+    c: sqlite3.Connection, msg: MessageRow, new: Status, now: int, ctx: OpContext | None = None
+) -> None:
     """Count a status change in the hourly delivery analytics (``store.rollups``)."""
     counts = [0, 0, 0]
     delivery_ms = 0
@@ -65,15 +98,21 @@ def roll_up(c: sqlite3.Connection, msg: MessageRow, new: Status, now: int) -> No
         counts[2] = 1
     else:
         return
-    c.execute(
-        _ROLLUP_SQL,
-        (msg.account_id, hour_of(now), msg.carrier or "", msg.region or "", msg.connector or "",
-         msg.type, *counts, delivery_ms, *hist),
-    )  # fmt: skip
+    key = (msg.account_id, hour_of(now), msg.carrier or "", msg.region or "", msg.connector or "",
+           msg.type)  # fmt: skip
+    if ctx is not None:
+        ctx.count(key, (*counts, delivery_ms, *hist))
+    else:
+        c.execute(_ROLLUP_SQL, (*key, *counts, delivery_ms, *hist))
 
 
-def apply_change(c: sqlite3.Connection, change: StatusChange, now: int) -> MessageRow | None:
-    """Move one message if the lifecycle allows it; write its event and webhook. None if not."""
+def apply_change(
+    c: sqlite3.Connection, change: StatusChange, now: int, ctx: OpContext | None = None
+) -> MessageRow | None:
+    """Move one message if the lifecycle allows it; write its event and webhook. None if not.
+
+    With ``ctx`` the rollup is summed into it (the caller flushes); without, it is written now.
+    """
     row = c.execute(f"{_SELECT} WHERE id = ?", (change.message_id,)).fetchone()
     if row is None:
         return None
@@ -113,8 +152,8 @@ def apply_change(c: sqlite3.Connection, change: StatusChange, now: int) -> Messa
         setattr(msg, key, value)
     if retry:
         return msg  # an attempt, not a status change: no rollup, no webhook
-    roll_up(c, msg, new, now)
-    if msg.callback_url and _wants_webhook(c, msg.account_id, new):
+    roll_up(c, msg, new, now, ctx)
+    if msg.callback_url and _wants_webhook(c, msg.account_id, new, ctx):
         enqueue_webhook(c, msg, new, at, now)
     return msg
 
@@ -142,11 +181,21 @@ def enqueue_webhook(c: sqlite3.Connection, msg: MessageRow, new: Status, at: int
     )
 
 
-def _wants_webhook(c: sqlite3.Connection, account_id: str, new: Status) -> bool:
+def _wants_webhook(
+    c: sqlite3.Connection, account_id: str, new: Status, ctx: OpContext | None = None
+) -> bool:
     if new.is_final:
         return True  # every setting POSTs the final status: no lookup on the common path
-    row = c.execute("SELECT webhook_events FROM accounts WHERE id = ?", (account_id,)).fetchone()
-    return row is not None and WebhookEvents(row[0]).wants(new)
+    if ctx is not None and account_id in ctx.wants:
+        setting = ctx.wants[account_id]
+    else:
+        row = c.execute(
+            "SELECT webhook_events FROM accounts WHERE id = ?", (account_id,)
+        ).fetchone()
+        setting = WebhookEvents(row[0]) if row is not None else None
+        if ctx is not None:
+            ctx.wants[account_id] = setting
+    return setting is not None and setting.wants(new)
 
 
 # The queue (index ix_messages_queue): new messages, and retries that keep their ``sending``
@@ -294,10 +343,13 @@ def report(
     provider_id: str,
     change: StatusChange,
     now: int,
+    ctx: OpContext | None = None,
 ) -> MessageRow | None:
     """Apply a delivery report for one part; the message settles when all parts have."""
     row = c.execute(
-        "SELECT message_id FROM message_parts WHERE connector = ? AND provider_message_id = ?",
+        "SELECT message_id, part, (SELECT COUNT(*) FROM message_parts o WHERE o.message_id = "
+        "p.message_id AND o.connector = p.connector) FROM message_parts p "
+        "WHERE connector = ? AND provider_message_id = ?",
         (connector, provider_id),
     ).fetchone()
     if row is None:
@@ -315,6 +367,10 @@ def report(
         )
         return None
     message_id = row[0]
+    if row[2] == 1:
+        # A single-part message (the common case) settles with its only report: its part's
+        # status is never read again, so neither that update nor the sibling scan is needed.
+        return apply_change(c, replace(change, message_id=message_id), now, ctx)
     c.execute(
         "UPDATE message_parts SET status = ? WHERE connector = ? AND provider_message_id = ?",
         (change.status, connector, provider_id),
@@ -332,7 +388,7 @@ def report(
     change = replace(change, message_id=message_id)
     if worst != change.status:
         change = replace(change, status=worst, error_code=change.error_code or worst)
-    return apply_change(c, change, now)
+    return apply_change(c, change, now, ctx)
 
 
 def sweep(

@@ -136,6 +136,8 @@ class SqliteStore(PipelineStoreMixin, OtpStoreMixin):
             self._connect,
             max_batch=self.settings.group_commit_max_batch,
             max_wait_ms=self.settings.group_commit_max_wait_ms,
+            lock_path=self.path + ".write.lock",
+            count_statements=self.settings.count_statements,
         )
         self._writer.start()
 

@@ -4,12 +4,21 @@ Callers hand over small write operations (functions of a ``sqlite3.Connection``)
 future. The thread takes everything waiting in its queue, runs each operation inside its own
 SAVEPOINT (so one failing operation does not undo the others), and commits the lot with one fsync.
 Under load many API requests share one commit; with a single caller there is no added wait.
+
+Several processes may write to the same file (the API and the delivery process of
+``dakghar serve``, the CLI). SQLite's own busy handler waits for its lock by sleeping in steps
+of up to 100 ms, which turned every contended commit into a stall of several milliseconds. So
+each writer also takes an exclusive ``flock`` on ``<database>.write.lock`` around its
+transaction: the kernel wakes a waiting writer the moment the other commits, and SQLite's lock
+is then always free when asked for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import queue
 import sqlite3
 import threading
@@ -40,8 +49,12 @@ class GroupCommitWriter:
         *,
         max_batch: int = 2000,
         max_wait_ms: float = 0.0,
+        lock_path: str | None = None,
+        count_statements: bool = False,
     ) -> None:
         self._connect = connect
+        self._lock_path = lock_path
+        self._lock_fd: int | None = None
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._max_batch = max_batch
         self._max_wait = max_wait_ms / 1000.0
@@ -50,6 +63,9 @@ class GroupCommitWriter:
         self._startup_error: BaseException | None = None
         self.commits = 0
         self.operations = 0
+        # Statements run, by first word (SELECT, INSERT, ...): for bench/store_ops.py; off by
+        # default, since the trace callback costs a Python call per statement.
+        self.statements: dict[str, int] | None = {} if count_statements else None
 
     def start(self) -> None:
         """Start the thread and wait until its connection is open."""
@@ -95,6 +111,16 @@ class GroupCommitWriter:
     def _run(self) -> None:
         try:
             conn = self._connect()
+            counts = self.statements
+            if counts is not None:
+
+                def count(sql: str) -> None:
+                    word = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+                    counts[word] = counts.get(word, 0) + 1
+
+                conn.set_trace_callback(count)
+            if self._lock_path is not None:
+                self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         except BaseException as exc:  # reported to start()
             self._startup_error = exc
             self._ready.set()
@@ -111,8 +137,26 @@ class GroupCommitWriter:
                     break
         finally:
             conn.close()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
 
     def _commit(self, conn: sqlite3.Connection, batch: list[_Item]) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # waits without the GIL
+        try:
+            outcomes = self._transaction(conn, batch)
+        finally:
+            if self._lock_fd is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        self.commits += 1
+        self.operations += len(batch)
+        for (_op, fut, loop), (result, error) in zip(batch, outcomes, strict=True):
+            with contextlib.suppress(RuntimeError):  # the caller's loop has closed
+                loop.call_soon_threadsafe(_settle, fut, result, error)
+
+    def _transaction(
+        self, conn: sqlite3.Connection, batch: list[_Item]
+    ) -> list[tuple[Any, BaseException | None]]:
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -132,8 +176,4 @@ class GroupCommitWriter:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             outcomes = [(None, exc)] * len(batch)
-        self.commits += 1
-        self.operations += len(batch)
-        for (_op, fut, loop), (result, error) in zip(batch, outcomes, strict=True):
-            with contextlib.suppress(RuntimeError):  # the caller's loop has closed
-                loop.call_soon_threadsafe(_settle, fut, result, error)
+        return outcomes

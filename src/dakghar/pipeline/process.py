@@ -1,0 +1,403 @@
+"""The delivery side in a process of its own: the gateway on both cores of a two-core box.
+
+CPython runs one thread of Python at a time per process. With the API, the dispatcher, the
+connectors, the webhook sender and the store's writer thread in one process, the gateway used
+one core of two. ``dakghar serve`` therefore runs, by default (``[server] delivery =
+"process"``), two processes over the same store:
+
+- the API process: HTTP, accept, OTP, campaigns, alerts, ``/metrics``;
+- the delivery process (``dakghar serve --role dispatcher``, started and watched by the API
+  process): dispatcher, connectors, the simulated carrier, webhooks.
+
+How they cooperate, without either assuming it is alone:
+
+- **The store is the only shared state.** Each process has its own group-commit writer;
+  SQLite's write lock orders their transactions, and WAL lets readers in meanwhile.
+- **One dispatcher per store.** A dispatcher holds an exclusive ``flock`` on
+  ``<database>.dispatcher.lock`` while it runs. That lock is what makes its claims its own: a
+  dispatcher that gets the lock knows every claim it finds was left by one that has stopped,
+  and returns them to the queue at once. A second dispatcher waits for the lock.
+- **Wake-ups are hints** (``pipeline.wakeup``), sent to a Unix datagram socket that the lock
+  holder binds; the dispatcher also scans the queue every second, so a lost hint costs at most
+  that.
+- **State flows back through files** in the data directory, written every second: the
+  dispatcher's snapshot (``dakghar status``, ``/readyz``, ``GET /v1/connectors``, alerts) and its
+  metrics (merged into the API's ``/metrics``).
+- **Lifetimes are tied.** The delivery process watches a pipe from its parent and stops when
+  the parent goes, ``kill -9`` included; the parent restarts a delivery process that dies, and
+  stops it (SIGTERM, then SIGKILL after 20 s) when it stops itself. ``SIGHUP`` is forwarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from dakghar.observability.logging import get_logger
+from dakghar.settings import STATE_FILE, Settings
+
+log = get_logger("dakghar.process")
+
+METRICS_FILE = "dakghar-delivery.prom"
+PARENT_FD_ENV = "DAKGHAR_PARENT_FD"  # the read end of the parent's liveness pipe
+# The settings the API process validated and runs with, handed to the delivery process through
+# a pipe (they hold the secret key), so both use the same ones even if the file has changed
+# since; the config file is read again only on SIGHUP, for the routes.
+SETTINGS_FD_ENV = "DAKGHAR_SETTINGS_FD"
+LOCK_WAIT_SECONDS = 60.0
+STOP_GRACE_SECONDS = 20.0
+
+
+def store_key(settings: Settings) -> str:
+    """What names one store: its database file (or URL), for locks and the wake-up address."""
+    url = settings.database_url
+    if url.startswith("sqlite:///"):
+        return str(Path(url[len("sqlite:///") :]).resolve())
+    return url
+
+
+def lock_path(settings: Settings) -> Path:
+    """The dispatcher lock of the store of ``settings``."""
+    key = store_key(settings)
+    if settings.database_url.startswith("sqlite:///"):
+        return Path(key + ".dispatcher.lock")
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return Path(settings.data_dir) / f"dakghar-dispatcher-{digest}.lock"
+
+
+def wake_address(settings: Settings) -> str | None:
+    """The dispatcher's hint socket: an abstract Unix address (Linux), None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    digest = hashlib.sha256(store_key(settings).encode()).hexdigest()[:24]
+    return f"\0dakghar-wake-{digest}"
+
+
+@contextlib.contextmanager
+def dispatcher_lock(settings: Settings, wait: float = LOCK_WAIT_SECONDS) -> Iterator[Path]:
+    """Hold the store's dispatcher lock, waiting up to ``wait`` seconds for another holder."""
+    path = lock_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"another dispatcher holds {path} (one dispatcher per SQLite store)"
+                    ) from None
+                if not told:
+                    log.info("waiting for the dispatcher holding the lock to stop", lock=str(path))
+                    told = True
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def metrics_path(settings: Settings) -> Path:
+    """Where the delivery process writes its metrics for the API process to merge."""
+    return Path(settings.data_dir) / METRICS_FILE
+
+
+def read_peer_metrics(path: Path, stale_after: float = 10.0) -> str | None:
+    """The delivery process's metrics text, unless missing or stale."""
+    try:
+        if time.time() - path.stat().st_mtime > stale_after:
+            return None
+        return path.read_text()
+    except OSError:
+        return None
+
+
+async def write_forever(path: Path, render: Callable[[], bytes], interval: float = 1.0) -> None:
+    """Replace ``path`` with ``render()`` every ``interval`` seconds."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    while True:
+        with contextlib.suppress(OSError):
+            tmp.write_bytes(render())
+            os.replace(tmp, path)
+        await asyncio.sleep(interval)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:  # the child died first: the supervisor restarts it
+        pass
+    finally:
+        os.close(fd)
+
+
+def inherited_settings() -> Settings | None:
+    """The settings handed over by the API process that started this one, if any."""
+    fd = os.environ.pop(SETTINGS_FD_ENV, None)
+    if fd is None:
+        return None
+    chunks = []
+    with os.fdopen(int(fd), "rb") as pipe:
+        while chunk := pipe.read(65536):
+            chunks.append(chunk)
+    return msgspec.json.decode(b"".join(chunks), type=Settings)
+
+
+# -- the delivery process ---------------------------------------------------------------------
+
+
+def run_dispatcher(settings: Settings, config_path: str | None) -> None:
+    """``dakghar serve --role dispatcher``: the delivery side alone, until SIGTERM/SIGINT or
+    until the parent that started it goes away."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        pass
+    # Taken before the loop starts: until the lock is ours, nothing here may touch the queue.
+    with dispatcher_lock(settings), asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(_dispatch(settings, config_path))
+
+
+async def _dispatch(settings: Settings, config_path: str | None) -> None:
+    from dakghar.api.auth import Authenticator
+    from dakghar.api.services import Services
+    from dakghar.observability.metrics import Metrics
+    from dakghar.pipeline.accept import Acceptor
+    from dakghar.pipeline.runtime import delivery_component
+    from dakghar.pipeline.switches import Switchboard
+    from dakghar.pipeline.view import LocalDelivery
+    from dakghar.pipeline.wakeup import listen
+    from dakghar.store import open_store
+
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, done.set)
+    parent_fd = os.environ.pop(PARENT_FD_ENV, None)
+    if parent_fd is not None:
+        fd = int(parent_fd)
+        os.set_blocking(fd, False)
+
+        def parent_gone() -> None:
+            with contextlib.suppress(BlockingIOError):
+                if os.read(fd, 64):
+                    return
+            log.warning("the API process has gone; stopping")
+            loop.remove_reader(fd)
+            done.set()
+
+        loop.add_reader(fd, parent_gone)
+    store = open_store(settings)
+    await store.open()
+    stops: list[Callable[[], Awaitable[None]]] = []
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        switches = Switchboard(store)
+        await switches.refresh()
+        svc = Services(
+            settings=settings,
+            store=store,
+            auth=Authenticator(store, settings.secret),
+            acceptor=Acceptor(store, switches),
+            switches=switches,
+        )
+        metrics = svc.extras["metrics"] = Metrics()
+        start = delivery_component(
+            settings, reload_on_hup=True, config_path=config_path, scan_interval=1.0
+        )
+        stops.append(await start(svc))
+        assert isinstance(svc.delivery, LocalDelivery)
+        dispatcher = svc.delivery.dispatcher
+        address = wake_address(settings)
+        if address is not None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            sock.bind(address)
+            unlisten = listen(sock, dispatcher.merge)
+
+            async def close_hints() -> None:
+                unlisten()
+                sock.close()
+
+            stops.append(close_hints)
+        tasks.append(
+            asyncio.create_task(
+                write_forever(metrics_path(settings), metrics.render), name="dakghar-metrics"
+            )
+        )
+        log.info("delivery process started", pid=os.getpid())
+        await done.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for stop in reversed(stops):
+            await stop()
+        await store.close()
+
+
+# -- the API process's side -------------------------------------------------------------------
+
+
+class DeliveryProcess:
+    """A start-up part of the API process: runs, watches and stops the delivery process.
+
+    With ``argv`` None (``serve --role api``) it starts nothing and only connects the API to a
+    dispatcher run separately on the same store.
+    """
+
+    def __init__(self, settings: Settings, argv: Sequence[str] | None) -> None:
+        self.settings = settings
+        self.argv = list(argv) if argv is not None else None  # the child's command line
+        self.proc: asyncio.subprocess.Process | None = None
+        self.restarts = 0
+        self._stopping = False
+        self._pipe: tuple[int, int] = (-1, -1)
+        self._hup_task: asyncio.Task[None] | None = None
+
+    async def component(self, svc: Any) -> Callable[[], Awaitable[None]]:
+        """Start the child and give the API its view of the delivery side."""
+        from dakghar.pipeline.routing import SANDBOX_CONNECTOR
+        from dakghar.pipeline.runtime import build_connectors, simulator_config
+        from dakghar.pipeline.view import RemoteDelivery
+        from dakghar.pipeline.wakeup import HintSender
+
+        settings = self.settings
+        connectors = build_connectors(settings.connectors)  # to verify provider callbacks
+        names = set(connectors)
+        if simulator_config(settings.simulator)[0]:
+            names.add(SANDBOX_CONNECTOR)
+        delivery = RemoteDelivery(
+            svc.store, Path(settings.data_dir) / STATE_FILE, connectors, names
+        )
+        svc.delivery = delivery
+        svc.readiness["connectors"] = lambda: delivery.ready
+        metrics = svc.extras.get("metrics")
+        if metrics is not None:
+            mpath = metrics_path(settings)
+            metrics.peers.append(lambda: read_peer_metrics(mpath))
+        hints: HintSender | None = None
+        address = wake_address(settings)
+        if address is not None:
+            hints = HintSender(socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM), address)
+            svc.acceptor.listeners.append(hints)
+        loop = asyncio.get_running_loop()
+        supervisor: asyncio.Task[None] | None = None
+        if self.argv is not None:
+            self._pipe = os.pipe()
+            await self._spawn()
+            supervisor = asyncio.create_task(self._supervise(), name="dakghar-delivery-process")
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGHUP, self._forward_hup)
+
+        async def stop() -> None:
+            self._stopping = True
+            if supervisor is not None:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(signal.SIGHUP)
+                supervisor.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await supervisor
+                await self._terminate()
+            if hints is not None:
+                if hints in svc.acceptor.listeners:
+                    svc.acceptor.listeners.remove(hints)
+                hints.close()
+            for fd in self._pipe:
+                if fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+
+        return stop
+
+    async def _spawn(self) -> None:
+        assert self.argv is not None
+        read_end = self._pipe[0]
+        settings_r, settings_w = os.pipe()
+        try:
+            env = {**os.environ, PARENT_FD_ENV: str(read_end), SETTINGS_FD_ENV: str(settings_r)}
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                env=env,
+                pass_fds=(read_end, settings_r),
+                stdin=asyncio.subprocess.DEVNULL,
+            )
+        finally:
+            os.close(settings_r)
+        data = msgspec.json.encode(self.settings)
+        await asyncio.to_thread(_write_all, settings_w, data)  # a large config exceeds a pipe
+        log.info("delivery process starting", pid=self.proc.pid)
+
+    async def _supervise(self) -> None:
+        delay = 1.0
+        while not self._stopping:
+            assert self.proc is not None
+            started = time.monotonic()
+            code = await self.proc.wait()
+            if self._stopping:
+                return
+            log.error("delivery process exited; restarting it", exit_status=code,
+                      pid=self.proc.pid)  # fmt: skip
+            if time.monotonic() - started > 60:
+                delay = 1.0
+            await asyncio.sleep(delay)
+            delay = min(30.0, delay * 2)
+            self.restarts += 1
+            await self._spawn()
+
+    async def _terminate(self) -> None:
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), STOP_GRACE_SECONDS)
+        except TimeoutError:
+            log.error("delivery process did not stop in time; killing it", pid=proc.pid)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+
+    def _forward_hup(self) -> None:
+        # A child that has not yet installed its own handler would die of SIGHUP's default
+        # action: wait until its first snapshot shows it running.
+        if self._hup_task is None or self._hup_task.done():
+            self._hup_task = asyncio.create_task(self._hup_when_ready())
+
+    async def _hup_when_ready(self) -> None:
+        from dakghar.pipeline.view import read_snapshot
+
+        path = Path(self.settings.data_dir) / STATE_FILE
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not self._stopping:
+            proc = self.proc
+            snap = read_snapshot(path)
+            running = proc is not None and proc.returncode is None
+            if running and proc is not None and snap and snap.get("pid") == proc.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGHUP)
+                return
+            await asyncio.sleep(0.1)
