@@ -281,6 +281,9 @@ class Store(Protocol):
     async def close(self) -> None:
         """Flush pending writes and release connections."""
 
+    def write_stats(self) -> dict[str, float]:
+        """Totals of the store's writes in this process (for status and benchmarks)."""
+
     async def ping(self) -> bool:
         """True when the store answers (``/readyz``)."""
 

@@ -164,6 +164,19 @@ class SqliteStore(PipelineStoreMixin, OtpStoreMixin):
             raise RuntimeError("store is not open")
         return self._writer
 
+    def write_stats(self) -> dict[str, float]:
+        """The writer's totals: commits, operations, and seconds waiting for and holding the
+        write lock (another process's transactions make this one wait)."""
+        w = self._writer
+        if w is None:
+            return {}
+        return {
+            "commits": w.commits,
+            "operations": w.operations,
+            "lock_wait_seconds": round(w.lock_wait_seconds, 3),
+            "busy_seconds": round(w.busy_seconds, 3),
+        }
+
     async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
         return await self.writer.submit(op)
 
