@@ -33,7 +33,7 @@ from dakghar.store.base import (
     MessageFilter,
     MessageRow,
     ResponseRenderer,
-    first_event,
+    history,
     new_webhook_secret,
     now_ms,
 )
@@ -405,17 +405,15 @@ class SqliteStore(PipelineStoreMixin, OtpStoreMixin):
                 return None
             msg = _message(row)
             if with_events:
-                msg.events = [
-                    first_event(msg),
-                    *(
-                        MessageEvent(*e)
-                        for e in c.execute(
-                            "SELECT status, at, detail FROM message_events WHERE message_id = ? "
-                            "ORDER BY id",
-                            (message_id,),
-                        )
-                    ),
+                stored = [
+                    MessageEvent(*e)
+                    for e in c.execute(
+                        "SELECT status, at, detail FROM message_events WHERE message_id = ? "
+                        "ORDER BY id",
+                        (message_id,),
+                    )
                 ]
+                msg.events = history(msg, stored)
             return msg
 
         return await self._read(fn)
