@@ -17,6 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from tests.e2e.carrier import carrier
@@ -147,3 +148,47 @@ def test_the_delivery_process_stops_when_the_api_process_is_killed(tmp_path: Pat
         while alive(child):
             assert time.monotonic() < deadline, "the delivery process outlived its parent"
             time.sleep(0.1)
+
+
+def test_an_api_role_and_a_dispatcher_role_started_apart_form_one_gateway(tmp_path: Path) -> None:
+    env = serve_env(tmp_path)
+    (tmp_path / "dakghar.toml").write_text("")
+    dispatcher = subprocess.Popen(
+        [sys.executable, "-m", "dakghar.cli.main", "serve", "--config",
+         str(tmp_path / "dakghar.toml"), "--role", "dispatcher"],
+        env=env, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        with serving(tmp_path, "", "--role", "api", "--demo") as served:
+            key = (tmp_path / "dakghar-demo.key").read_text().strip()
+            deadline = time.monotonic() + 30
+            while not (gateway := status(tmp_path)["gateway"]) or isinstance(gateway, str):
+                assert time.monotonic() < deadline, gateway
+                time.sleep(0.2)
+            assert [p["runs"] for p in processes(tmp_path)] == [["api"], ["dispatcher"]]
+            (mid,) = post_batch(served, key, 0, 1)
+            deadline = time.monotonic() + 15
+            while delivered(tmp_path / "serve.db") < 1:
+                assert time.monotonic() < deadline, f"{mid} was not delivered"
+                time.sleep(0.1)
+        assert (
+            dispatcher.poll() is None
+        )  # the API stopping does not stop a dispatcher it did not start
+    finally:
+        dispatcher.terminate()
+        dispatcher.wait(20)
+    assert dispatcher.returncode == 0
+
+
+def test_a_second_dispatcher_on_the_same_store_waits_for_the_first(tmp_path: Path) -> None:
+    from dakghar.pipeline.process import dispatcher_lock
+    from dakghar.settings import load_settings
+
+    settings = msgspec.structs.replace(
+        load_settings(None), database_url=f"sqlite:///{tmp_path}/x.db", data_dir=str(tmp_path)
+    )
+    refused = pytest.raises(RuntimeError, match="another dispatcher holds")
+    with dispatcher_lock(settings), refused, dispatcher_lock(settings, wait=0.3):
+        pass
+    with dispatcher_lock(settings, wait=0.3):  # released when the first one stopped
+        pass
