@@ -40,6 +40,19 @@ class Services:
     delivery: DeliveryView | None = None  # the dispatcher, in this process or another
     extras: dict[str, Any] = field(default_factory=dict)  # parts started by components
 
+    @classmethod
+    async def assemble(cls, settings: Settings, store: Store) -> Services:
+        """The parts every process of the gateway shares, over an open ``store``."""
+        switches = Switchboard(store)
+        await switches.refresh()
+        return cls(
+            settings=settings,
+            store=store,
+            auth=Authenticator(store, settings.secret),
+            acceptor=Acceptor(store, switches),
+            switches=switches,
+        )
+
     def check_callback(self, url: str | None, *, field: str = "callback_url") -> None:
         """Refuse a callback or inbound URL the gateway must not POST to (SSRF), with 422
         ``invalid_callback_url``, before anything is written. The one check for messages,

@@ -181,12 +181,9 @@ def run_dispatcher(settings: Settings, config_path: str | None) -> None:
 
 
 async def _dispatch(settings: Settings, config_path: str | None) -> None:
-    from dakghar.api.auth import Authenticator
     from dakghar.api.services import Services
     from dakghar.observability.metrics import Metrics
-    from dakghar.pipeline.accept import Acceptor
     from dakghar.pipeline.runtime import delivery_component
-    from dakghar.pipeline.switches import Switchboard
     from dakghar.pipeline.view import LocalDelivery
     from dakghar.pipeline.wakeup import listen
     from dakghar.store import open_store
@@ -214,15 +211,7 @@ async def _dispatch(settings: Settings, config_path: str | None) -> None:
     stops: list[Callable[[], Awaitable[None]]] = []
     tasks: list[asyncio.Task[Any]] = []
     try:
-        switches = Switchboard(store)
-        await switches.refresh()
-        svc = Services(
-            settings=settings,
-            store=store,
-            auth=Authenticator(store, settings.secret),
-            acceptor=Acceptor(store, switches),
-            switches=switches,
-        )
+        svc = await Services.assemble(settings, store)
         metrics = svc.extras["metrics"] = Metrics()
         start = delivery_component(
             settings, reload_on_hup=True, config_path=config_path, scan_interval=1.0
