@@ -8,7 +8,9 @@ Schema and migrations are shared with every backend (``store/schema.py``, Alembi
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import operator
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -142,13 +144,20 @@ class SqliteStore(PipelineStoreMixin, OtpStoreMixin):
         self._writer.start()
 
     def _migrate(self) -> None:
-        engine = create_engine(f"sqlite:///{self.path}")
+        # Processes opening a new database at once (an api and a dispatcher started together)
+        # must not both create its tables: one migrates while the others wait.
+        fd = os.open(self.path + ".migrate.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            with engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-            migrate.upgrade(engine)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            engine = create_engine(f"sqlite:///{self.path}")
+            try:
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                migrate.upgrade(engine)
+            finally:
+                engine.dispose()
         finally:
-            engine.dispose()
+            os.close(fd)
 
     async def close(self) -> None:
         """Drain the writer and stop the reader threads."""
