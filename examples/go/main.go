@@ -106,9 +106,13 @@ func walkthrough() error {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		select {
-		case hooks <- webhook{raw, signature}:
-		default: // a redelivery: receivers dedupe on event_id
+		var event struct{ Status string }
+		// With webhook_events "sent" or "all" earlier statuses come too; keep the final one.
+		if json.Unmarshal(raw, &event) == nil && final[event.Status] {
+			select {
+			case hooks <- webhook{raw, signature}:
+			default: // a redelivery: receivers dedupe on event_id
+			}
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})}

@@ -134,7 +134,10 @@ public class Example {
             String signature = exchange.getRequestHeaders().getFirst("Dakghar-Signature");
             boolean ok = signature != null
                     && verifySignature(secret, raw, signature, Instant.now().getEpochSecond());
-            if (ok) webhook.complete(new Webhook(raw, signature));
+            // With webhook_events "sent" or "all" earlier statuses come too; keep the final one.
+            if (ok && FINAL.contains(field(new String(raw, StandardCharsets.UTF_8), "status"))) {
+                webhook.complete(new Webhook(raw, signature));
+            }
             exchange.sendResponseHeaders(ok ? 204 : 400, -1);
             exchange.close();
         });

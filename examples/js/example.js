@@ -56,7 +56,8 @@ async function main() {
   const webhook = new Promise((resolve) => (resolveWebhook = resolve));
   const server = await startReceiver((raw, signature) => {
     const ok = verifySignature(secret, raw, signature);
-    if (ok) resolveWebhook({ raw, signature });
+    // With webhook_events "sent" or "all" earlier statuses come too; wait for the final one.
+    if (ok && FINAL.has(JSON.parse(raw).status)) resolveWebhook({ raw, signature });
     return ok;
   });
   const callbackUrl = `http://127.0.0.1:${server.address().port}/hook`;
