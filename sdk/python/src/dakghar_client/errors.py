@@ -61,6 +61,12 @@ class Conflict(ApiError):
     code_name = "conflict"
 
 
+class NotCancelable(Conflict):
+    """The message is past ``scheduled``/``queued`` (the gateway's own ``Conflict`` code)."""
+
+    code_name = "not_cancelable"
+
+
 class IdempotencyConflict(ApiError):
     code_name = "idempotency_conflict"
 
@@ -117,6 +123,10 @@ class SendingPaused(ApiError):
     code_name = "sending_paused"
 
 
+class PayloadTooLarge(ApiError):
+    code_name = "payload_too_large"
+
+
 ERRORS_BY_CODE: dict[str, type[ApiError]] = {
     cls.code_name: cls
     for cls in (
@@ -124,6 +134,7 @@ ERRORS_BY_CODE: dict[str, type[ApiError]] = {
         Forbidden,
         NotFound,
         Conflict,
+        NotCancelable,
         IdempotencyConflict,
         ValidationError,
         InvalidNumber,
@@ -138,6 +149,7 @@ ERRORS_BY_CODE: dict[str, type[ApiError]] = {
         InsufficientCredits,
         RateLimited,
         SendingPaused,
+        PayloadTooLarge,
     )
     if cls.code_name is not None
 }
