@@ -123,7 +123,7 @@ class ScriptedProxy:
 def proxy_to(upstream: str, script: list[str] | None = None) -> Iterator[ScriptedProxy]:
     """A :class:`ScriptedProxy` served on a thread for the ``with`` block."""
     proxy = ScriptedProxy(upstream, script)
-    thread = threading.Thread(target=proxy.server.serve_forever, daemon=True)
+    thread = threading.Thread(target=proxy.server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield proxy
@@ -182,7 +182,7 @@ class Receiver:
 def receiving() -> Iterator[Receiver]:
     """A :class:`Receiver` served on a thread for the ``with`` block."""
     receiver = Receiver()
-    thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
+    thread = threading.Thread(target=receiver.server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield receiver
