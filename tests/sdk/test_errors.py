@@ -50,7 +50,7 @@ def test_same_key_with_another_body_is_an_idempotency_conflict(client: dk.Client
 
 def test_live_key_without_balance_is_insufficient_credits(live: Live) -> None:
     account_id = live.cli("accounts", "create", "broke", "--balance", "0", "--sender", "DKGHAR")
-    key = live.cli("keys", "create", account_id.strip().split()[-1], "--live").strip().split()[-1]
+    key = live.cli("keys", "create", account_id.split()[0], "--live").split()[0]
     with dk.Client(key, base_url=live.url) as broke, pytest.raises(dk.InsufficientCredits) as e:
         broke.messages.send(to="+919812345678", body="pay me")
     assert e.value.status == 402 and e.value.code == "insufficient_credits"
