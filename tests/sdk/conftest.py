@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dakghar_client as dk
 import pytest
 from click.testing import CliRunner
 
-import dakghar_client as dk
 from dakghar.cli.main import cli
 from tests.e2e.serve_process import Served, serve_env, serving
 

@@ -106,7 +106,7 @@ class ScriptedProxy:
             def _scripted(self, action: str) -> tuple[int, list[tuple[str, str]], bytes]:
                 kind, _, arg = action.partition(":")
                 status = {"lost": 503, "503": 503, "429": 429, "problem": 418}[kind]
-                code = arg if kind == "problem" else "rate_limited" if status == 429 else "unavailable"
+                code = {"problem": arg, "429": "rate_limited"}.get(kind, "unavailable")
                 problem = {"type": f"urn:dakghar:error:{code}", "title": code, "status": status,
                            "detail": f"scripted {action}", "code": code}  # fmt: skip
                 headers = [("Content-Type", "application/problem+json")]

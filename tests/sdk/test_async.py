@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import dakghar_client as dk
 import pytest
 
-import dakghar_client as dk
 from tests.sdk.conftest import Live
 from tests.sdk.peers import proxy_to
 

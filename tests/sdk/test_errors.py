@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import dakghar_client as dk
 import pytest
 
-import dakghar_client as dk
 from tests.sdk.conftest import Live
 from tests.sdk.peers import proxy_to
 
@@ -57,8 +57,11 @@ def test_live_key_without_balance_is_insufficient_credits(live: Live) -> None:
 
 
 def test_a_code_this_version_does_not_know_is_a_plain_api_error(live: Live) -> None:
-    with proxy_to(live.url, ["problem:brand_new_rule"]) as proxy, live.client(proxy.url) as c:
-        with pytest.raises(dk.ApiError) as caught:
-            c.account.get()
+    with (
+        proxy_to(live.url, ["problem:brand_new_rule"]) as proxy,
+        live.client(proxy.url) as c,
+        pytest.raises(dk.ApiError) as caught,
+    ):
+        c.account.get()
     assert type(caught.value) is dk.ApiError
     assert (caught.value.status, caught.value.code) == (418, "brand_new_rule")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import dakghar_client as dk
 import pytest
 
-import dakghar_client as dk
 from tests.sdk.conftest import wait_final
 
 

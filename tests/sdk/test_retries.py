@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 import uuid
 
+import dakghar_client as dk
 import pytest
 
-import dakghar_client as dk
 from tests.sdk.conftest import Live
 from tests.sdk.peers import proxy_to
 
@@ -71,18 +71,24 @@ def test_a_long_retry_after_is_raised_not_slept(live: Live) -> None:
 
 
 def test_server_errors_are_retried_max_retries_times_then_raised(live: Live) -> None:
-    with proxy_to(live.url, ["503"] * 10) as proxy:
-        with live.client(proxy.url, max_retries=2, **FAST) as client, pytest.raises(dk.ApiError) as caught:  # fmt: skip
-            client.messages.get("msg_x")
+    with (
+        proxy_to(live.url, ["503"] * 10) as proxy,
+        live.client(proxy.url, max_retries=2, **FAST) as client,
+        pytest.raises(dk.ApiError) as caught,
+    ):
+        client.messages.get("msg_x")
     assert len(proxy.seen) == 3  # one try and two retries
     assert caught.value.status == 503 and type(caught.value) is dk.ApiError
     assert caught.value.code == "unavailable"
 
 
 def test_otp_check_is_not_replayed_after_a_server_error(live: Live) -> None:
-    with proxy_to(live.url, ["503"]) as proxy, live.client(proxy.url, **FAST) as client:
-        with pytest.raises(dk.ApiError) as caught:
-            client.otp.check(code="123456", to="+919812345670")
+    with (
+        proxy_to(live.url, ["503"]) as proxy,
+        live.client(proxy.url, **FAST) as client,
+        pytest.raises(dk.ApiError) as caught,
+    ):
+        client.otp.check(code="123456", to="+919812345670")
     assert caught.value.status == 503 and len(proxy.seen) == 1  # an attempt is not spent twice
 
 

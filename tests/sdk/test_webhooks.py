@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 import dakghar_client as dk
-from dakghar.webhooks.signing import sign as gateway_sign
+import pytest
 from dakghar_client import webhooks
+
+from dakghar.webhooks.signing import sign as gateway_sign
 from tests.sdk.conftest import Live
 from tests.sdk.peers import receiving
 
@@ -22,7 +22,9 @@ def test_a_real_webhook_verifies_and_any_tampering_does_not(client: dk.Client) -
     header = delivery.headers["Dakghar-Signature"]
     webhooks.verify(secret, header, delivery.raw_body)  # no exception: genuine
     event = delivery.json
-    assert (event["type"], event["status"], event["reference"]) == ("message.status", "delivered", "wh-1")
+    assert (event["type"], event["status"], event["reference"]) == (
+        "message.status", "delivered", "wh-1"
+    )  # fmt: skip
     with pytest.raises(dk.SignatureError):
         webhooks.verify(secret, header, delivery.raw_body.replace(b"delivered", b"failed"))
     with pytest.raises(dk.SignatureError):

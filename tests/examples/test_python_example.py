@@ -1,0 +1,32 @@
+"""``examples/python/send_and_verify.py`` runs against a live gateway and verifies a real
+webhook (the SDK suite's ``serve --demo``, shared when both run in one session)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.sdk.conftest import Live, live  # noqa: F401 (the session gateway fixture)
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "python" / "send_and_verify.py"
+
+
+def test_example_sends_follows_and_verifies_its_webhook(live: Live) -> None:  # noqa: F811
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLE), "--base-url", live.url, "--timeout", "45"],
+        cwd=live.data_dir, capture_output=True, text=True, timeout=60,  # key: ./dakghar-demo.key
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("sent msg_") and lines[0].endswith("to +919812345678: queued")
+    assert "final: delivered" in lines
+    assert lines[-1].startswith("webhook verified: ") and lines[-1].endswith(" delivered")
+
+
+def test_example_reports_a_refused_send(live: Live) -> None:  # noqa: F811
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLE), "--base-url", live.url, "--to", "12345"],
+        cwd=live.data_dir, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1 and done.stdout.startswith("not sent: invalid_number")
