@@ -7,12 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.sdk.conftest import Live, live  # noqa: F401 (the session gateway fixture)
+import pytest
+
+from tests.sdk.conftest import Live, shared_live
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "python" / "send_and_verify.py"
 
 
-def test_example_sends_follows_and_verifies_its_webhook(live: Live) -> None:  # noqa: F811
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Live:
+    return shared_live(tmp_path_factory, request)
+
+
+def test_example_sends_follows_and_verifies_its_webhook(live: Live) -> None:
     done = subprocess.run(
         [sys.executable, str(EXAMPLE), "--base-url", live.url, "--timeout", "45"],
         cwd=live.data_dir, capture_output=True, text=True, timeout=60,  # key: ./dakghar-demo.key
@@ -24,7 +31,7 @@ def test_example_sends_follows_and_verifies_its_webhook(live: Live) -> None:  # 
     assert lines[-1].startswith("webhook verified: ") and lines[-1].endswith(" delivered")
 
 
-def test_example_reports_a_refused_send(live: Live) -> None:  # noqa: F811
+def test_example_reports_a_refused_send(live: Live) -> None:
     done = subprocess.run(
         [sys.executable, str(EXAMPLE), "--base-url", live.url, "--to", "12345"],
         cwd=live.data_dir, capture_output=True, text=True, timeout=60,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,17 @@ class Live:
         return done.stdout
 
 
-@pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    tmp = tmp_path_factory.mktemp("sdk-gateway")
-    with serving(tmp, "", "--demo") as served:
+_running: list[Live] = []
+
+
+def shared_live(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Live:
+    """The session's one gateway, started on first use: ``tests/sdk`` and ``tests/examples``
+    each declare a session fixture calling this, and both get the same gateway."""
+    if not _running:
+        stack = ExitStack()
+        request.addfinalizer(stack.close)
+        tmp = tmp_path_factory.mktemp("sdk-gateway")
+        served = stack.enter_context(serving(tmp, "", "--demo"))
         key_file = tmp / "dakghar-demo.key"
         deadline = time.monotonic() + 30
         # Not /readyz: messages queue until the simulated carrier is bound (seconds on a busy
@@ -63,7 +71,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         while not key_file.exists():
             assert time.monotonic() < deadline, "no demo key"
             time.sleep(0.05)
-        yield Live(served, key_file.read_text().strip(), tmp)
+        _running.append(Live(served, key_file.read_text().strip(), tmp))
+    return _running[0]
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Live:
+    return shared_live(tmp_path_factory, request)
 
 
 @pytest.fixture
