@@ -110,10 +110,11 @@ def api_error(response: httpx.Response) -> ApiError:
 class Attempts(Generic[T]):
     """The retry state of one logical call (sans-IO: the caller sends and sleeps).
 
-    Backoff is exponential with full jitter (a random wait from 0 to ``base * 2**n``), so many
-    clients hit by one outage do not come back in step; a ``Retry-After`` is waited exactly,
-    unless it is longer than ``max_retry_wait``, when the error is raised for the caller to
-    decide (an OTP resend cooldown is minutes, not something to block on).
+    Backoff is exponential with full jitter: before retry n (from 0) a random wait from 0 to
+    ``base * 2**n``, at most ``backoff_max``, so many clients hit by one outage do not come back
+    in step. A ``Retry-After`` is waited exactly, unless it is longer than ``max_retry_wait``:
+    then the error is raised for the caller to decide (an OTP resend cooldown is minutes, not
+    something to block on).
     """
 
     def __init__(self, operation: Operation[T], config: Config) -> None:
@@ -135,6 +136,8 @@ class Attempts(Generic[T]):
             data=dict(op.data) if op.data is not None else None,
             files=dict(op.files) if op.files is not None else None,
             headers=headers,
+            # per request, so that it holds for an ``http_client`` passed in as well
+            extensions={"timeout": httpx.Timeout(config.timeout).as_dict()},
         )
 
     def _backoff(self) -> float:
@@ -151,8 +154,9 @@ class Attempts(Generic[T]):
         wait = retry_after_seconds(response)
         if wait is not None and wait > self.config.max_retry_wait:
             return None
+        wait = wait if wait is not None else self._backoff()
         self.attempt += 1
-        return wait if wait is not None else self._backoff()
+        return wait
 
     def failed(self, exc: httpx.TransportError) -> float:
         """After a transport error: seconds to wait, or raise :class:`NetworkError`."""
@@ -160,8 +164,9 @@ class Attempts(Generic[T]):
         retry = self.operation.replayable or never_sent
         if not retry or self.attempt >= self.config.max_retries:
             raise NetworkError(f"{self.operation.method} {self.operation.path}: {exc}") from exc
+        wait = self._backoff()
         self.attempt += 1
-        return self._backoff()
+        return wait
 
     def result(self, response: httpx.Response) -> T:
         """The call's value, or the typed :class:`ApiError` for an error answer."""

@@ -89,7 +89,8 @@ class Client:
     ``max_retries`` bounds the retries of one call (429, 5xx and connection errors), waiting
     ``Retry-After`` when the gateway sends one (up to ``max_retry_wait`` seconds) and otherwise
     a random time up to ``backoff_base * 2**n`` (at most ``backoff_max``). ``timeout`` is per
-    request, in seconds.
+    request, in seconds. ``http_client`` lets you bring your own httpx client (proxies, TLS
+    settings, event hooks); it is left open by :meth:`close`.
     """
 
     def __init__(
@@ -115,6 +116,7 @@ class Client:
             max_retry_wait=max_retry_wait,
             extra_headers=dict(headers or {}),
         )
+        self._owns_http = http_client is None  # one passed in is the caller's to close
         self._http = http_client or httpx.Client(timeout=timeout, follow_redirects=False)
         self.messages = Messages(self)
         self.otp = Otps(self)
@@ -143,8 +145,9 @@ class Client:
             operation = page.next
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
+        """Close the connection pool (not that of an ``http_client`` passed in)."""
+        if self._owns_http:
+            self._http.close()
 
     def __enter__(self) -> Client:
         return self
