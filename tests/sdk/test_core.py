@@ -7,6 +7,7 @@ end-to-end behaviour of the same code is in ``test_retries.py``.
 from __future__ import annotations
 
 import email.utils
+import inspect
 import time
 
 import dakghar_client as dk
@@ -83,3 +84,15 @@ def test_error_answers_become_their_classes_and_non_json_is_kept() -> None:
         state.result(httpx.Response(502, text="<html>bad gateway</html>"))
     assert type(plain.value) is dk.ApiError and plain.value.code is None
     assert "bad gateway" in plain.value.detail
+
+
+async def test_both_faces_offer_the_same_calls_with_the_same_signatures() -> None:
+    with dk.Client("test_k") as sync:
+        async with dk.AsyncClient("test_k") as aio:
+            for resource in ("messages", "otp", "campaigns", "account"):
+                s, a = getattr(sync, resource), getattr(aio, resource)
+                names = {n for n in dir(s) if not n.startswith("_")}
+                assert names == {n for n in dir(a) if not n.startswith("_")} and names
+                for name in names:
+                    sig = inspect.signature(getattr(s, name))
+                    assert sig == inspect.signature(getattr(a, name)), (resource, name)

@@ -8,7 +8,6 @@ and behaviour as its twin in ``_sync``.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -16,7 +15,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import httpx
 
 from dakghar_client import _operations as ops
-from dakghar_client._core import DEFAULT_BASE_URL, Attempts, Config, Operation, Page
+from dakghar_client._core import DEFAULT_BASE_URL, Attempts, Config, Operation, Page, as_method
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -30,20 +29,20 @@ class _Resource:
 def _bind(
     fn: Callable[P, Operation[T]],
 ) -> Callable[Concatenate[_Resource, P], Coroutine[Any, Any, T]]:
-    @functools.wraps(fn)
     async def method(self: _Resource, /, *args: P.args, **kwargs: P.kwargs) -> T:
         return await self._client._execute(fn(*args, **kwargs))
 
+    as_method(method, fn)
     return method
 
 
 def _bind_pages(
     fn: Callable[P, Operation[Page[T]]],
 ) -> Callable[Concatenate[_Resource, P], AsyncIterator[T]]:
-    @functools.wraps(fn)
     def method(self: _Resource, /, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]:
         return self._client._iterate(fn(*args, **kwargs))
 
+    as_method(method, fn)
     return method
 
 

@@ -10,6 +10,7 @@ keeps one connection logic under two transports. The calls themselves live in ``
 from __future__ import annotations
 
 import email.utils
+import inspect
 import random
 import time
 import uuid
@@ -195,3 +196,16 @@ def pager(
         return Page([item(d) for d in body.get("data", [])], following)
 
     return Operation("GET", path, read, params=params)
+
+
+def as_method(method: Callable[..., Any], operation: Callable[..., Any]) -> None:
+    """Give a face's method its operation's docstring and signature (plus ``self``), so that
+    ``help()`` and editors show the real parameters."""
+    signature = inspect.signature(operation)
+    me = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+    method.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[me, *signature.parameters.values()],
+        return_annotation=inspect.Signature.empty,
+    )
+    method.__doc__ = operation.__doc__
+    method.__name__ = method.__qualname__ = operation.__name__

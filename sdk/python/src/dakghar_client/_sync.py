@@ -7,7 +7,6 @@ and behaviour as its twin in ``_async``.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
@@ -16,7 +15,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 import httpx
 
 from dakghar_client import _operations as ops
-from dakghar_client._core import DEFAULT_BASE_URL, Attempts, Config, Operation, Page
+from dakghar_client._core import DEFAULT_BASE_URL, Attempts, Config, Operation, Page, as_method
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -28,20 +27,20 @@ class _Resource:
 
 
 def _bind(fn: Callable[P, Operation[T]]) -> Callable[Concatenate[_Resource, P], T]:
-    @functools.wraps(fn)
     def method(self: _Resource, /, *args: P.args, **kwargs: P.kwargs) -> T:
         return self._client._execute(fn(*args, **kwargs))
 
+    as_method(method, fn)
     return method
 
 
 def _bind_pages(
     fn: Callable[P, Operation[Page[T]]],
 ) -> Callable[Concatenate[_Resource, P], Iterator[T]]:
-    @functools.wraps(fn)
     def method(self: _Resource, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
         return self._client._iterate(fn(*args, **kwargs))
 
+    as_method(method, fn)
     return method
 
 
