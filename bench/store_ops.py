@@ -45,7 +45,8 @@ class Step:
         s1 = w.statements or {}
         kinds = {k: s1.get(k, 0) - self.s0.get(k, 0) for k in s1}
         kinds = {k: v for k, v in kinds.items() if v}
-        data = {k: v for k, v in kinds.items() if k not in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")}
+        framing = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
+        data = {k: v for k, v in kinds.items() if k not in framing}
         total = sum(data.values()) / self.n
         shown = ", ".join(f"{k} {v / self.n:.2f}" for k, v in sorted(data.items()))
         overhead = sum(kinds.get(k, 0) for k in ("SAVEPOINT", "RELEASE")) / self.n
@@ -79,7 +80,7 @@ async def run(count: int, batch: int) -> None:
                 ids += await asyncio.gather(*(accept_one(d) for d in drafts[i : i + 50]))
 
         claimed = []
-        with Step(store, f"claim (up to 64 a call)", count):
+        with Step(store, "claim (up to 64 a call)", count):
             while len(claimed) < count:
                 rows, _ = await store.claim(1, [account.id], 64, lease_ms=60_000)
                 if not rows:
@@ -120,7 +121,8 @@ async def run(count: int, batch: int) -> None:
         await store.close()
 
     print(f"{count:,} live messages with a callback URL; batches of {batch}")
-    print(f"{'step':48s} {'stmts/msg':>9s} {'savept':>6s} {'commits':>7s} {'CPU us/msg':>10s}  statements")
+    head = f"{'step':48s} {'stmts/msg':>9s} {'savept':>6s} {'commits':>7s} {'CPU us/msg':>10s}"
+    print(f"{head}  statements")
     tot_s = tot_c = tot_cpu = 0.0
     for name, total, shown, overhead, commits, cpu in ROWS:
         tot_s += total

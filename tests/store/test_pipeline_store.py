@@ -202,3 +202,65 @@ async def test_kill_switches_are_stored_and_listed(store: SqliteStore) -> None:
         ("connector", "smsc-a"): False,
         ("account", acc.id): True,
     }
+
+
+async def test_a_released_claim_is_back_in_the_queue_with_its_attempt_uncounted(
+    store: SqliteStore,
+) -> None:
+    acc = await store.create_account(name="a", balance_milli=0)
+    await queue(store, acc.id, 3)
+    rows, _ = await store.claim(1, [acc.id], 3, lease_ms=60_000)
+    await store.release([r.id for r in rows[:2]])
+    again, _ = await store.claim(1, [acc.id], 3, lease_ms=60_000)
+    assert sorted(r.id for r in again) == sorted(r.id for r in rows[:2])
+    assert all(r.attempts == 1 and r.status == "sending" for r in again)
+
+
+async def test_batched_results_settle_each_message_and_count_each_in_the_rollups(
+    store: SqliteStore,
+) -> None:
+    from dakghar.store.base import Sent
+
+    acc = await store.create_account(name="a", balance_milli=0)
+    await queue(store, acc.id, 40)
+    rows, _ = await store.claim(1, [acc.id], 40, lease_ms=60_000)
+    sent = await store.mark_sent_many([Sent(r.id, "c", [f"p{i}"], 1) for i, r in enumerate(rows)])
+    assert [m.status if m else None for m in sent] == ["sent"] * 40
+    reports = [("c", f"p{i}", StatusChange("", "delivered")) for i in range(40)]
+    reports.append(("c", "unknown", StatusChange("", "delivered")))  # kept for later
+    done = await store.report_many(reports)
+    assert [m.status if m else None for m in done] == ["delivered"] * 40 + [None]
+    stats = await store.delivery_stats(acc.id, "connector", 0, now_ms() + 3_600_000)
+    assert [(s.key, s.submitted, s.delivered) for s in stats] == [("c", 40, 40)]
+
+
+async def test_plain_sent_and_delivered_are_not_stored_but_still_listed_in_order(
+    store: SqliteStore,
+) -> None:
+    from dakghar.store.base import Sent
+
+    acc = await store.create_account(name="a", balance_milli=0)
+    (mid,) = await queue(store, acc.id, 1)
+    await store.claim(1, [acc.id], 1, lease_ms=60_000)
+    retry = StatusChange(mid, "sending", detail="retry 1 in 1.0 s: throttled",
+                         fields={"lease_until": None})  # fmt: skip
+    await store.apply([retry])
+    await store.claim(1, [acc.id], 1, lease_ms=60_000)
+    await store.mark_sent_many([Sent(mid, "c", ["p1"], 1)])
+    await store.report_many([("c", "p1", StatusChange("", "delivered"))])
+    msg = await store.get_message(acc.id, mid, with_events=True)
+    assert msg is not None and msg.events is not None
+    assert [(e.status, e.detail) for e in msg.events] == [
+        ("queued", "accepted"),
+        ("sending", None),
+        ("sending", "retry 1 in 1.0 s: throttled"),  # a retry's claim writes no second row
+        ("sent", None),
+        ("delivered", None),
+    ]
+    assert msg.events[-2].at == msg.submitted_at and msg.events[-1].at == msg.delivered_at
+    import sqlite3
+
+    con = sqlite3.connect(store.path)  # the two implied events have no rows of their own
+    stored = con.execute("SELECT status FROM message_events WHERE message_id = ?", (mid,))
+    assert [r[0] for r in stored] == ["sending", "sending"]
+    con.close()

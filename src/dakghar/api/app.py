@@ -28,7 +28,6 @@ from dakghar.api import (
     operations,
     otp,
 )
-from dakghar.api.auth import Authenticator
 from dakghar.api.metrics_access import MetricsAccess, MetricsListenerOnly
 from dakghar.api.problems import handle_dakghar_error, handle_http_exception, handle_unexpected
 from dakghar.api.services import Services
@@ -40,8 +39,6 @@ from dakghar.observability.metrics import (
     refresh_forever,
 )
 from dakghar.otp import OtpService
-from dakghar.pipeline.accept import Acceptor
-from dakghar.pipeline.switches import Switchboard
 from dakghar.settings import Settings, ensure_secret_key
 from dakghar.store import Store, open_store
 
@@ -76,15 +73,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         st = store or open_store(settings)
         await st.open()
-        switches = Switchboard(st)
-        await switches.refresh()
-        svc = Services(
-            settings=settings,
-            store=st,
-            auth=Authenticator(st, settings.secret),
-            acceptor=Acceptor(st, switches),
-            switches=switches,
-        )
+        svc = await Services.assemble(settings, st)
         svc.extras["metrics"] = metrics
         otp_service = svc.extras["otp"] = OtpService(st, svc.acceptor, settings.secret)
         metrics.state.otp = otp_service.stats

@@ -38,19 +38,39 @@ class Services:
     switches: Switchboard
     readiness: dict[str, Any] = field(default_factory=dict)
     delivery: DeliveryView | None = None  # the dispatcher, in this process or another
+    # URLs that passed check_callback: the check is a pure function of the URL and the
+    # settings, and applications send the same callback URL with every message.
+    _callbacks_ok: set[tuple[str, str]] = field(default_factory=set, repr=False)
     extras: dict[str, Any] = field(default_factory=dict)  # parts started by components
+
+    @classmethod
+    async def assemble(cls, settings: Settings, store: Store) -> Services:
+        """The parts every process of the gateway shares, over an open ``store``."""
+        switches = Switchboard(store)
+        await switches.refresh()
+        return cls(
+            settings=settings,
+            store=store,
+            auth=Authenticator(store, settings.secret),
+            acceptor=Acceptor(store, switches),
+            switches=switches,
+        )
 
     def check_callback(self, url: str | None, *, field: str = "callback_url") -> None:
         """Refuse a callback or inbound URL the gateway must not POST to (SSRF), with 422
         ``invalid_callback_url``, before anything is written. The one check for messages,
         batches, the account and campaigns; the sender checks again at delivery."""
-        if url is not None:
-            check_callback_url(
-                url,
-                allow_private=self.settings.webhooks.allow_private_networks,
-                own=gateway_addresses(self.settings),
-                field=field,
-            )
+        if url is None or (url, field) in self._callbacks_ok:
+            return
+        check_callback_url(
+            url,
+            allow_private=self.settings.webhooks.allow_private_networks,
+            own=gateway_addresses(self.settings),
+            field=field,
+        )
+        if len(self._callbacks_ok) >= 10_000:
+            self._callbacks_ok.clear()
+        self._callbacks_ok.add((url, field))
 
 
 def services(request: Request) -> Services:

@@ -295,6 +295,10 @@ def serve(
         try:
             run_server(app, sockets, settings.server, on_started)
         except StartupFailed as exc:
+            from dakghar.pipeline.process import DeliveryFailed
+
+            if isinstance(exc.error, DeliveryFailed):
+                sys.exit(1)  # its one line is on stderr already
             raise StartupError(describe(exc.error)) from exc
 
 

@@ -56,6 +56,8 @@ class Coalescer(Generic[I, R]):
             del self._pending[: self.max_batch]
             try:
                 results = await self._flush([item for item, _ in batch])
+                if len(results) != len(batch):
+                    raise ValueError(f"{len(results)} results for a batch of {len(batch)}")
             except Exception as exc:
                 if len(batch) == 1:
                     fail(batch, exc)
@@ -63,7 +65,7 @@ class Coalescer(Generic[I, R]):
                 log.warning("batch write failed; retrying its items one by one", size=len(batch))
                 for one in batch:
                     try:
-                        (result,) = await self._flush([one[0]])
+                        (result,) = await self._flush([one[0]])  # exactly one, or ValueError
                     except Exception as one_exc:
                         fail([one], one_exc)
                     else:
@@ -71,7 +73,7 @@ class Coalescer(Generic[I, R]):
                 continue
             self.batches += 1
             self.items += len(batch)
-            for (_item, fut), result in zip(batch, results, strict=True):
+            for (_item, fut), result in zip(batch, results, strict=True):  # lengths checked
                 settle(fut, result)
 
     async def close(self) -> None:

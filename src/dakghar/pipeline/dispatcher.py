@@ -301,7 +301,8 @@ class Dispatcher:
                 type=row.type,
                 account_id=row.account_id,
             ),
-            random.Random(row.id),  # the same message always gets the same weighted pick
+            # the same message always gets the same weighted pick
+            random.Random(row.id) if self.router.draws else self.rng,
         )
 
     def _pick(self, route: list[str], step: int, *, sandbox: bool) -> tuple[int, str] | None:

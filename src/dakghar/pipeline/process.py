@@ -181,12 +181,9 @@ def run_dispatcher(settings: Settings, config_path: str | None) -> None:
 
 
 async def _dispatch(settings: Settings, config_path: str | None) -> None:
-    from dakghar.api.auth import Authenticator
     from dakghar.api.services import Services
     from dakghar.observability.metrics import Metrics
-    from dakghar.pipeline.accept import Acceptor
     from dakghar.pipeline.runtime import delivery_component
-    from dakghar.pipeline.switches import Switchboard
     from dakghar.pipeline.view import LocalDelivery
     from dakghar.pipeline.wakeup import listen
     from dakghar.store import open_store
@@ -214,15 +211,7 @@ async def _dispatch(settings: Settings, config_path: str | None) -> None:
     stops: list[Callable[[], Awaitable[None]]] = []
     tasks: list[asyncio.Task[Any]] = []
     try:
-        switches = Switchboard(store)
-        await switches.refresh()
-        svc = Services(
-            settings=settings,
-            store=store,
-            auth=Authenticator(store, settings.secret),
-            acceptor=Acceptor(store, switches),
-            switches=switches,
-        )
+        svc = await Services.assemble(settings, store)
         metrics = svc.extras["metrics"] = Metrics()
         start = delivery_component(
             settings, reload_on_hup=True, config_path=config_path, scan_interval=1.0
@@ -259,6 +248,14 @@ async def _dispatch(settings: Settings, config_path: str | None) -> None:
 
 
 # -- the API process's side -------------------------------------------------------------------
+
+
+class DeliveryFailed(Exception):
+    """The delivery process could not start; it has already said why on stderr."""
+
+    def __init__(self, returncode: int) -> None:
+        super().__init__(f"the delivery process exited with status {returncode} at start-up")
+        self.returncode = returncode
 
 
 class DeliveryProcess:
@@ -308,6 +305,7 @@ class DeliveryProcess:
         if self.argv is not None:
             self._pipe = os.pipe()
             await self._spawn()
+            await self._started()
             supervisor = asyncio.create_task(self._supervise(), name="dakghar-delivery-process")
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signal.SIGHUP, self._forward_hup)
@@ -325,10 +323,7 @@ class DeliveryProcess:
                 if hints in svc.acceptor.listeners:
                     svc.acceptor.listeners.remove(hints)
                 hints.close()
-            for fd in self._pipe:
-                if fd >= 0:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
+            self._close_pipe()
 
         return stop
 
@@ -349,6 +344,36 @@ class DeliveryProcess:
         data = msgspec.json.encode(self.settings)
         await asyncio.to_thread(_write_all, settings_w, data)  # a large config exceeds a pipe
         log.info("delivery process starting", pid=self.proc.pid)
+
+    async def _started(self) -> None:
+        """Wait for the first delivery process to run (its first snapshot), so that "is
+        running" is never said of a gateway that cannot deliver; its failure is serve's."""
+        from dakghar.pipeline.view import read_snapshot
+
+        path = Path(self.settings.data_dir) / STATE_FILE
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS + 30
+        proc = self.proc
+        assert proc is not None
+        while True:
+            if proc.returncode is not None:
+                self._close_pipe()
+                raise DeliveryFailed(proc.returncode)
+            snap = read_snapshot(path)
+            if snap is not None and snap.get("pid") == proc.pid:
+                return
+            if time.monotonic() > deadline:
+                await self._terminate()
+                self._close_pipe()
+                raise RuntimeError("the delivery process did not start within its deadline")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 0.05)
+
+    def _close_pipe(self) -> None:
+        for fd in self._pipe:
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._pipe = (-1, -1)
 
     async def _supervise(self) -> None:
         delay = 1.0

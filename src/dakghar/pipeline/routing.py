@@ -171,6 +171,9 @@ class Router:
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = list(rules)
+        # Whether any route splits traffic by weight: only then does a message need its own
+        # seeded random pick (seeding one costs more than the rest of routing).
+        self.draws = any(len(g.names) > 1 for rule in self.rules for g in rule.groups)
 
     @classmethod
     def from_settings(cls, routes: Iterable[Mapping[str, Any]]) -> Router:

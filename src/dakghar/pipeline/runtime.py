@@ -204,7 +204,12 @@ def delivery_component(
         pid = os.getpid()
 
         def snapshot() -> dict[str, Any]:
-            return {"pid": pid, "ready": dispatcher.ready, **dispatcher.state()}
+            return {
+                "pid": pid,
+                "ready": dispatcher.ready,
+                **dispatcher.state(),
+                "store_writes": svc.store.write_stats(),
+            }
 
         snapshots = asyncio.create_task(
             write_state_forever(Path(settings.data_dir) / STATE_FILE, snapshot),

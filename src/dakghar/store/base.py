@@ -134,6 +134,31 @@ class MessageRow:
 MESSAGE_COLUMNS = tuple(f for f in MessageRow.__dataclass_fields__ if f != "events")
 
 
+# Moves whose event row is implied by the message's own columns when it carries no detail:
+# ``sent`` at ``submitted_at`` and ``delivered`` at ``delivered_at`` (see ``history``).
+IMPLIED = frozenset({"sent", "delivered"})
+
+
+def history(message: MessageRow, stored: Sequence[MessageEvent]) -> list[MessageEvent]:
+    """A message's whole event history: the stored rows, with the events its columns imply.
+
+    The acceptance, a plain ``sent`` and a plain ``delivered`` are not stored a second time
+    as rows (each would be an insert, with its index, on the hot path). ``sent`` goes after
+    the attempts (``sending``) and before anything later; ``delivered`` is last.
+    """
+    events = [first_event(message)]
+    have = {e.status for e in stored}
+    early = [e for e in stored if e.status in ("scheduled", "queued", "sending")]
+    late = [e for e in stored if e.status not in ("scheduled", "queued", "sending")]
+    events += early
+    if message.submitted_at is not None and "sent" not in have:
+        events.append(MessageEvent("sent", message.submitted_at, None))
+    events += late
+    if message.status == "delivered" and "delivered" not in have:
+        events.append(MessageEvent("delivered", message.delivered_at or message.updated_at, None))
+    return events
+
+
 def first_event(message: MessageRow) -> MessageEvent:
     """The acceptance event, implied by the row itself rather than stored a second time.
 
@@ -280,6 +305,9 @@ class Store(Protocol):
 
     async def close(self) -> None:
         """Flush pending writes and release connections."""
+
+    def write_stats(self) -> dict[str, float]:
+        """Totals of the store's writes in this process (for status and benchmarks)."""
 
     async def ping(self) -> bool:
         """True when the store answers (``/readyz``)."""

@@ -85,7 +85,8 @@ class PipelineStoreMixin:
         def op(c: sqlite3.Connection) -> list[MessageRow | None]:
             now = now_ms()
             ctx = ops.OpContext()
-            out = [_mark_sent(c, s, now, ctx) for s in sent]
+            early = ops.any_early_reports(c)
+            out = [_mark_sent(c, s, now, ctx, early) for s in sent]
             ctx.flush(c)
             return out
 
@@ -217,7 +218,9 @@ class PipelineStoreMixin:
         return await self._read(fn)
 
 
-def _mark_sent(c: sqlite3.Connection, s: Sent, now: int, ctx: ops.OpContext) -> MessageRow | None:
+def _mark_sent(
+    c: sqlite3.Connection, s: Sent, now: int, ctx: ops.OpContext, early: bool
+) -> MessageRow | None:
     fields: dict[str, object] = {
         "connector": s.connector,
         "provider_message_id": s.provider_ids[0] if s.provider_ids else None,
@@ -227,7 +230,10 @@ def _mark_sent(c: sqlite3.Connection, s: Sent, now: int, ctx: ops.OpContext) -> 
     detail = ops.bill_parts(c, s.message_id, parts, fields) if parts and parts > 1 else None
     change = StatusChange(s.message_id, Status.SENT.value, detail=detail, fields=fields)
     msg = ops.apply_change(c, change, now, ctx)
-    for early in ops.record_parts(c, s.message_id, s.connector, s.provider_ids, now):
-        assert early.provider_part is not None
-        msg = ops.report(c, s.connector, early.provider_part, early, now, ctx) or msg
+    parts_early = ops.record_parts(
+        c, s.message_id, s.connector, s.provider_ids, now, look_early=early
+    )
+    for waiting in parts_early:
+        assert waiting.provider_part is not None
+        msg = ops.report(c, s.connector, waiting.provider_part, waiting, now, ctx) or msg
     return msg

@@ -17,7 +17,7 @@ import msgspec
 
 from dakghar.core.ids import new_id
 from dakghar.core.message import LANES, Status, WebhookEvents, can_transition, is_retry_note
-from dakghar.store.base import MESSAGE_COLUMNS, MessageRow, StatusChange
+from dakghar.store.base import IMPLIED, MESSAGE_COLUMNS, MessageRow, StatusChange
 from dakghar.store.rollups import BUCKETS, FAILED, bucket, hour_of
 
 _SELECT = f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM messages"
@@ -107,15 +107,21 @@ def roll_up(
 
 
 def apply_change(
-    c: sqlite3.Connection, change: StatusChange, now: int, ctx: OpContext | None = None
+    c: sqlite3.Connection,
+    change: StatusChange,
+    now: int,
+    ctx: OpContext | None = None,
+    row: tuple[object, ...] | None = None,
 ) -> MessageRow | None:
     """Move one message if the lifecycle allows it; write its event and webhook. None if not.
 
     With ``ctx`` the rollup is summed into it (the caller flushes); without, it is written now.
+    ``row``: the message's columns when the caller has just read them.
     """
-    row = c.execute(f"{_SELECT} WHERE id = ?", (change.message_id,)).fetchone()
     if row is None:
-        return None
+        row = c.execute(f"{_SELECT} WHERE id = ?", (change.message_id,)).fetchone()
+        if row is None:
+            return None
     msg = _rows([row])[0]
     new = Status(change.status)
     retry = is_retry_note(Status(msg.status), new)
@@ -144,10 +150,11 @@ def apply_change(
     sets = ", ".join(f"{k} = ?" for k in values)
     c.execute(f"UPDATE messages SET {sets} WHERE id = ?", [*values.values(), msg.id])
     at = change.at or now
-    c.execute(
-        "INSERT INTO message_events (message_id, status, at, detail) VALUES (?, ?, ?, ?)",
-        (msg.id, new.value, at, change.detail),
-    )
+    if change.detail is not None or new not in IMPLIED:
+        c.execute(
+            "INSERT INTO message_events (message_id, status, at, detail) VALUES (?, ?, ?, ?)",
+            (msg.id, new.value, at, change.detail),
+        )
     for key, value in values.items():
         setattr(msg, key, value)
     if retry:
@@ -303,16 +310,32 @@ def bill_parts(
     return f"sent as {parts} parts (the connector's header leaves less room); billed {parts}"
 
 
+def any_early_reports(c: sqlite3.Connection) -> bool:
+    """Whether any report waits for its message's ids (rare: read once per operation)."""
+    return c.execute("SELECT 1 FROM early_reports LIMIT 1").fetchone() is not None
+
+
 def record_parts(
-    c: sqlite3.Connection, message_id: str, connector: str, provider_ids: Sequence[str], now: int
+    c: sqlite3.Connection,
+    message_id: str,
+    connector: str,
+    provider_ids: Sequence[str],
+    now: int,
+    *,
+    look_early: bool = True,
 ) -> list[StatusChange]:
-    """Remember each part's carrier id; returns reports that had arrived before this."""
+    """Remember each part's carrier id; returns reports that had arrived before this.
+
+    ``look_early`` False: the caller knows no early report is waiting (``any_early_reports``).
+    """
     c.executemany(
         "INSERT OR REPLACE INTO message_parts (connector, provider_message_id, message_id, part, "
         "status) VALUES (?, ?, ?, ?, NULL)",
         [(connector, pid, message_id, i) for i, pid in enumerate(provider_ids)],
     )
     early: list[StatusChange] = []
+    if not look_early:
+        return early
     for pid in provider_ids:
         row = c.execute(
             "SELECT status, error_code, detail, at FROM early_reports "
@@ -337,6 +360,15 @@ def record_parts(
     return early
 
 
+_REPORT_SELECT = (
+    "SELECT p.message_id, p.part, (SELECT COUNT(*) FROM message_parts o WHERE o.message_id = "
+    "p.message_id AND o.connector = p.connector), "
+    + ", ".join(f"m.{col}" for col in MESSAGE_COLUMNS)
+    + " FROM message_parts p JOIN messages m ON m.id = p.message_id "
+    "WHERE p.connector = ? AND p.provider_message_id = ?"
+)
+
+
 def report(
     c: sqlite3.Connection,
     connector: str,
@@ -346,12 +378,7 @@ def report(
     ctx: OpContext | None = None,
 ) -> MessageRow | None:
     """Apply a delivery report for one part; the message settles when all parts have."""
-    row = c.execute(
-        "SELECT message_id, part, (SELECT COUNT(*) FROM message_parts o WHERE o.message_id = "
-        "p.message_id AND o.connector = p.connector) FROM message_parts p "
-        "WHERE connector = ? AND provider_message_id = ?",
-        (connector, provider_id),
-    ).fetchone()
+    row = c.execute(_REPORT_SELECT, (connector, provider_id)).fetchone()
     if row is None:
         c.execute(
             "INSERT OR REPLACE INTO early_reports (connector, provider_message_id, status, "
@@ -369,8 +396,9 @@ def report(
     message_id = row[0]
     if row[2] == 1:
         # A single-part message (the common case) settles with its only report: its part's
-        # status is never read again, so neither that update nor the sibling scan is needed.
-        return apply_change(c, replace(change, message_id=message_id), now, ctx)
+        # status is never read again, so neither that update nor the sibling scan is needed,
+        # and the message's columns came with the part.
+        return apply_change(c, replace(change, message_id=message_id), now, ctx, row[3:])
     c.execute(
         "UPDATE message_parts SET status = ? WHERE connector = ? AND provider_message_id = ?",
         (change.status, connector, provider_id),

@@ -8,7 +8,9 @@ Schema and migrations are shared with every backend (``store/schema.py``, Alembi
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import operator
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -33,7 +35,7 @@ from dakghar.store.base import (
     MessageFilter,
     MessageRow,
     ResponseRenderer,
-    first_event,
+    history,
     new_webhook_secret,
     now_ms,
 )
@@ -142,13 +144,20 @@ class SqliteStore(PipelineStoreMixin, OtpStoreMixin):
         self._writer.start()
 
     def _migrate(self) -> None:
-        engine = create_engine(f"sqlite:///{self.path}")
+        # Processes opening a new database at once (an api and a dispatcher started together)
+        # must not both create its tables: one migrates while the others wait.
+        fd = os.open(self.path + ".migrate.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            with engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-            migrate.upgrade(engine)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            engine = create_engine(f"sqlite:///{self.path}")
+            try:
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                migrate.upgrade(engine)
+            finally:
+                engine.dispose()
         finally:
-            engine.dispose()
+            os.close(fd)
 
     async def close(self) -> None:
         """Drain the writer and stop the reader threads."""
@@ -163,6 +172,19 @@ class SqliteStore(PipelineStoreMixin, OtpStoreMixin):
         if self._writer is None:
             raise RuntimeError("store is not open")
         return self._writer
+
+    def write_stats(self) -> dict[str, float]:
+        """The writer's totals: commits, operations, and seconds waiting for and holding the
+        write lock (another process's transactions make this one wait)."""
+        w = self._writer
+        if w is None:
+            return {}
+        return {
+            "commits": w.commits,
+            "operations": w.operations,
+            "lock_wait_seconds": round(w.lock_wait_seconds, 3),
+            "busy_seconds": round(w.busy_seconds, 3),
+        }
 
     async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
         return await self.writer.submit(op)
@@ -392,17 +414,15 @@ class SqliteStore(PipelineStoreMixin, OtpStoreMixin):
                 return None
             msg = _message(row)
             if with_events:
-                msg.events = [
-                    first_event(msg),
-                    *(
-                        MessageEvent(*e)
-                        for e in c.execute(
-                            "SELECT status, at, detail FROM message_events WHERE message_id = ? "
-                            "ORDER BY id",
-                            (message_id,),
-                        )
-                    ),
+                stored = [
+                    MessageEvent(*e)
+                    for e in c.execute(
+                        "SELECT status, at, detail FROM message_events WHERE message_id = ? "
+                        "ORDER BY id",
+                        (message_id,),
+                    )
                 ]
+                msg.events = history(msg, stored)
             return msg
 
         return await self._read(fn)

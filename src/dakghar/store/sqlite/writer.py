@@ -63,6 +63,8 @@ class GroupCommitWriter:
         self._startup_error: BaseException | None = None
         self.commits = 0
         self.operations = 0
+        self.lock_wait_seconds = 0.0  # waiting for another process's transaction to end
+        self.busy_seconds = 0.0  # inside transactions (holding the write lock)
         # Statements run, by first word (SELECT, INSERT, ...): for bench/store_ops.py; off by
         # default, since the trace callback costs a Python call per statement.
         self.statements: dict[str, int] | None = {} if count_statements else None
@@ -141,13 +143,18 @@ class GroupCommitWriter:
                 os.close(self._lock_fd)
 
     def _commit(self, conn: sqlite3.Connection, batch: list[_Item]) -> None:
+        t0 = time.perf_counter()
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # waits without the GIL
+        t1 = time.perf_counter()
         try:
             outcomes = self._transaction(conn, batch)
         finally:
             if self._lock_fd is not None:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            t2 = time.perf_counter()
+            self.lock_wait_seconds += t1 - t0
+            self.busy_seconds += t2 - t1
         self.commits += 1
         self.operations += len(batch)
         for (_op, fut, loop), (result, error) in zip(batch, outcomes, strict=True):

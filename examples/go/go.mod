@@ -1,0 +1,3 @@
+module dakghar.example/examples
+
+go 1.19
