@@ -15,8 +15,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml sdk/python/pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e sdk/python
 	touch $@ $(VENV)/.installed
 
 ## run: create .venv, install, start the gateway in sandbox mode (prints URL and a demo key)
@@ -27,11 +28,12 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test lint typecheck pytest
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench sdk examples
+	$(BIN)/ruff format --check src tests bench sdk examples
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
+	$(BIN)/mypy sdk/python/src
 
 pytest: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
