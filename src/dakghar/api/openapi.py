@@ -38,6 +38,15 @@ _RETRY_AFTER = {
     }
 }
 _DOCS_TAG = "Documentation"
+# The reference's sections, in reading order (each Endpoint names one).
+TAGS = {
+    "Messages": "Send, read, list and cancel messages; batches of up to 1,000",
+    "OTP": "Verification codes: send, resend, check (the code never appears in an answer)",
+    "Campaigns": "Bulk sends from a CSV upload, with live progress and a report",
+    "Account": "The calling account's settings and webhook secret",
+    "Operations": "Kill switches, connectors, statistics, health, metrics and provider callbacks",
+    _DOCS_TAG: "This reference and its machine-readable document",
+}
 ASSETS = Path(__file__).parent / "static" / "docs"
 # Files /docs/assets/ serves (nothing else from that folder): name -> media type.
 ASSET_TYPES = {
@@ -166,6 +175,8 @@ def _operation(endpoint: Endpoint, path: str, values: dict[str, str]) -> dict[st
     responses = {str(status): _reply(r) for status, r in endpoint.replies.items()}
     common = ("unauthorized", "rate_limited") if endpoint.auth else ()
     problems = _problems((*endpoint.errors, *common))
+    if endpoint.tag not in TAGS:
+        raise ValueError(f"{operation_id}: tag {endpoint.tag!r} is not one of {list(TAGS)}")
     if clash := set(responses) & set(problems):
         raise ValueError(f"{operation_id}: statuses {sorted(clash)} are both a reply and a problem")
     op["responses"] = dict(sorted({**responses, **problems}.items()))
@@ -204,6 +215,7 @@ def build_openapi(routes: Sequence[BaseRoute] | None = None) -> dict[str, Any]:
             "ever reach the built-in simulated carrier: use one to try calls here.",
         },
         "servers": [{"url": "/"}],
+        "tags": [{"name": name, "description": text} for name, text in TAGS.items()],
         "paths": paths,
         "components": {
             "schemas": components,
