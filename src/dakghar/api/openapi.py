@@ -128,7 +128,8 @@ def _problems(codes: Sequence[str]) -> dict[str, Any]:
     for status, group in sorted(by_status.items()):
         titles = "; ".join(f"`{c}`: {ERROR_STATUS_TITLE[c][1]}" for c in group)
         examples = {
-            c: {"summary": ERROR_STATUS_TITLE[c][1], "value": problem_example(c)} for c in group
+            c: {"summary": f"{c}: {ERROR_STATUS_TITLE[c][1]}", "value": problem_example(c)}
+            for c in group
         }
         response: dict[str, Any] = {
             "description": titles,
