@@ -4,6 +4,8 @@ its own schemas: neither side can drift from the other again."""
 from __future__ import annotations
 
 import re
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
@@ -12,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from dakghar.api.openapi import build_openapi
+from dakghar.api.openapi import ASSET_TYPES, build_openapi
 from tests.conftest import Gateway
 
 # API.md's error table: every code must have an example problem somewhere in the document.
@@ -169,3 +171,13 @@ def test_the_docs_page_and_its_assets_come_from_the_gateway(gateway: Gateway) ->
     for name in ("README.md", "docs.html", "..%2Fdashboard.html", "nothing.js"):
         r = gateway.client.get(f"/docs/assets/{name}")
         assert r.status_code == 404 and r.json()["code"] == "not_found"
+
+
+def test_the_docs_assets_are_package_data_of_a_non_editable_install() -> None:
+    root = Path(__file__).resolve().parents[2]
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    globs = config["tool"]["setuptools"]["package-data"]["dakghar"]
+    package = root / "src" / "dakghar"
+    shipped = {p for g in globs for p in package.glob(g)}
+    for name in (*ASSET_TYPES, "docs.html"):
+        assert package / "api" / "static" / "docs" / name in shipped, f"{name}: not in the wheel"
