@@ -63,7 +63,11 @@ COMPOSED: dict[str, Endpoint] = {
         summary="Prometheus metrics (text exposition format)",
         operation_id="metrics",
         auth=False,
-        description="Served to loopback or to the metrics listener ([metrics] in dakghar.toml).",
+        description="No API key. Open to loopback peers by default (403 `forbidden` to others "
+        "when the API listens beyond loopback); with `[metrics] token_env` every request needs "
+        "`Authorization: Bearer <token>` (401 `unauthorized`); with `[metrics] port` it is "
+        "served on that listener only (404 `not_found` here). See docs/observability.md.",
+        errors=("unauthorized", "forbidden", "not_found"),
         replies={
             200: Reply(
                 "Metrics",
