@@ -77,15 +77,15 @@ class Endpoint:
     method: str | None = None
 
 
-_REGISTRY: dict[tuple[Callable[..., Any], str | None, str | None], Endpoint] = {}
+# Where a handler keeps its declarations: on the function itself, so they live and die with it.
+_ATTRIBUTE = "__dakghar_endpoints__"
 
 
 def documented(*endpoints: Endpoint) -> Callable[[Handler], Handler]:
     """Attach ``endpoints`` to a handler; the handler itself is returned unchanged."""
 
     def attach(handler: Handler) -> Handler:
-        for endpoint in endpoints:
-            _REGISTRY[(handler, endpoint.path, endpoint.method)] = endpoint
+        vars(handler)[_ATTRIBUTE] = (*vars(handler).get(_ATTRIBUTE, ()), *endpoints)
         return handler
 
     return attach
@@ -93,10 +93,11 @@ def documented(*endpoints: Endpoint) -> Callable[[Handler], Handler]:
 
 def endpoint_for(handler: Callable[..., Any], path: str, method: str) -> Endpoint | None:
     """The declaration for ``method`` on the route at ``path`` served by ``handler``."""
+    declared: tuple[Endpoint, ...] = getattr(handler, _ATTRIBUTE, ())
     for key in ((path, method), (path, None), (None, method), (None, None)):
-        found = _REGISTRY.get((handler, *key))
-        if found is not None:
-            return found
+        for endpoint in declared:
+            if (endpoint.path, endpoint.method) == key:
+                return endpoint
     return None
 
 

@@ -311,7 +311,7 @@ def _time_param(request: Request, name: str) -> int | None:
                 "A page of messages", "MessageList", {"data": [spec.MESSAGE], "next_cursor": None}
             )
         },
-        errors=("validation_error",),
+        errors=("validation_error", "invalid_number"),
     )
 )
 async def list_messages(request: Request) -> Response:
