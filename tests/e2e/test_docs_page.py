@@ -119,9 +119,9 @@ async def browser(profile: Path) -> AsyncIterator[DevTools]:
             proc.wait(5)
 
 
-SEND = (
-    "#operations-Messages-sendMessage"  # Swagger UI's id for POST /v1/messages (tag, operationId)
-)
+# Swagger UI's element id for POST /v1/messages: its tag and operationId.
+SEND = "#operations-Messages-sendMessage"
+LIVE = ".live-responses-table .response"  # the answer to an executed call
 
 
 def inside_send(selector: str, then: str = "") -> str:
@@ -152,11 +152,9 @@ async def read_the_reference(url: str, key: str, profile: Path) -> dict[str, Any
         await page.until("!!" + inside_send(".execute"))
         await page.js(inside_send(".execute", ".click()"))
         status = await page.until(
-            f"({inside_send('.live-responses-table .response .response-col_status')} || {{}}).textContent"
+            f"({inside_send(LIVE + ' .response-col_status')} || {{}}).textContent"
         )
-        answer = await page.js(
-            inside_send(".live-responses-table .response .response-col_description", ".innerText")
-        )
+        answer = await page.js(inside_send(LIVE + " .response-col_description", ".innerText"))
         return {
             "operations": rendered,
             "expanded": expanded,
