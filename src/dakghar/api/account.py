@@ -7,7 +7,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dakghar.api import openapi_schemas as spec
 from dakghar.api import render, schemas
+from dakghar.api.endpoint import Body, Endpoint, Reply, documented
 from dakghar.api.services import JSON, decode_json, read_body, services
 from dakghar.core.compose import check_sender
 from dakghar.errors import NotFound
@@ -16,6 +18,19 @@ from dakghar.store.base import Account, new_webhook_secret, now_ms
 _update_decoder = msgspec.json.Decoder(schemas.AccountUpdate)
 
 
+_TAG = "Account"
+_SECRET = {"webhook_secret": "whsec_X5RnQ6g3A3t8xrCDauV5Be0E5CxU077yHWuEnubQ1bg",
+           "previous_expires_at": None}  # fmt: skip
+
+
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="Balance, limits, default sender and region",
+        operation_id="getAccount",
+        replies={200: Reply("The account", "AccountView", spec.ACCOUNT)},
+    )
+)
 async def get_account(request: Request) -> Response:
     """``GET /v1/account``: balance, limits, default sender and region."""
     svc = services(request)
@@ -24,6 +39,34 @@ async def get_account(request: Request) -> Response:
     return Response(render.encoder.encode(render.account(fresh, caller.key.mode)), media_type=JSON)
 
 
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="Change the account's callback and inbound URLs, default sender, "
+        "webhook_events (final | sent | all) or smart encoding; a null URL clears it",
+        description="Billing fields (balance, prices, limits) are changed only by the "
+        "operator with `dakghar accounts update`. A callback or inbound URL must be a "
+        "public http(s) URL without user:password (`invalid_callback_url`), unless the "
+        "operator allows private networks.",
+        operation_id="updateAccount",
+        body=Body(
+            "AccountUpdate",
+            {"callback_url": "https://app.example.com/hooks/sms", "webhook_events": "sent"},
+        ),
+        replies={
+            200: Reply(
+                "The account",
+                "AccountView",
+                {
+                    **spec.ACCOUNT,
+                    "callback_url": "https://app.example.com/hooks/sms",
+                    "webhook_events": "sent",
+                },
+            )
+        },
+        errors=("validation_error", "invalid_callback_url", "invalid_sender", "payload_too_large"),
+    )
+)
 async def update_account(request: Request) -> Response:
     """``PATCH /v1/account``: callback and inbound URLs, default sender, webhook events, smart
     encoding. Unnamed fields stay as they are."""
@@ -55,6 +98,14 @@ def _secret_view(acc: Account, now: int) -> schemas.WebhookSecret:
     return schemas.WebhookSecret(acc.webhook_secret, render.iso(expires) if live else None)
 
 
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="The secret that signs this account's webhooks (Dakghar-Signature)",
+        operation_id="getWebhookSecret",
+        replies={200: Reply("The secret", "WebhookSecret", _SECRET)},
+    )
+)
 async def get_webhook_secret(request: Request) -> Response:
     """``GET /v1/account/webhook-secret``: the secret receivers verify signatures with."""
     svc = services(request)
@@ -63,6 +114,21 @@ async def get_webhook_secret(request: Request) -> Response:
     return Response(render.encoder.encode(_secret_view(acc, now_ms())), media_type=JSON)
 
 
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="Rotate the webhook secret; the old one also signs for 24 h "
+        "(Dakghar-Signature: t=...,v1=<new>,v1=<old>)",
+        operation_id="rotateWebhookSecret",
+        replies={
+            201: Reply(
+                "The new secret",
+                "WebhookSecret",
+                {**_SECRET, "previous_expires_at": "2026-12-02T23:52:00.000Z"},
+            )
+        },
+    )
+)
 async def rotate_webhook_secret(request: Request) -> Response:
     """``POST /v1/account/webhook-secret/rotate``: a new secret; the old one keeps signing
     (as a second ``v1=``) for 24 h, so receivers can switch without missing a webhook."""
@@ -83,11 +149,38 @@ async def rotate_webhook_secret(request: Request) -> Response:
     return Response(body, status_code=201, media_type=JSON)
 
 
+@documented(
+    Endpoint(
+        tag="Operations",
+        summary="Liveness",
+        operation_id="healthz",
+        auth=False,
+        replies={200: Reply("Alive", "Health", {"status": "ok", "checks": {}})},
+    )
+)
 async def healthz(request: Request) -> Response:
     """Liveness: the process answers."""
     return Response(render.encoder.encode(schemas.Health("ok")), media_type=JSON)
 
 
+@documented(
+    Endpoint(
+        tag="Operations",
+        summary="Readiness: store, queue and a bound connector",
+        operation_id="readyz",
+        auth=False,
+        replies={
+            200: Reply(
+                "Ready", "Health", {"status": "ok", "checks": {"store": "ok", "connectors": "ok"}}
+            ),
+            503: Reply(
+                "Not ready",
+                "Health",
+                {"status": "unavailable", "checks": {"store": "ok", "connectors": "down"}},
+            ),
+        },
+    )
+)
 async def readyz(request: Request) -> Response:
     """Readiness: the store answers, the queue is there, and a connector is bound."""
     svc = services(request)

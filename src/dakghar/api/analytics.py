@@ -10,7 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dakghar.api import openapi_schemas as spec
 from dakghar.api import render
+from dakghar.api.endpoint import Endpoint, Reply, documented, query
 from dakghar.api.messages import _time_param
 from dakghar.api.services import JSON, services
 from dakghar.errors import ValidationError
@@ -21,6 +23,44 @@ DAY_MS = 86_400_000
 MAX_WINDOW_MS = 400 * DAY_MS
 
 
+@documented(
+    Endpoint(
+        tag="Operations",
+        summary="Delivery rate and median delivery time by carrier, region, connector "
+        "or type (default: the last 24 h)",
+        operation_id="getStats",
+        params=(
+            query(
+                "group_by",
+                {"type": "string", "enum": ["carrier", "region", "connector", "type"]},
+                "Dimension (default carrier)",
+                "carrier",
+            ),
+            query("since", {"type": "string", "format": "date-time"}, "From (hourly)"),
+            query("until", {"type": "string", "format": "date-time"}, "Until"),
+        ),
+        replies={
+            200: Reply(
+                "One row per key",
+                spec.STATS_SCHEMA,
+                {
+                    "group_by": "carrier",
+                    "data": [
+                        {
+                            "key": "Vi",
+                            "submitted": 1,
+                            "delivered": 1,
+                            "failed": 0,
+                            "delivery_rate": 1.0,
+                            "p50_delivery_seconds": 0.5,
+                        }
+                    ],
+                },
+            )
+        },
+        errors=("validation_error",),
+    )
+)
 async def stats(request: Request) -> Response:
     """``GET /v1/stats?group_by=carrier|region|connector|type&since=&until=`` (default: 24 h)."""
     svc = services(request)

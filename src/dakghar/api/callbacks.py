@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dakghar.api.endpoint import Body, Endpoint, Reply, documented, path_param
 from dakghar.api.services import services
 from dakghar.connectors.http.base import Callback, CallbackReceiver, CallbackRejected
 from dakghar.errors import Forbidden, NotFound, PayloadTooLarge, ValidationError
@@ -24,6 +25,26 @@ log = get_logger("dakghar.api.callbacks")
 MAX_BODY = 64 * 1024  # a status callback is a few hundred bytes; MSG91 batches stay far below
 
 
+@documented(
+    Endpoint(
+        tag="Operations",
+        summary="Delivery reports from an HTTP provider (signed by the provider, no key)",
+        description="Twilio, Plivo and Vonage sign their callbacks (X-Twilio-Signature, "
+        "X-Plivo-Signature-V3, sig); MSG91 calls a URL carrying ?secret=. Idempotent: a "
+        "report for a message already final changes nothing.",
+        operation_id="connectorCallback",
+        auth=False,
+        params=(path_param("name", "Connector name ([[connectors]] in dakghar.toml)", "twilio"),),
+        body=Body(
+            {"type": "object"},
+            {"MessageSid": "SM0123456789abcdef", "MessageStatus": "delivered"},
+            media_type="application/x-www-form-urlencoded",
+            also=("application/json",),
+        ),
+        replies={204: Reply("Every report in the callback is recorded")},
+        errors=("forbidden", "not_found", "payload_too_large", "validation_error"),
+    )
+)
 async def callback(request: Request) -> Response:
     """Verify, parse and apply one provider callback; 204 once every report is recorded."""
     name = request.path_params["name"]

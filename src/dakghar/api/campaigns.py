@@ -19,7 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from dakghar.api import openapi_schemas as spec
 from dakghar.api import render
+from dakghar.api.endpoint import Body, Endpoint, Reply, documented, path_param
 from dakghar.api.services import JSON, Services, services
 from dakghar.campaigns import records
 from dakghar.campaigns.multipart import read_form
@@ -94,6 +96,57 @@ def _spec(fields: dict[str, str]) -> CampaignSpec:
     )
 
 
+_TAG = "Campaigns"
+_CAMPAIGN_ID = path_param("cid", "The campaign id (cmp_...)", spec.CAMPAIGN["id"])
+
+
+def _campaign(description: str, example: dict[str, Any] = spec.CAMPAIGN) -> Reply:
+    return Reply(description, spec.CAMPAIGN_SCHEMA, example)
+
+
+def _campaign_action(action: str, summary: str, status: str) -> Endpoint:
+    return Endpoint(
+        tag=_TAG,
+        summary=summary,
+        operation_id=f"{action}Campaign",
+        params=(_CAMPAIGN_ID,),
+        replies={200: _campaign("The campaign", {**spec.CAMPAIGN, "status": status})},
+        errors=("not_found", "conflict"),
+    )
+
+
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="Queue a message per CSV row (streamed upload, rows validated)",
+        operation_id="createCampaign",
+        body=Body(
+            spec.CAMPAIGN_UPLOAD,
+            {
+                "file": "phone,name\n+919812345678,Asha\n+919812345679,Ravi\n",
+                "name": "diwali",
+                "body": "Hi {name}, our sale starts today",
+                "type": "promotional",
+            },
+            media_type="multipart/form-data",
+        ),
+        replies={
+            201: _campaign(
+                "Created as soon as the upload is received: status ingesting with live "
+                "counts; poll GET /v1/campaigns/{cid} for scheduled or running",
+                {**spec.CAMPAIGN, "status": "ingesting", "total": 0, "valid": 0, "queued": 0},
+            )
+        },
+        errors=(
+            "not_found",
+            "payload_too_large",
+            "validation_error",
+            "invalid_sender",
+            "template_mismatch",
+            "not_ready",
+        ),
+    )
+)
 async def create_campaign(request: Request) -> Response:
     """``POST /v1/campaigns`` (multipart: ``file`` and fields) → 201."""
     svc = services(request)
@@ -121,6 +174,16 @@ async def create_campaign(request: Request) -> Response:
     return _json(created, 201)
 
 
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="A campaign with live progress",
+        operation_id="getCampaign",
+        params=(_CAMPAIGN_ID,),
+        replies={200: _campaign("The campaign")},
+        errors=("not_found",),
+    )
+)
 async def get_campaign(request: Request) -> Response:
     """``GET /v1/campaigns/{id}`` → live progress."""
     svc = services(request)
@@ -128,6 +191,7 @@ async def get_campaign(request: Request) -> Response:
     return _json(await campaign_service(svc).get(caller.account, request.path_params["cid"]))
 
 
+@documented(_campaign_action("pause", "Hold every message not yet sent", "paused"))
 async def pause_campaign(request: Request) -> Response:
     """``POST /v1/campaigns/{id}/pause``: hold every message not yet sent."""
     svc = services(request)
@@ -136,6 +200,7 @@ async def pause_campaign(request: Request) -> Response:
     return _json(await campaign_service(svc).pause(caller.account, cid))
 
 
+@documented(_campaign_action("resume", "Release held messages at the campaign's pace", "running"))
 async def resume_campaign(request: Request) -> Response:
     """``POST /v1/campaigns/{id}/resume``."""
     svc = services(request)
@@ -144,6 +209,13 @@ async def resume_campaign(request: Request) -> Response:
     return _json(await campaign_service(svc).resume(caller.account, cid))
 
 
+@documented(
+    _campaign_action(
+        "cancel",
+        "Cancel every waiting message (credits refunded); also stops an ingest",
+        "canceled",
+    )
+)
 async def cancel_campaign(request: Request) -> Response:
     """``POST /v1/campaigns/{id}/cancel``: cancel (and refund) every waiting message."""
     svc = services(request)
@@ -152,6 +224,24 @@ async def cancel_campaign(request: Request) -> Response:
     return _json(await campaign_service(svc).cancel(caller.account, cid))
 
 
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="One row per recipient: phone, status, error_code, message_id",
+        operation_id="campaignReport",
+        params=(_CAMPAIGN_ID,),
+        replies={
+            200: Reply(
+                "The report (streamed)",
+                {"type": "string"},
+                "phone,status,error_code,message_id\n"
+                "+919812345678,delivered,,msg_01a23405bf1625aa9f7ccb6ae4ce\n",
+                "text/csv",
+            )
+        },
+        errors=("not_found",),
+    )
+)
 async def report(request: Request) -> Response:
     """``GET /v1/campaigns/{id}/report.csv``: one row per recipient, streamed."""
     svc = services(request)

@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from dakghar.api import render
+from dakghar.api.endpoint import Endpoint, Reply, documented
 from dakghar.api.operations import _admin
 from dakghar.api.services import JSON, services
 from dakghar.campaigns import records as campaign_records
@@ -28,6 +29,18 @@ _LANES = {str(int(lane)): lane.label for lane in LANES}
 _FAILED = sorted(s.value for s in FAILED_STATUSES)
 
 
+@documented(
+    Endpoint(
+        tag="Operations",
+        summary="What /dashboard shows: counters, delivery by carrier and region, "
+        "queue, connectors, campaigns, alerts (admin scope)",
+        operation_id="getDashboard",
+        replies={
+            200: Reply("Gateway-wide figures", {"type": "object"}, {"counters": {"accepted": 1}})
+        },
+        errors=("forbidden",),
+    )
+)
 async def dashboard_data(request: Request) -> Response:
     """``GET /v1/dashboard`` (admin scope): everything the page shows, in one read."""
     svc = services(request)
@@ -99,6 +112,15 @@ async def dashboard_data(request: Request) -> Response:
 PAGE = (Path(__file__).parent / "static" / "dashboard.html").read_text(encoding="utf-8")
 
 
+@documented(
+    Endpoint(
+        tag="Operations",
+        summary="The operator dashboard page (asks for an admin key; no data in it)",
+        operation_id="dashboardPage",
+        auth=False,
+        replies={200: Reply("The page", {"type": "string"}, "<!doctype html>...", "text/html")},
+    )
+)
 async def dashboard_page(request: Request) -> Response:
     """``GET /dashboard``: the page (no data in it)."""
     return HTMLResponse(PAGE)

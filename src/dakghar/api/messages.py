@@ -9,7 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dakghar.api import openapi_schemas as spec
 from dakghar.api import render, schemas
+from dakghar.api.endpoint import Body, Endpoint, Reply, documented, path_param, query
 from dakghar.api.services import (
     DECODE_ERRORS,
     JSON,
@@ -56,6 +58,29 @@ def _draft(req: schemas.MessageRequest | schemas.BatchShared, to: str) -> Draft:
     )
 
 
+_TAG = "Messages"
+_MESSAGE_ID = path_param("message_id", "The message id (msg_...)", spec.MESSAGE["id"])
+_MESSAGE_REQUEST = {
+    "to": "+919812345678", "body": "Your order 123 has shipped", "sender": "DKGHAR",
+    "type": "transactional", "reference": "order-123",
+}  # fmt: skip
+_STATUSES = [s.value for s in Status]
+
+
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="Send a message",
+        operation_id="sendMessage",
+        description="Accepted messages are queued (or scheduled) and answered at once with "
+        "status `queued`; delivery webhooks follow. Sandbox keys reach only the simulated "
+        "carrier (magic numbers `+917000000001`... choose an outcome).",
+        params=(spec.IDEMPOTENCY,),
+        body=Body("MessageRequest", _MESSAGE_REQUEST),
+        replies={202: Reply("Accepted and queued (or scheduled)", "Message", spec.MESSAGE)},
+        errors=(*spec.ACCEPT_CHECKS, *spec.CREATES),
+    )
+)
 async def send_message(request: Request) -> Response:
     """``POST /v1/messages``."""
     svc = services(request)
@@ -131,6 +156,44 @@ def _batch_drafts(svc: Services, body: bytes) -> list[Draft | DakgharError]:
     raise ValidationError("send either {'messages': [...]} or {'to': [...], 'body': ...}")
 
 
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="Send up to 1,000 messages; bad entries are rejected one by one",
+        operation_id="sendBatch",
+        params=(spec.IDEMPOTENCY,),
+        body=Body(
+            {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/BatchList"},
+                    {"$ref": "#/components/schemas/BatchShared"},
+                ]
+            },
+            examples={
+                "one body, many numbers": {"to": ["+919812345678", "123"], "body": "Sale today"},
+                "one request per entry": {"messages": [_MESSAGE_REQUEST]},
+            },
+        ),
+        replies={
+            202: Reply(
+                "Accepted and rejected entries",
+                "BatchResponse",
+                {
+                    "accepted": [spec.MESSAGE],
+                    "rejected": [
+                        {
+                            "index": 1,
+                            "code": "invalid_number",
+                            "detail": "Number is too short.",
+                            "field": None,
+                        }
+                    ],
+                },
+            )
+        },
+        errors=spec.CREATES,
+    )
+)
 async def send_batch(request: Request) -> Response:
     """``POST /v1/messages/batch``: one bad entry never rejects the others."""
     svc = services(request)
@@ -180,6 +243,16 @@ def _rejection(index: int, exc: DakgharError) -> schemas.Rejection:
     return schemas.Rejection(index, exc.code, exc.detail, field)
 
 
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="A message with its event history",
+        operation_id="getMessage",
+        params=(_MESSAGE_ID,),
+        replies={200: Reply("The message", "Message", spec.DELIVERED)},
+        errors=("not_found",),
+    )
+)
 async def get_message(request: Request) -> Response:
     """``GET /v1/messages/{id}`` with its event history."""
     svc = services(request)
@@ -219,6 +292,28 @@ def _time_param(request: Request, name: str) -> int | None:
     return int(value.timestamp() * 1000)
 
 
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="List messages, newest first",
+        operation_id="listMessages",
+        params=(
+            query("status", {"type": "string", "enum": _STATUSES}, "Filter by status", "delivered"),
+            query("to", {"type": "string", "maxLength": 64}, "Filter by number", "+919812345678"),
+            query("reference", {"type": "string", "maxLength": 128}, "Your reference", "order-123"),
+            query("since", {"type": "string", "format": "date-time"}, "Created at >="),
+            query("until", {"type": "string", "format": "date-time"}, "Created at <"),
+            query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size", 50),
+            query("cursor", {"type": "string"}, "next_cursor of the previous page"),
+        ),
+        replies={
+            200: Reply(
+                "A page of messages", "MessageList", {"data": [spec.MESSAGE], "next_cursor": None}
+            )
+        },
+        errors=("validation_error", "invalid_number"),
+    )
+)
 async def list_messages(request: Request) -> Response:
     """``GET /v1/messages?status=&to=&reference=&since=&until=&limit=&cursor=``."""
     svc = services(request)
@@ -257,6 +352,22 @@ async def list_messages(request: Request) -> Response:
     return Response(_encoder.encode(page), media_type=JSON)
 
 
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="Cancel a scheduled or queued message (credits refunded)",
+        operation_id="cancelMessage",
+        params=(_MESSAGE_ID,),
+        replies={
+            200: Reply(
+                "The canceled message",
+                "Message",
+                {**spec.MESSAGE, "status": "canceled", "error_code": "canceled"},
+            )
+        },
+        errors=("not_found", "not_cancelable"),
+    )
+)
 async def cancel_message(request: Request) -> Response:
     """``POST /v1/messages/{id}/cancel``: only while scheduled or queued."""
     svc = services(request)

@@ -1,627 +1,226 @@
-"""The published OpenAPI 3.1 document (``/openapi.json``) and a self-contained ``/docs`` page.
+"""The published OpenAPI 3.1 document (``/openapi.json``), generated from the app's routes, and the
+interactive reference at ``/docs`` (Swagger UI, served from the package: no CDN, works offline).
 
-Schemas come from the very msgspec Structs that decode requests (``api.schemas``), so the document
-cannot drift from what the server accepts; this module adds the paths, auth and error responses.
+Paths and methods come from walking ``app.routes``; each route's operation comes from the
+``Endpoint`` declared beside its handler (``api.endpoint``), so a route cannot be published
+without its documentation nor documentation without its route. Component schemas come from the
+msgspec Structs that decode requests; the rest, and the examples, from ``api.openapi_schemas``.
 """
 
 from __future__ import annotations
 
-import html
+import itertools
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from dakghar import __version__
-from dakghar.api import otp_schemas, schemas
-
-_STRUCTS = (
-    schemas.MessageRequest,
-    schemas.BatchShared,
-    schemas.BatchList,
-    schemas.Message,
-    schemas.MessageList,
-    schemas.BatchResponse,
-    schemas.AccountView,
-    schemas.AccountUpdate,
-    schemas.WebhookSecret,
-    otp_schemas.OtpSendRequest,
-    otp_schemas.OtpCheckRequest,
-    otp_schemas.Otp,
-    otp_schemas.OtpCheckResult,
-    schemas.Problem,
-    schemas.Health,
+from dakghar.api.endpoint import Body, Endpoint, Param, Reply, Schema, documented, endpoint_for
+from dakghar.api.openapi_schemas import (
+    ERROR_STATUS_TITLE,
+    STRUCTS,
+    problem_example,
 )
+from dakghar.errors import NotFound
+
 _REF = "#/components/schemas/{name}"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": _REF.format(name=name)}
-
-
-def _json(name: str, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
-
-
-def _problems(*statuses: int) -> dict[str, Any]:
-    text = {
-        401: "Missing, unknown or revoked key (`unauthorized`)",
-        402: "Balance cannot cover the message (`insufficient_credits`)",
-        403: "The key lacks the scope this call needs (`forbidden`)",
-        404: "No such object for this account (`not_found`)",
-        409: "Idempotency-Key reused with another body, or state conflict",
-        413: "Request body too large (`payload_too_large`)",
-        422: "Validation failed (`validation_error`, `invalid_number`, `body_too_long`, "
-        "`invalid_callback_url`, ...)",
-        429: "Rate limited (`rate_limited`); see Retry-After",
-        503: "Sending paused (`sending_paused`) or not ready",
+_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "schema": {"type": "integer"},
     }
+}
+_DOCS_TAG = "Documentation"
+# The reference's sections, in reading order (each Endpoint names one).
+TAGS = {
+    "Messages": "Send, read, list and cancel messages; batches of up to 1,000",
+    "OTP": "Verification codes: send, resend, check (the code never appears in an answer)",
+    "Campaigns": "Bulk sends from a CSV upload, with live progress and a report",
+    "Account": "The calling account's settings and webhook secret",
+    "Operations": "Kill switches, connectors, statistics, health, metrics and provider callbacks",
+    _DOCS_TAG: "This reference and its machine-readable document",
+}
+ASSETS = Path(__file__).parent / "static" / "docs"
+# Files /docs/assets/ serves (nothing else from that folder): name -> media type.
+ASSET_TYPES = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "dakghar-docs.js": "text/javascript; charset=utf-8",
+    "LICENSE": "text/plain; charset=utf-8",
+}
+
+# Routes app.py composes itself (their handlers are closures over the app's parts).
+COMPOSED: dict[str, Endpoint] = {
+    "/metrics": Endpoint(
+        tag="Operations",
+        summary="Prometheus metrics (text exposition format)",
+        operation_id="metrics",
+        auth=False,
+        description="No API key. Open to loopback peers by default (403 `forbidden` to others "
+        "when the API listens beyond loopback); with `[metrics] token_env` every request needs "
+        "`Authorization: Bearer <token>` (401 `unauthorized`); with `[metrics] port` it is "
+        "served on that listener only (404 `not_found` here). See docs/observability.md.",
+        errors=("unauthorized", "forbidden", "not_found"),
+        replies={
+            200: Reply(
+                "Metrics",
+                {"type": "string"},
+                'dakghar_messages_accepted_total{type="transactional"} 1.0\n',
+                "text/plain",
+            )
+        },
+    )
+}
+
+
+def _schema(schema: Schema) -> dict[str, Any]:
+    return {"$ref": _REF.format(name=schema)} if isinstance(schema, str) else schema
+
+
+def _content(media_type: str, schema: Schema, example: Any, examples: Mapping[str, Any]) -> Any:
+    media: dict[str, Any] = {"schema": _schema(schema)}
+    if examples:
+        media["examples"] = {name: {"value": value} for name, value in examples.items()}
+    elif example is not None:
+        media["example"] = example
+    return {media_type: media}
+
+
+def _reply(reply: Reply) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": reply.description}
+    if reply.schema is not None:
+        out["content"] = {
+            media: _content(media, reply.schema, reply.example, {})[media]
+            for media in (reply.media_type, *reply.also)
+        }
+    return out
+
+
+def _body(body: Body) -> dict[str, Any]:
     return {
-        str(s): {
-            "description": text[s],
-            "content": {"application/problem+json": {"schema": _ref("Problem")}},
-        }
-        for s in statuses
-    }
-
-
-_IDEMPOTENCY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "description": "Same key + same body within 24 h returns the first response",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-}
-_MESSAGE_ID = {
-    "name": "message_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "maxLength": 64},
-}
-
-
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
-
-
-_STATS = {
-    "type": "object",
-    "required": ["data", "group_by"],
-    "properties": {
-        "group_by": {"type": "string"},
-        "data": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["key", "submitted", "delivered", "failed"],
-                "properties": {
-                    "key": {"type": "string"},
-                    "submitted": {"type": "integer"},
-                    "delivered": {"type": "integer"},
-                    "failed": {"type": "integer"},
-                    "delivery_rate": {"type": ["number", "null"]},
-                    "p50_delivery_seconds": {"type": ["number", "null"]},
-                },
-            },
-        },
-    },
-}
-_SWITCHES = {
-    "description": "Every paused switch",
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {"paused": {"type": "object"}},
-                "required": ["paused"],
-            }
-        }
-    },
-}
-
-
-def _operations(auth: list[dict[str, list[str]]], common: dict[str, Any]) -> dict[str, Any]:
-    """Kill switches (the account's own; global and per connector for admin keys)."""
-    paths: dict[str, Any] = {}
-    for action, verb in (("pause", "Pause"), ("resume", "Resume")):
-        paths[f"/v1/account/{action}"] = {
-            "post": {
-                "summary": f"{verb} sending for this account (queued messages wait, none lost)",
-                "operationId": f"{action}Account",
-                "security": auth,
-                "responses": {"200": _json("AccountView", "The account"), **common},
-            }
-        }
-        paths[f"/v1/switches/global/{action}"] = {
-            "post": {
-                "summary": f"{verb} sending for everyone (admin scope)",
-                "operationId": f"{action}Global",
-                "security": auth,
-                "responses": {"200": _SWITCHES, **_problems(403), **common},
-            }
-        }
-        paths[f"/v1/switches/connectors/{{name}}/{action}"] = {
-            "post": {
-                "summary": f"{verb} one connector; its traffic fails over (admin scope)",
-                "operationId": f"{action}Connector",
-                "security": auth,
-                "parameters": [
-                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "responses": {"200": _SWITCHES, **_problems(403, 404), **common},
-            }
-        }
-    paths["/v1/switches"] = {
-        "get": {
-            "summary": "Every paused switch (admin scope)",
-            "operationId": "listSwitches",
-            "security": auth,
-            "responses": {"200": _SWITCHES, **_problems(403), **common},
-        }
-    }
-    paths["/v1/connectors"] = {
-        "get": {
-            "summary": "Connectors: bound, window in use, breaker state, counters (admin scope)",
-            "operationId": "listConnectors",
-            "security": auth,
-            "responses": {
-                "200": {
-                    "description": "Dispatcher and connector state",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                },
-                **_problems(403),
-                **common,
-            },
-        }
-    }
-    paths["/v1/connectors/{name}/callback"] = {
-        "post": {
-            "summary": "Delivery reports from an HTTP provider (signed by the provider, no key)",
-            "description": "Twilio, Plivo and Vonage sign their callbacks (X-Twilio-Signature, "
-            "X-Plivo-Signature-V3, sig); MSG91 calls a URL carrying ?secret=. Idempotent: a "
-            "report for a message already final changes nothing.",
-            "operationId": "connectorCallback",
-            "parameters": [
-                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
-                    "application/json": {"schema": {"type": "object"}},
-                },
-            },
-            "responses": {
-                "204": {"description": "Every report in the callback is recorded"},
-                "403": {
-                    "description": "Signature or secret does not match (`forbidden`)",
-                    "content": {"application/problem+json": {"schema": _ref("Problem")}},
-                },
-                **_problems(404, 413, 422),
-            },
-        }
-    }
-    return paths
-
-
-def _otp(auth: list[dict[str, list[str]]], common: dict[str, Any]) -> dict[str, Any]:
-    """OTP verification: send, resend, check (the code itself never appears in a response)."""
-    return {
-        "/v1/otp": {
-            "post": {
-                "summary": "Send a one-time code on the OTP lane",
-                "operationId": "sendOtp",
-                "security": auth,
-                "parameters": [_IDEMPOTENCY],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("OtpSendRequest")}},
-                },
-                "responses": {
-                    "201": _json("Otp", "Verification started; the code is on its way"),
-                    **_problems(402, 409, 413, 422, 503),
-                    **common,
-                },
-            }
-        },
-        "/v1/otp/{otp_id}/resend": {
-            "post": {
-                "summary": "A new code in a new message, after resend_after (at most 3 times)",
-                "operationId": "resendOtp",
-                "security": auth,
-                "parameters": [
-                    {
-                        "name": "otp_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "maxLength": 64},
-                    }
-                ],
-                "responses": {
-                    "200": _json("Otp", "The verification with its new code sent"),
-                    **_problems(402, 404, 409, 503),
-                    **common,
-                },
-            }
-        },
-        "/v1/otp/check": {
-            "post": {
-                "summary": "Check a code by verification id or number; a wrong one costs a try",
-                "operationId": "checkOtp",
-                "security": auth,
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("OtpCheckRequest")}},
-                },
-                "responses": {
-                    "200": _json("OtpCheckResult", "approved, pending, expired or failed"),
-                    **_problems(404, 409, 413, 422),
-                    **common,
-                },
-            }
+        "required": True,
+        "content": {
+            media: _content(media, body.schema, body.example, body.examples)[media]
+            for media in (body.media_type, *body.also)
         },
     }
 
 
-_CAMPAIGN_COUNTS = (
-    "total", "valid", "invalid", "duplicates", "dnd_filtered",
-    "queued", "sent", "delivered", "failed", "canceled",
-)  # fmt: skip
-_CAMPAIGN: dict[str, Any] = {
-    "type": "object",
-    "required": ["id", "status", *_CAMPAIGN_COUNTS],
-    "properties": {
-        "id": {"type": "string", "examples": ["cmp_019abc3f2e10a1b2c3d4e5f60718"]},
-        "name": {"type": ["string", "null"]},
-        "status": {
-            "enum": [
-                "ingesting",
-                "scheduled",
-                "running",
-                "paused",
-                "completed",
-                "canceled",
-                "failed",
-            ],
-            "description": (
-                "ingesting: the upload is received and its rows are being validated and written "
-                "in the background (the counts grow; none of its messages is sent yet); then "
-                "scheduled or running. failed: the ingest could not finish (a malformed CSV, a "
-                "crash); none of its messages is sent and all are refunded. completed, canceled "
-                "and failed are final: pause, resume and cancel answer 409 conflict."
-            ),
-        },
-        "type": {"enum": ["promotional", "transactional"]},
-        "sender": {"type": ["string", "null"]},
-        **{k: {"type": "integer", "minimum": 0} for k in _CAMPAIGN_COUNTS},
-        "rate_per_second": {"type": ["integer", "null"]},
-        "schedule_at": {"type": ["string", "null"], "format": "date-time"},
-        "created_at": {"type": "string", "format": "date-time"},
-    },
-}
-_CAMPAIGN_ID = {"name": "cid", "in": "path", "required": True, "schema": {"type": "string"}}
+def _param(p: Param) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": p.name, "in": p.where, "schema": p.schema}
+    out["required"] = p.required or p.where == "path"
+    if p.description:
+        out["description"] = p.description
+    if p.example is not None:
+        out["example"] = p.example
+    return out
 
 
-def _campaign_json(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _CAMPAIGN}}}
-
-
-def _campaigns(auth: list[dict[str, list[str]]], common: dict[str, Any]) -> dict[str, Any]:
-    """Bulk campaigns: a streamed CSV upload, live progress, pause/resume/cancel, a report."""
-    paths: dict[str, Any] = {
-        "/v1/campaigns": {
-            "post": {
-                "summary": "Queue a message per CSV row (streamed upload, rows validated)",
-                "operationId": "createCampaign",
-                "security": auth,
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["file"],
-                                "properties": {
-                                    "file": {
-                                        "type": "string",
-                                        "contentMediaType": "text/csv",
-                                        "description": "Header row with 'phone' and variables",
-                                    },
-                                    "name": {"type": "string"},
-                                    "sender": {"type": "string"},
-                                    "body": {
-                                        "type": "string",
-                                        "description": "Text with {column} placeholders",
-                                    },
-                                    "template_id": {"type": "string"},
-                                    "type": {"enum": ["promotional", "transactional"]},
-                                    "schedule_at": {"type": "string", "format": "date-time"},
-                                    "rate_per_second": {"type": "integer", "minimum": 1},
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "201": _campaign_json(
-                        "Created as soon as the upload is received: status ingesting with live "
-                        "counts; poll GET /v1/campaigns/{cid} for scheduled or running"
-                    ),
-                    **_problems(404, 413, 422, 503),
-                    **common,
-                },
-            }
-        },
-        "/v1/campaigns/{cid}": {
-            "get": {
-                "summary": "A campaign with live progress",
-                "operationId": "getCampaign",
-                "security": auth,
-                "parameters": [_CAMPAIGN_ID],
-                "responses": {
-                    "200": _campaign_json("The campaign"),
-                    **_problems(404),
-                    **common,
-                },
-            }
-        },
-        "/v1/campaigns/{cid}/report.csv": {
-            "get": {
-                "summary": "One row per recipient: phone, status, error_code, message_id",
-                "operationId": "campaignReport",
-                "security": auth,
-                "parameters": [_CAMPAIGN_ID],
-                "responses": {
-                    "200": {
-                        "description": "The report (streamed)",
-                        "content": {"text/csv": {"schema": {"type": "string"}}},
-                    },
-                    **_problems(404),
-                    **common,
-                },
-            }
-        },
-    }
-    for action, summary in (
-        ("pause", "Hold every message not yet sent"),
-        ("resume", "Release held messages at the campaign's pace"),
-        ("cancel", "Cancel every waiting message (credits refunded); also stops an ingest"),
-    ):
-        paths[f"/v1/campaigns/{{cid}}/{action}"] = {
-            "post": {
-                "summary": summary,
-                "operationId": f"{action}Campaign",
-                "security": auth,
-                "parameters": [_CAMPAIGN_ID],
-                "responses": {
-                    "200": _campaign_json("The campaign"),
-                    **_problems(404, 409),
-                    **common,
-                },
-            }
+def _problems(codes: Sequence[str]) -> dict[str, Any]:
+    """One response per status, each code of it an example problem (RFC 9457)."""
+    by_status: dict[int, list[str]] = {}
+    for code in dict.fromkeys(codes):
+        by_status.setdefault(ERROR_STATUS_TITLE[code][0], []).append(code)
+    out: dict[str, Any] = {}
+    for status, group in sorted(by_status.items()):
+        titles = "; ".join(f"`{c}`: {ERROR_STATUS_TITLE[c][1]}" for c in group)
+        examples = {
+            c: {"summary": f"{c}: {ERROR_STATUS_TITLE[c][1]}", "value": problem_example(c)}
+            for c in group
         }
-    return paths
+        response: dict[str, Any] = {
+            "description": titles,
+            "content": {
+                "application/problem+json": {"schema": _schema("Problem"), "examples": examples}
+            },
+        }
+        if status in (429, 503):
+            response["headers"] = _RETRY_AFTER
+        out[str(status)] = response
+    return out
 
 
-def build_openapi() -> dict[str, Any]:
-    """The whole OpenAPI document."""
-    _, components = msgspec.json.schema_components(_STRUCTS, ref_template=_REF)
-    auth: list[dict[str, list[str]]] = [{"bearer": []}]
-    common = _problems(401, 429)
-    paths: dict[str, Any] = {
-        "/v1/messages": {
-            "post": {
-                "summary": "Send a message",
-                "operationId": "sendMessage",
-                "security": auth,
-                "parameters": [_IDEMPOTENCY],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("MessageRequest")}},
-                },
-                "responses": {
-                    "202": _json("Message", "Accepted and queued (or scheduled)"),
-                    **_problems(402, 409, 413, 422, 503),
-                    **common,
-                },
-            },
-            "get": {
-                "summary": "List messages, newest first",
-                "operationId": "listMessages",
-                "security": auth,
-                "parameters": [
-                    _query("status", {"type": "string"}, "Filter by status"),
-                    _query("to", {"type": "string", "maxLength": 64}, "Filter by number"),
-                    _query("reference", {"type": "string", "maxLength": 128}, "Your reference"),
-                    _query("since", {"type": "string", "format": "date-time"}, "Created at >="),
-                    _query("until", {"type": "string", "format": "date-time"}, "Created at <"),
-                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page"),
-                    _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
-                ],
-                "responses": {
-                    "200": _json("MessageList", "A page of messages"),
-                    **_problems(422),
-                    **common,
-                },
-            },
-        },
-        "/v1/messages/batch": {
-            "post": {
-                "summary": "Send up to 1,000 messages; bad entries are rejected one by one",
-                "operationId": "sendBatch",
-                "security": auth,
-                "parameters": [_IDEMPOTENCY],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {"oneOf": [_ref("BatchList"), _ref("BatchShared")]}
-                        }
-                    },
-                },
-                "responses": {
-                    "202": _json("BatchResponse", "Accepted and rejected entries"),
-                    **_problems(409, 413, 422, 503),
-                    **common,
-                },
-            }
-        },
-        "/v1/messages/{message_id}": {
-            "get": {
-                "summary": "A message with its event history",
-                "operationId": "getMessage",
-                "security": auth,
-                "parameters": [_MESSAGE_ID],
-                "responses": {"200": _json("Message", "The message"), **_problems(404), **common},
-            }
-        },
-        "/v1/messages/{message_id}/cancel": {
-            "post": {
-                "summary": "Cancel a scheduled or queued message (credits refunded)",
-                "operationId": "cancelMessage",
-                "security": auth,
-                "parameters": [_MESSAGE_ID],
-                "responses": {
-                    "200": _json("Message", "The canceled message"),
-                    **_problems(404, 409),
-                    **common,
-                },
-            }
-        },
-        "/v1/account": {
-            "get": {
-                "summary": "Balance, limits, default sender and region",
-                "operationId": "getAccount",
-                "security": auth,
-                "responses": {"200": _json("AccountView", "The account"), **common},
-            },
-            "patch": {
-                "summary": "Change the account's callback and inbound URLs, default sender, "
-                "webhook_events (final | sent | all) or smart encoding; a null URL clears it",
-                "description": "Billing fields (balance, prices, limits) are changed only by the "
-                "operator with `dakghar accounts update`. A callback or inbound URL must be a "
-                "public http(s) URL without user:password (`invalid_callback_url`), unless the "
-                "operator allows private networks.",
-                "operationId": "updateAccount",
-                "security": auth,
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("AccountUpdate")}},
-                },
-                "responses": {
-                    "200": _json("AccountView", "The account"),
-                    **_problems(422),
-                    **common,
-                },
-            },
-        },
-        "/v1/account/webhook-secret": {
-            "get": {
-                "summary": "The secret that signs this account's webhooks (Dakghar-Signature)",
-                "operationId": "getWebhookSecret",
-                "security": auth,
-                "responses": {"200": _json("WebhookSecret", "The secret"), **common},
-            }
-        },
-        "/v1/account/webhook-secret/rotate": {
-            "post": {
-                "summary": "Rotate the webhook secret; the old one also signs for 24 h "
-                "(Dakghar-Signature: t=...,v1=<new>,v1=<old>)",
-                "operationId": "rotateWebhookSecret",
-                "security": auth,
-                "responses": {"201": _json("WebhookSecret", "The new secret"), **common},
-            }
-        },
-        **_otp(auth, common),
-        **_campaigns(auth, common),
-        **_operations(auth, common),
-        "/v1/stats": {
-            "get": {
-                "summary": "Delivery rate and median delivery time by carrier, region, connector "
-                "or type (default: the last 24 h)",
-                "operationId": "getStats",
-                "security": auth,
-                "parameters": [
-                    _query(
-                        "group_by",
-                        {"type": "string", "enum": ["carrier", "region", "connector", "type"]},
-                        "Dimension (default carrier)",
-                    ),
-                    _query("since", {"type": "string", "format": "date-time"}, "From (hourly)"),
-                    _query("until", {"type": "string", "format": "date-time"}, "Until"),
-                ],
-                "responses": {
-                    "200": {
-                        "description": "One row per key",
-                        "content": {"application/json": {"schema": _STATS}},
-                    },
-                    **_problems(422),
-                    **common,
-                },
-            }
-        },
-        "/v1/dashboard": {
-            "get": {
-                "summary": "What /dashboard shows: counters, delivery by carrier and region, "
-                "queue, connectors, campaigns, alerts (admin scope)",
-                "operationId": "getDashboard",
-                "security": auth,
-                "responses": {
-                    "200": {
-                        "description": "Gateway-wide figures",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    },
-                    **_problems(403),
-                    **common,
-                },
-            }
-        },
-        "/metrics": {
-            "get": {
-                "summary": "Prometheus metrics (text exposition format)",
-                "operationId": "metrics",
-                "responses": {
-                    "200": {
-                        "description": "Metrics",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
-                },
-            }
-        },
-        "/healthz": {
-            "get": {
-                "summary": "Liveness",
-                "operationId": "healthz",
-                "responses": {"200": _json("Health", "Alive")},
-            }
-        },
-        "/readyz": {
-            "get": {
-                "summary": "Readiness: store, queue and a bound connector",
-                "operationId": "readyz",
-                "responses": {
-                    "200": _json("Health", "Ready"),
-                    "503": _json("Health", "Not ready"),
-                },
-            }
-        },
-    }
+def _expand(
+    template: str, expand: Mapping[str, tuple[str, ...]]
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """Each published path of a route: ``expand``ed parameters become fixed segments."""
+    names = list(expand)
+    for values in itertools.product(*(expand[n] for n in names)):
+        chosen = dict(zip(names, values, strict=True))
+        path = template
+        for name, value in chosen.items():
+            path = path.replace("{" + name + "}", value)
+        yield path, chosen
+
+
+def _operation(endpoint: Endpoint, path: str, values: dict[str, str]) -> dict[str, Any]:
+    names = {**values, **{k.capitalize(): v.capitalize() for k, v in values.items()}}
+    summary, operation_id = endpoint.summary, endpoint.operation_id
+    if values:
+        summary, operation_id = summary.format(**names), operation_id.format(**names)
+    op: dict[str, Any] = {"tags": [endpoint.tag], "summary": summary, "operationId": operation_id}
+    if endpoint.description:
+        op["description"] = endpoint.description
+    op["security"] = [{"bearer": []}] if endpoint.auth else []
+    in_path = _PARAM.findall(path)
+    params = [p for p in endpoint.params if p.where != "path" or p.name in in_path]
+    declared = {p.name for p in params if p.where == "path"}
+    params += [Param(n, "path", {"type": "string"}) for n in in_path if n not in declared]
+    if params:
+        op["parameters"] = [_param(p) for p in params]
+    if endpoint.body is not None:
+        op["requestBody"] = _body(endpoint.body)
+    responses = {str(status): _reply(r) for status, r in endpoint.replies.items()}
+    common = ("unauthorized", "rate_limited") if endpoint.auth else ()
+    problems = _problems((*endpoint.errors, *common))
+    if endpoint.tag not in TAGS:
+        raise ValueError(f"{operation_id}: tag {endpoint.tag!r} is not one of {list(TAGS)}")
+    if clash := set(responses) & set(problems):
+        raise ValueError(f"{operation_id}: statuses {sorted(clash)} are both a reply and a problem")
+    op["responses"] = dict(sorted({**responses, **problems}.items()))
+    return op
+
+
+def _default_routes() -> list[BaseRoute]:
+    from dakghar.api.app import create_app  # the app imports this module
+    from dakghar.settings import Settings
+
+    settings = msgspec.structs.replace(Settings(), secret_key="openapi-document-only")
+    return list(create_app(settings).routes)
+
+
+def build_openapi(routes: Sequence[BaseRoute] | None = None) -> dict[str, Any]:
+    """The whole OpenAPI document for ``routes`` (by default, those of ``create_app``)."""
+    _, components = msgspec.json.schema_components(STRUCTS, ref_template=_REF)
+    paths: dict[str, dict[str, Any]] = {}
+    for route in _default_routes() if routes is None else routes:
+        if not isinstance(route, Route):
+            raise TypeError(f"{route!r}: only Routes can be documented")
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            endpoint = endpoint_for(route.endpoint, route.path, method) or COMPOSED.get(route.path)
+            if endpoint is None:
+                raise LookupError(f"{method} {route.path}: no Endpoint declared for its handler")
+            template = _PARAM.sub(r"{\1}", route.path)
+            for path, values in _expand(template, endpoint.expand):
+                paths.setdefault(path, {})[method.lower()] = _operation(endpoint, path, values)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Dakghar SMS gateway",
             "version": __version__,
-            "description": "Send SMS through one REST API. Errors are RFC 9457 problem details.",
+            "description": "Send SMS through one REST API. Errors are RFC 9457 problem details "
+            "(`application/problem+json`) with a stable `code`. Sandbox keys (`test_...`) only "
+            "ever reach the built-in simulated carrier: use one to try calls here.",
         },
         "servers": [{"url": "/"}],
+        "tags": [{"name": name, "description": text} for name, text in TAGS.items()],
         "paths": paths,
         "components": {
             "schemas": components,
@@ -636,38 +235,72 @@ def build_openapi() -> dict[str, Any]:
     }
 
 
-_DOCUMENT = msgspec.json.encode(build_openapi())
+_HTML = Reply("The page", {"type": "string"}, "<!doctype html>...", "text/html")
 
 
-async def openapi_json(request: Request) -> Response:
-    """``GET /openapi.json``."""
-    return Response(_DOCUMENT, media_type="application/json")
-
-
-async def docs(request: Request) -> Response:
-    """``GET /docs``: a plain, offline page listing every operation and its schema."""
-    doc = build_openapi()
-    rows = []
-    for path, ops in doc["paths"].items():
-        for method, op in ops.items():
-            codes = ", ".join(op["responses"])
-            rows.append(
-                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code>"
-                f"</td><td>{html.escape(op['summary'])}</td><td>{codes}</td></tr>"
-            )
-    page = (
-        "<!doctype html><meta charset=utf-8><title>Dakghar API</title>"
-        "<style>body{font:15px system-ui;margin:2em}td{padding:4px 10px;border-bottom:1px solid"
-        " #ddd}</style><h1>Dakghar API</h1><p>Machine-readable schema: "
-        "<a href=/openapi.json>/openapi.json</a> (OpenAPI 3.1).</p><table>"
-        "<tr><th>method</th><th>path</th><th>what</th><th>responses</th></tr>"
-        + "".join(rows)
-        + "</table>"
+@documented(
+    Endpoint(
+        tag=_DOCS_TAG,
+        summary="This OpenAPI 3.1 document, generated from the gateway's routes",
+        operation_id="getOpenApi",
+        auth=False,
+        replies={200: Reply("The document", {"type": "object"}, {"openapi": "3.1.0"})},
     )
-    return HTMLResponse(page)
+)
+async def openapi_json(request: Request) -> Response:
+    """``GET /openapi.json``: built once per app from its own routes."""
+    state = request.app.state
+    document = getattr(state, "openapi_document", None)
+    if document is None:
+        document = state.openapi_document = msgspec.json.encode(build_openapi(request.app.routes))
+    return Response(document, media_type="application/json")
+
+
+@documented(
+    Endpoint(
+        tag=_DOCS_TAG,
+        summary="Interactive API reference (Swagger UI); try calls with a Bearer key",
+        operation_id="getDocs",
+        auth=False,
+        replies={200: _HTML},
+    )
+)
+async def docs(request: Request) -> Response:
+    """``GET /docs``: the Swagger UI page; its scripts and styles come from ``/docs/assets``."""
+    return FileResponse(ASSETS / "docs.html", media_type="text/html; charset=utf-8")
+
+
+@documented(
+    Endpoint(
+        tag=_DOCS_TAG,
+        summary="{name}: a file of the reference page, from the installed package",
+        operation_id="getDocsAsset:{name}",
+        auth=False,
+        # Published one path per file: nothing else is served, and the fuzzer has no input to vary.
+        expand={"name": tuple(ASSET_TYPES)},
+        replies={
+            200: Reply(
+                "The file",
+                {"type": "string"},
+                "/* swagger-ui */",
+                "text/css",
+                also=("text/javascript", "text/plain"),
+            )
+        },
+    )
+)
+async def docs_asset(request: Request) -> Response:
+    """``GET /docs/assets/{name}``: one of the vendored files; any other name is 404."""
+    name = request.path_params["name"]
+    media_type = ASSET_TYPES.get(name)
+    if media_type is None:
+        raise NotFound(f"no docs asset named {name!r}")
+    headers = {"Cache-Control": "public, max-age=86400"}
+    return FileResponse(ASSETS / name, media_type=media_type, headers=headers)
 
 
 routes = [
     Route("/openapi.json", openapi_json, methods=["GET"]),
     Route("/docs", docs, methods=["GET"]),
+    Route("/docs/assets/{name}", docs_asset, methods=["GET"]),
 ]

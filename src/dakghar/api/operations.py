@@ -7,14 +7,28 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dakghar.api import openapi_schemas as spec
 from dakghar.api import render
 from dakghar.api.auth import Caller
+from dakghar.api.endpoint import Endpoint, Reply, documented, path_param
 from dakghar.api.services import JSON, services
 from dakghar.errors import Forbidden, NotFound
 
 _PAUSE = {"pause": True, "resume": False}
+_TAG = "Operations"
+_ACTIONS = {"action": ("pause", "resume")}
+_SWITCHES = Reply("Every paused switch", spec.SWITCHES_SCHEMA, spec.SWITCHES_EXAMPLE)
 
 
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="{Action} sending for this account (queued messages wait, none lost)",
+        operation_id="{action}Account",
+        expand=_ACTIONS,
+        replies={200: Reply("The account", "AccountView", spec.ACCOUNT)},
+    )
+)
 async def account_switch(request: Request) -> Response:
     """``POST /v1/account/pause`` and ``/v1/account/resume``: the account's own kill switch."""
     svc = services(request)
@@ -41,6 +55,15 @@ def _admin(caller: Caller) -> None:
         )
 
 
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="Every paused switch (admin scope)",
+        operation_id="listSwitches",
+        replies={200: _SWITCHES},
+        errors=("forbidden",),
+    )
+)
 async def switches_view(request: Request) -> Response:
     """``GET /v1/switches``: every paused switch (admin)."""
     svc = services(request)
@@ -49,6 +72,27 @@ async def switches_view(request: Request) -> Response:
     return Response(render.encoder.encode({"paused": svc.switches.snapshot()}), media_type=JSON)
 
 
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="{Action} sending for everyone (admin scope)",
+        operation_id="{action}Global",
+        expand={"scope": ("global",), **_ACTIONS},
+        path="/v1/switches/{scope:str}/{action:str}",
+        replies={200: _SWITCHES},
+        errors=("forbidden",),
+    ),
+    Endpoint(
+        tag=_TAG,
+        summary="{Action} one connector; its traffic fails over (admin scope)",
+        operation_id="{action}Connector",
+        expand={"scope": ("connectors",), **_ACTIONS},
+        path="/v1/switches/{scope:str}/{name:str}/{action:str}",
+        params=(path_param("name", "Connector name ([[connectors]] in dakghar.toml)", "airtel"),),
+        replies={200: _SWITCHES},
+        errors=("forbidden", "not_found"),
+    ),
+)
 async def switch_flip(request: Request) -> Response:
     """``POST /v1/switches/global/{pause|resume}`` and ``/v1/switches/connectors/{name}/...``."""
     svc = services(request)
@@ -69,6 +113,21 @@ async def switch_flip(request: Request) -> Response:
     return Response(render.encoder.encode({"paused": svc.switches.snapshot()}), media_type=JSON)
 
 
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="Connectors: bound, window in use, breaker state, counters (admin scope)",
+        operation_id="listConnectors",
+        replies={
+            200: Reply(
+                "Dispatcher and connector state",
+                {"type": "object"},
+                {"connectors": {"simulator": {"bound": True, "breaker": "closed"}}},
+            )
+        },
+        errors=("forbidden",),
+    )
+)
 async def connectors_view(request: Request) -> Response:
     """``GET /v1/connectors``: dispatcher, connector and breaker state (admin)."""
     svc = services(request)

@@ -13,7 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dakghar.api import openapi_schemas as spec
 from dakghar.api import otp_schemas, render
+from dakghar.api.endpoint import Body, Endpoint, Reply, documented, path_param
 from dakghar.api.services import (
     JSON,
     Services,
@@ -60,6 +62,37 @@ def _json(obj: msgspec.Struct, status: int = 200) -> Response:
     return Response(_encoder.encode(obj), status_code=status, media_type=JSON)
 
 
+_TAG = "OTP"
+
+
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="Send a one-time code on the OTP lane",
+        operation_id="sendOtp",
+        description="The code itself is never returned or logged; only sandbox keys see the "
+        "OTP message's body in full (GET /v1/messages/{message_id}).",
+        params=(spec.IDEMPOTENCY,),
+        body=Body(
+            "OtpSendRequest",
+            {
+                "to": "+919812345678",
+                "template": "Your code is {code}. Valid for {minutes} min.",
+                "length": 6,
+                "ttl_seconds": 300,
+            },
+        ),
+        replies={201: Reply("Verification started; the code is on its way", "Otp", spec.OTP)},
+        errors=(
+            *spec.CREATES,
+            "invalid_number",
+            "country_not_allowed",
+            "invalid_sender",
+            "template_mismatch",
+            "insufficient_credits",
+        ),
+    )
+)
 async def send_otp(request: Request) -> Response:
     """``POST /v1/otp`` → 201."""
     svc = services(request)
@@ -94,6 +127,16 @@ async def send_otp(request: Request) -> Response:
     return _json(view(sent.verification, limit), 201)
 
 
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="A new code in a new message, after resend_after (at most 3 times)",
+        operation_id="resendOtp",
+        params=(path_param("otp_id", "The verification id (otp_...)", spec.OTP["id"]),),
+        replies={200: Reply("The verification with its new code sent", "Otp", spec.OTP)},
+        errors=("insufficient_credits", "not_found", "conflict", "sending_paused"),
+    )
+)
 async def resend_otp(request: Request) -> Response:
     """``POST /v1/otp/{otp_id}/resend`` → 200, or 429 before ``resend_after``."""
     svc = services(request)
@@ -105,6 +148,22 @@ async def resend_otp(request: Request) -> Response:
     return _json(view(updated, otp.policy.max_resends))
 
 
+@documented(
+    Endpoint(
+        tag=_TAG,
+        summary="Check a code by verification id or number; a wrong one costs a try",
+        operation_id="checkOtp",
+        body=Body("OtpCheckRequest", {"to": "+919812345678", "code": "123456"}),
+        replies={
+            200: Reply(
+                "approved, pending, expired or failed",
+                "OtpCheckResult",
+                {"id": spec.OTP["id"], "status": "approved", "attempts_left": 4},
+            )
+        },
+        errors=("not_found", "conflict", "payload_too_large", "validation_error"),
+    )
+)
 async def check_otp(request: Request) -> Response:
     """``POST /v1/otp/check`` → 200 with the verification's new status."""
     svc = services(request)
