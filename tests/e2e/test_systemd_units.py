@@ -1,23 +1,28 @@
-"""deploy/systemd: the units parse (``systemd-analyze verify``), and what they start is real.
+"""deploy/systemd and docs/deploy.md: the units parse, and what they and the doc name is real.
 
 Each unit's ``ExecStart`` is parsed by the real ``dakghar serve`` command line (an unknown option
 or role fails here, not at a 3 a.m. restart), and its ``Environment=`` lines with the shipped
 ``dakghar.toml`` load into settings whose data lives in the unit's ``StateDirectory``.
 ``systemd-analyze verify`` checks every key; the test skips that part where the binary is absent.
+The deployment doc's files exist and its TOML examples load as the settings they claim to be.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+import trustme
 
 from dakghar.cli.serve import serve
-from dakghar.settings import load_settings
+from dakghar.connectors.smpp import SmppConnectorConfig
+from dakghar.settings import Settings, load_settings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -106,3 +111,28 @@ def test_systemd_analyze_verify_finds_nothing_to_say_about_the_units(tmp_path: P
     broken = (tmp_path / "dakghar.service").read_text().replace("ProtectHome", "ProtectHoem")
     (tmp_path / "broken.service").write_text(broken)
     assert "ProtectHoem" in verify(tmp_path, "broken.service").stderr
+
+
+DEPLOY_DOC = UNITS.parents[1] / "docs" / "deploy.md"
+
+
+def test_deploy_doc_names_files_that_exist_and_settings_that_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = DEPLOY_DOC.read_text()
+    named = {m.rstrip(".,)") for m in re.findall(r"deploy/[\w./-]+", text)}
+    assert named, "docs/deploy.md names no deploy/ file"
+    for path in named:
+        assert (UNITS.parents[1] / path).is_file(), path
+    blocks = re.findall(r"```toml\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 2
+    # The built-in TLS block is a valid settings file.
+    settings = load_settings(env={}, **tomllib.loads(blocks[0]))
+    assert isinstance(settings, Settings) and settings.server.tls_cert is not None
+    # The connector block validates, with its CA path pointed at a real bundle.
+    ca_file = tmp_path / "airtel-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca_file))
+    monkeypatch.setenv("AIRTEL_SMPP_PASSWORD", "s3cret")
+    table = tomllib.loads(blocks[1].replace("/etc/dakghar/airtel-ca.pem", str(ca_file)))
+    config = SmppConnectorConfig.from_settings(table["connectors"][0])
+    assert config.tls and config.tls_verify and config.tls_context() is not None
