@@ -40,6 +40,10 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # "process", a second process beside the API's (both cores of the box; the default), or
     # "inline", inside the API's own process (one process, one core).
     delivery: Literal["process", "inline"] = "process"
+    # HTTPS on the API's listener: a PEM certificate chain and its (unencrypted) private key.
+    # Both or neither; `serve --tls-cert/--tls-key` and DAKGHAR_TLS_CERT/DAKGHAR_TLS_KEY win.
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
 
 class WebhookSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -18,6 +18,12 @@ headers a byte at a time (slowloris), holds a socket and a file descriptor indef
 - :class:`GatewayServer` runs uvicorn on those sockets, calls back once it is serving (the demo
   banner), and turns a failed application start-up into :class:`StartupFailed` carrying the
   original exception, in place of uvicorn's logged traceback.
+- :func:`tls_context` turns ``[server] tls_cert``/``tls_key`` into a server-side
+  :class:`ssl.SSLContext` (TLS 1.2 or newer), refusing an unreadable or mismatched pair as one
+  line naming the setting. Only the API's listener (the first socket) is wrapped in it: the
+  dedicated ``[metrics]`` listener stays plain HTTP, as Prometheus scrapes it on an internal
+  address. uvicorn's own ``ssl_*`` options would wrap every socket alike, so the TLS listener is
+  created here, the way uvicorn creates its own (``loop.create_server(sock=..., ssl=...)``).
 """
 
 from __future__ import annotations
@@ -28,13 +34,14 @@ import errno
 import logging
 import math
 import socket
+import ssl
 from collections.abc import Callable, Iterator, Sequence
 
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from dakghar.settings import ServerSettings
+from dakghar.settings import ServerSettings, SettingsError
 
 _UVICORN_LOG = "uvicorn.error"
 _REFUSED = (
@@ -90,6 +97,58 @@ def _reason(exc: OSError) -> str:
         return "address already in use"
     text = exc.strerror or str(exc)
     return text[:1].lower() + text[1:]
+
+
+class _EncryptedKey(Exception):
+    """Raised by the password callback: without it OpenSSL would prompt on the terminal."""
+
+
+def tls_context(server: ServerSettings) -> ssl.SSLContext | None:
+    """The API listener's TLS context from ``[server] tls_cert``/``tls_key``; None for HTTP.
+
+    Raises :class:`SettingsError` with one line naming the setting at fault. Each file is read
+    first, so that "no such file" names the right one, and the chain is parsed on its own, since
+    OpenSSL's error for a bad chain and for a bad key is the same "PEM lib".
+    """
+    cert, key = server.tls_cert, server.tls_key
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        given, missing = ("tls_cert", "tls_key") if cert else ("tls_key", "tls_cert")
+        raise SettingsError(f"server: {given} is set but {missing} is not; HTTPS needs both")
+    chain = _read_pem("tls_cert", cert)
+    _read_pem("tls_key", key)
+    try:
+        ssl.create_default_context(cadata=chain)
+    except (ssl.SSLError, ValueError):
+        raise SettingsError(f"server: tls_cert {cert}: no PEM certificate in it") from None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+
+    def no_password() -> str:
+        raise _EncryptedKey
+
+    try:
+        context.load_cert_chain(cert, key, password=no_password)
+    except _EncryptedKey:
+        raise SettingsError(
+            f"server: tls_key {key} is encrypted; give the key without a passphrase"
+        ) from None
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise SettingsError(
+                f"server: tls_key {key} is not the private key of tls_cert {cert}"
+            ) from None
+        raise SettingsError(f"server: tls_key {key}: no PEM private key in it") from None
+    return context
+
+
+def _read_pem(setting: str, path: str) -> str:
+    try:
+        with open(path, encoding="ascii", errors="replace") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise SettingsError(f"server: {setting} {path}: {_reason(exc)}") from None
 
 
 def limited_protocol(limits: ServerSettings) -> type[LimitedHttpToolsProtocol]:
@@ -232,24 +291,51 @@ class GatewayServer(uvicorn.Server):
         config: uvicorn.Config,
         guard: LifespanGuard,
         on_started: Sequence[Callable[[], None]] = (),
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(config)
         self.guard = guard
         self.on_started = list(on_started)
+        self.tls = tls
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # With TLS, uvicorn serves the plain sockets and the first (the API's) is added below.
+        secured = list(sockets or [])[:1] if self.tls is not None else []
+        plain = None if sockets is None else sockets[len(secured) :]
         # uvicorn logs "Application startup failed. Exiting." and exits the process when the
         # lifespan fails; the gateway says what failed instead, in one line.
         try:
             with _silenced(_UVICORN_LOG):
-                await super().startup(sockets=sockets)
+                await super().startup(sockets=plain)
         except SystemExit:
             if self.guard.error is not None:
                 raise StartupFailed(self.guard.error) from None
             raise
         if self.started:
+            for sock in secured:
+                await self._serve_tls(sock)
             for callback in self.on_started:
                 callback()
+
+    async def _serve_tls(self, sock: socket.socket) -> None:
+        """Serve ``sock`` over TLS with uvicorn's protocol, as ``Server.startup`` does."""
+        config, loop = self.config, asyncio.get_running_loop()
+
+        def protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+
+        header_timeout = getattr(config.http_protocol_class, "header_timeout", 10.0)
+        server = await loop.create_server(
+            protocol,
+            sock=sock,
+            ssl=self.tls,
+            backlog=config.backlog,
+            # A client that stalls the handshake is held no longer than one stalling its headers.
+            ssl_handshake_timeout=header_timeout,
+        )
+        self.servers.insert(0, server)  # closed with the others at shutdown
 
 
 def serve(
@@ -257,10 +343,12 @@ def serve(
     sockets: list[socket.socket],
     limits: ServerSettings,
     on_started: Sequence[Callable[[], None]] = (),
+    tls: ssl.SSLContext | None = None,
 ) -> None:
     """Run ``app`` on ``sockets`` with ``limits`` until SIGINT or SIGTERM.
 
-    Raises :class:`StartupFailed` when the application's start-up raised.
+    With ``tls``, the first socket (the API's) speaks HTTPS. Raises :class:`StartupFailed`
+    when the application's start-up raised.
     """
     try:
         import uvloop  # noqa: F401
@@ -284,4 +372,4 @@ def serve(
         timeout_keep_alive=max(1, math.ceil(limits.keep_alive_seconds)),
         timeout_graceful_shutdown=10,
     )
-    GatewayServer(config, guard, on_started).run(sockets=sockets)
+    GatewayServer(config, guard, on_started, tls).run(sockets=sockets)

@@ -15,7 +15,7 @@ import msgspec
 
 from dakghar import __version__
 from dakghar.api.app import Component, create_app
-from dakghar.api.listener import ListenError, StartupFailed, bind, hostport
+from dakghar.api.listener import ListenError, StartupFailed, bind, hostport, tls_context
 from dakghar.api.listener import serve as run_server
 from dakghar.api.metrics_access import MetricsAccess, is_loopback, metrics_host
 from dakghar.api.services import Services
@@ -190,6 +190,20 @@ def describe(exc: BaseException) -> str:
     help="Accept and store messages but start no dispatcher, connectors or simulator "
     "(messages stay queued; for measuring the accept path alone).",
 )
+@click.option(
+    "--tls-cert",
+    envvar="DAKGHAR_TLS_CERT",
+    show_envvar=True,
+    default=None,
+    help="PEM certificate chain: serve the API over HTTPS (with --tls-key; [server] tls_cert).",
+)
+@click.option(
+    "--tls-key",
+    envvar="DAKGHAR_TLS_KEY",
+    show_envvar=True,
+    default=None,
+    help="PEM private key of --tls-cert, without a passphrase ([server] tls_key).",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -199,6 +213,8 @@ def serve(
     demo: bool,
     role: str,
     no_delivery: bool,
+    tls_cert: str | None,
+    tls_key: str | None,
 ) -> None:
     """Run the gateway: REST API, store, dispatcher, connectors and simulated carrier.
 
@@ -226,6 +242,10 @@ def serve(
         # The README's demo posts status callbacks to a receiver on localhost.
         webhooks = msgspec.structs.replace(settings.webhooks, allow_private_networks=True)
         settings = msgspec.structs.replace(settings, webhooks=webhooks)
+    if tls_cert or tls_key:  # the flag (or its variable) wins over the file, as --port does
+        given = {k: v for k, v in {"tls_cert": tls_cert, "tls_key": tls_key}.items() if v}
+        server = msgspec.structs.replace(settings.server, **given)
+        settings = msgspec.structs.replace(settings, server=server)
     configure_logging(settings.log_level, settings.log_format)
     delivery = "none" if no_delivery or role == "api" else settings.server.delivery
     if role == "dispatcher":
@@ -237,6 +257,7 @@ def serve(
         check_config(settings, delivery=delivery != "none" or role == "api")
         alerts = alerts_component(settings)
         MetricsAccess.from_settings(settings)  # the token variable and the listener's settings
+        tls = tls_context(settings.server)
     except (SettingsError, ValueError) as exc:
         raise StartupError(describe(exc)) from exc
     # Bound before anything starts: a port in use is one line, with no key made or banner shown.
@@ -252,7 +273,7 @@ def serve(
     api_host, api_port = sockets[0].getsockname()[:2]
     metrics_port = sockets[1].getsockname()[1] if len(sockets) > 1 else None
     access = MetricsAccess.from_settings(settings, api_host=api_host, metrics_port=metrics_port)
-    url = f"http://{hostport(settings.host, api_port)}"
+    url = f"{'https' if tls else 'http'}://{hostport(settings.host, api_port)}"
     components: list[Component] = []
     # Imported here so that the admin commands start without loading the SMPP stack.
     if delivery == "inline":
@@ -293,7 +314,7 @@ def serve(
             except RuntimeError as exc:
                 raise StartupError(str(exc)) from exc
         try:
-            run_server(app, sockets, settings.server, on_started)
+            run_server(app, sockets, settings.server, on_started, tls)
         except StartupFailed as exc:
             from dakghar.pipeline.process import DeliveryFailed
 

@@ -21,12 +21,17 @@ anything else                                 permanent ``carrier_rejected``
 Delivery receipts (``deliver_sm`` with a receipt, or its TLVs) become :class:`Report` objects,
 awaited by the dispatcher before the ``deliver_sm_resp`` goes out. Other inbound messages (mobile
 originated) are reassembled and handed to ``on_inbound``.
+
+``tls = true`` opens every bind over TLS, verified (chain and host name) against the system's
+trust store or ``ca_file``; ``tls_verify = false`` turns verification off, for a carrier's test
+SMSC with a self-signed certificate, and only when written out.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, fields
@@ -90,6 +95,30 @@ class SmppConnectorConfig:
     registered_delivery: bool = True
     long_messages: str = "udh"  # udh | udh16 | sar | payload
     dlt: bool = False
+    tls: bool = False  # SMPP over TLS
+    ca_file: str | None = None  # CA bundle (PEM) to verify the SMSC; default: the system's
+    tls_verify: bool = True  # check the SMSC's chain and host name
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The client TLS context of ``tls``/``ca_file``/``tls_verify`` (None without TLS).
+
+        Raises ValueError naming ``ca_file`` when it cannot be read or holds no certificate.
+        """
+        if not self.tls:
+            return None
+        try:
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file)
+        except FileNotFoundError:
+            raise ValueError(f"ca_file {self.ca_file}: no such file") from None
+        except ssl.SSLError:
+            raise ValueError(f"ca_file {self.ca_file}: no PEM certificate in it") from None
+        except OSError as exc:
+            raise ValueError(f"ca_file {self.ca_file}: {exc.strerror or exc}") from None
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if not self.tls_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
     @classmethod
     def from_settings(cls, table: Mapping[str, Any]) -> SmppConnectorConfig:
@@ -125,6 +154,14 @@ class SmppConnectorConfig:
                 raise ValueError(f"{name} must be a positive number of seconds")
         for name, limit in _CSTRING_LIMITS.items():
             _check_cstring(name, getattr(config, name), limit)
+        for name in ("tls", "tls_verify"):
+            if not isinstance(getattr(config, name), bool):
+                raise ValueError(f"{name} must be true or false")
+        if config.ca_file is not None and not isinstance(config.ca_file, str):
+            raise ValueError("ca_file must be a path to a PEM CA bundle")
+        if not config.tls and ("ca_file" in values or "tls_verify" in values):
+            raise ValueError("ca_file and tls_verify apply only with tls = true")
+        config.tls_context()  # an unreadable ca_file is refused now, not at every bind
         return config
 
 
@@ -160,6 +197,9 @@ class SmppConnector:
         self.rate_per_second = config.rate
         self.max_in_flight = config.binds * config.window
         self.on_inbound = on_inbound
+        self._tls = config.tls_context()  # one context for every bind
+        if config.tls and not config.tls_verify:
+            log.warning("smpp tls verification is off", connector=name)
         self.reports = 0
         self._on_report: ReportSink | None = None
         self._reassembler = Reassembler()
@@ -192,6 +232,7 @@ class SmppConnector:
             enquire_link_interval=c.enquire_link_interval,
             on_deliver=self._deliver,
             name=label,
+            ssl=self._tls,
         )
 
     # -- Connector ---------------------------------------------------------------------------

@@ -13,7 +13,11 @@ matches PDUs; this module owns the socket and every timer:
   callback, and the ``*_resp`` is written only after the callback returns, so whatever it stores
   is durable before the SMSC forgets the receipt; a failing callback answers ``ESME_RX_T_APPN``
   (temporary) and the SMSC sends it again;
-- ``stop()`` refuses new submits, waits (bounded) for the window to drain, unbinds and closes.
+- ``stop()`` refuses new submits, waits (bounded) for the window to drain, unbinds and closes;
+- with an ``ssl`` context the connection is TLS (SMPP over TLS, as carriers offer it on a port
+  of their own), the host name sent for SNI and checked against the certificate when the
+  context checks host names; the handshake counts against ``bind_timeout``, and a certificate
+  that fails verification is a failed bind like any other, retried with backoff.
 
 Writes are coalesced: PDUs produced in one turn of the event loop go out in one ``write``.
 A non-zero ``command_status`` in a response is not an exception here: the caller gets the
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import ssl as tls
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -99,6 +104,7 @@ class SmppClient:
         reconnect_max: float = 30.0,
         on_deliver: DeliverHandler | None = None,
         name: str = "smpp",
+        ssl: tls.SSLContext | None = None,
     ) -> None:
         if mode not in BIND_MODES:
             raise ValueError(f"bind mode must be one of {sorted(BIND_MODES)}")
@@ -112,6 +118,7 @@ class SmppClient:
         self.reconnect_min, self.reconnect_max = reconnect_min, reconnect_max
         self.on_deliver = on_deliver
         self.name = name
+        self.ssl = ssl
         self.counters = {
             "submitted": 0,
             "responses": 0,
@@ -289,7 +296,13 @@ class SmppClient:
         self._lost = asyncio.Event()
         self._conn = Connection(Role.ESME)
         transport, protocol = await asyncio.wait_for(
-            loop.create_connection(lambda: _Protocol(self), self.host, self.port),
+            loop.create_connection(
+                lambda: _Protocol(self),
+                self.host,
+                self.port,
+                ssl=self.ssl,
+                server_hostname=self.host if self.ssl is not None else None,
+            ),
             self.bind_timeout,
         )
         self._transport = transport

@@ -20,6 +20,7 @@ import heapq
 import itertools
 import os
 import random
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable
@@ -434,15 +435,15 @@ class Simulator:
 
     # --- lifecycle ----------------------------------------------------------------------------
 
-    async def start(self) -> tuple[str, int]:
-        """Listen; returns the address (the real port when the config says 0)."""
+    async def start(self, tls: ssl.SSLContext | None = None) -> tuple[str, int]:
+        """Listen (over TLS with ``tls``); returns the address (the real port when 0)."""
         if self._server is not None:
             raise RuntimeError("the simulator is already running")
         self._loop = asyncio.get_running_loop()
         self._stopping = False
         self._timers = _Timers(self._loop, self._flush)
         self._server = await self._loop.create_server(
-            lambda: _Session(self), self.config.host, self.config.port
+            lambda: _Session(self), self.config.host, self.config.port, ssl=tls
         )
         host, port = self._server.sockets[0].getsockname()[:2]
         self.address = (host, port)
