@@ -151,7 +151,7 @@ def test_the_delivery_process_stops_when_the_api_process_is_killed(tmp_path: Pat
 
 
 def test_an_api_role_and_a_dispatcher_role_started_apart_form_one_gateway(tmp_path: Path) -> None:
-    env = serve_env(tmp_path)
+    env = serve_env(tmp_path, DAKGHAR_LOG_LEVEL="info", DAKGHAR_LOG_FORMAT="json")
     (tmp_path / "dakghar.toml").write_text("")
     dispatcher = subprocess.Popen(
         [sys.executable, "-m", "dakghar.cli.main", "serve", "--config",
@@ -171,13 +171,16 @@ def test_an_api_role_and_a_dispatcher_role_started_apart_form_one_gateway(tmp_pa
             while delivered(tmp_path / "serve.db") < 1:
                 assert time.monotonic() < deadline, f"{mid} was not delivered"
                 time.sleep(0.1)
-        assert (
-            dispatcher.poll() is None
-        )  # the API stopping does not stop a dispatcher it did not start
+            served.proc.send_signal(signal.SIGHUP)  # `dakghar reload` signals the API's pid
+            time.sleep(1.5)
+            assert served.proc.poll() is None
+        # The API stopping does not stop a dispatcher it did not start.
+        assert dispatcher.poll() is None
     finally:
         dispatcher.terminate()
-        dispatcher.wait(20)
+        _, err = dispatcher.communicate(timeout=20)
     assert dispatcher.returncode == 0
+    assert b'"routes reloaded"' in err  # the API passed the reload on to the dispatcher
 
 
 def test_a_second_dispatcher_on_the_same_store_waits_for_the_first(tmp_path: Path) -> None:

@@ -307,14 +307,16 @@ class DeliveryProcess:
             await self._spawn()
             await self._started()
             supervisor = asyncio.create_task(self._supervise(), name="dakghar-delivery-process")
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signal.SIGHUP, self._forward_hup)
+        # SIGHUP (`dakghar reload`, which finds this process's pid file) goes on to the
+        # dispatcher, which holds the routes: the one started here, or one started apart.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self._forward_hup)
 
         async def stop() -> None:
             self._stopping = True
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGHUP)
             if supervisor is not None:
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.remove_signal_handler(signal.SIGHUP)
                 supervisor.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await supervisor
@@ -420,9 +422,16 @@ class DeliveryProcess:
         while time.monotonic() < deadline and not self._stopping:
             proc = self.proc
             snap = read_snapshot(path)
+            if proc is None and snap and isinstance(snap.get("pid"), int):
+                # A dispatcher started apart (--role dispatcher) on this data directory.
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(snap["pid"], signal.SIGHUP)
+                    log.info("reload passed on to the dispatcher", pid=snap["pid"])
+                return
             running = proc is not None and proc.returncode is None
             if running and proc is not None and snap and snap.get("pid") == proc.pid:
                 with contextlib.suppress(ProcessLookupError):
                     proc.send_signal(signal.SIGHUP)
                 return
             await asyncio.sleep(0.1)
+        log.warning("reload not passed on: no running dispatcher for this data directory")
