@@ -6,14 +6,19 @@ as HMACs under it, so a backup without its secret restores accounts whose keys n
 ``backup`` says so every time and ``--with-secret`` puts the key file beside the copy.
 
 How ``backup`` copies a database that a running gateway writes to: SQLite's online backup API
-(``sqlite3.Connection.backup``) from a read connection, all pages in one step. Under WAL a reader
-blocks no writer, so the one step holds no one up; it only pins a snapshot. A stepped backup
-with sleeps between steps (the usual advice for rollback journals) restarts from page 1 whenever
-another connection commits between two steps, and a sending gateway commits every few
-milliseconds, so it never finished. ``VACUUM INTO`` also copies a snapshot, but it rebuilds every
-table and index, and costs the busy box several times the CPU of a page copy. Measured on 2 cores,
-a 100 MB database, the gateway sending 400 msg/s (``docs/backup.md``): the backup API 0.3 s and
-accept p99 35 → 41 ms while it ran; ``VACUUM INTO`` 2.4 s and p99 35 → 78 ms.
+(``sqlite3.Connection.backup``) from a read-only connection, all pages in one step. Under WAL a
+reader blocks no writer, so the one step holds no one up; it pins a snapshot (the WAL cannot be
+checkpointed past it until the copy ends). The other two ways were measured against a running
+gateway sending about 150 msg/s of single POSTs, on a 181 MB database (200,000 messages), on a
+shared 2-core box under heavy outside load (3 rounds each; figures vary with that load):
+
+- backup API, one step: 4.0-7.7 s; accept p50 30-57 ms (baseline 20-64), throughput 76-102/s
+  (baseline 83-168/s); p99 262-738 ms (baseline 104-240).
+- ``VACUUM INTO``: 8.6-19.3 s, since it rebuilds every table and index; p50 41-120 ms, p99
+  624-709 ms, throughput 44-91/s: twice as long and a deeper dip.
+- backup API in steps of 256 pages with 5 ms sleeps (the usual advice for rollback journals):
+  never finished within 20 s. Every commit by another connection between two steps restarts
+  it from page 1 (384-484 restarts), and a sending gateway commits every few milliseconds.
 
 ``restore`` replaces the database only while no gateway uses it, and atomically: the copy is
 made, checked and migrated beside the target, fsynced, and renamed over it, after the old
