@@ -142,9 +142,7 @@ def test_restore_replaces_the_database_and_removes_a_stale_log(data: Path, tmp_p
     assert leftovers == ["dakghar.db.before-restore"]  # no temporary file left behind
 
 
-def test_restore_asks_first_and_no_leaves_everything_as_it_was(
-    data: Path, tmp_path: Path
-) -> None:
+def test_restore_asks_first_and_no_leaves_everything_as_it_was(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "b.db"
     asyncio.run(fill(f"sqlite:///{out}", 1))
     before = (data / "dakghar.db").read_bytes()
@@ -194,7 +192,8 @@ def test_restore_refuses_while_a_gateway_runs_on_the_data_directory(
         (data / PID_FILE).write_text(f"{proc.pid}\n")
         result = dakghar("restore", str(out), "--yes")
         assert result.exit_code == 1
-        assert f"dakghar serve (pid {proc.pid}" in result.output and "stop it first" in result.output
+        assert f"dakghar serve (pid {proc.pid}" in result.output
+        assert "stop it first" in result.output
     finally:
         proc.kill()
         proc.wait()
