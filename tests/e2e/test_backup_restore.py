@@ -79,6 +79,7 @@ def test_a_backup_of_a_sending_gateway_restores_into_a_working_one(tmp_path: Pat
     backup = tmp_path / "backups" / "one.db"
     accepted: list[tuple[float, str]] = []
     stop = threading.Event()
+    refusals: list[dict[str, object]] = []
 
     def send(url: str) -> None:
         n = 0
@@ -86,7 +87,9 @@ def test_a_backup_of_a_sending_gateway_restores_into_a_working_one(tmp_path: Pat
             n += 1
             to = "+917000000001" if n % 10 == 0 else "+919812345678"  # some fail
             status, body = post(url, key, {"to": to, "body": f"message {n}"})
-            assert status == 202, body
+            if status != 202:
+                refusals.append(body)
+                return
             accepted.append((time.monotonic(), str(body["id"])))
             time.sleep(0.01)  # a steady stream, not a saturating one
 
@@ -94,14 +97,20 @@ def test_a_backup_of_a_sending_gateway_restores_into_a_working_one(tmp_path: Pat
         senders = [threading.Thread(target=send, args=(served.url,)) for _ in range(4)]
         for t in senders:
             t.start()
+        deadline = time.monotonic() + 60
+
+        def wait() -> None:
+            assert not refusals and time.monotonic() < deadline, refusals[:1] or "too slow"
+            time.sleep(0.05)
+
         try:
             while len(accepted) < 150 or not delivered(served.url, key, accepted[0][1]):
-                time.sleep(0.05)
+                wait()
             started, n_backup = time.monotonic(), len(accepted)
             done = dakghar(one, "backup", str(backup), "--with-secret")
             assert done.exit_code == 0, done.output
             while len(accepted) < n_backup + 150:  # and still sending after the backup
-                time.sleep(0.05)
+                wait()
         finally:
             stop.set()
             for t in senders:
