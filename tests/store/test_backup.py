@@ -59,6 +59,7 @@ def test_backup_prints_path_size_counts_and_the_secret_note(data: Path, tmp_path
     assert "secret: NOT copied" in lines[2] and str(data / "dakghar.secret") in lines[2]
     assert "cannot be verified" in lines[2]
     assert not (tmp_path / "b.db.secret").exists()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600  # numbers, bodies, webhook secrets
     with sqlite3.connect(out) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)  # one file

@@ -85,12 +85,14 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def copy_database(source: Path, dest: Path) -> None:
+def copy_database(source: Path, dest: Path, mode: int = 0o600) -> None:
     """A consistent copy of ``source`` at ``dest`` (a new file), however busy the source is.
 
-    One ``backup`` step from a query-only connection (see the module docstring for why not
+    One ``backup`` step from a read-only connection (see the module docstring for why not
     steps or ``VACUUM INTO``); the copy is then a self-contained rollback-journal file, fsynced.
+    Created with ``mode`` (0600: it holds phone numbers, bodies and webhook secrets).
     """
+    os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
     try:
         dst = sqlite3.connect(dest)
@@ -292,8 +294,9 @@ def restore(ctx: click.Context, file: Path, yes: bool, with_secret: bool) -> Non
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.restore")
+    tmp.unlink(missing_ok=True)
     try:
-        copy_database(file, tmp)
+        copy_database(file, tmp, target.stat().st_mode & 0o777 if target.exists() else 0o600)
         now = _upgrade(tmp)
         with contextlib.closing(sqlite3.connect(tmp)) as conn:
             conn.execute("PRAGMA journal_mode=DELETE")  # the migration's WAL, if any, folded in
