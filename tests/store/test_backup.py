@@ -212,3 +212,14 @@ def test_restore_with_secret_installs_the_backup_secret(data: Path, tmp_path: Pa
     assert result.exit_code == 0, result.output
     assert (data / "dakghar.secret").read_text() == "the-data-dir-secret\n"
     assert stat.S_IMODE(os.stat(data / "dakghar.secret").st_mode) == 0o600
+
+
+def test_restore_replaces_a_damaged_database(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "b.db"
+    assert dakghar("backup", str(out)).exit_code == 0
+    (data / "dakghar.db").write_bytes(b"\xff" * 8192)  # what a bad disk left
+    result = dakghar("restore", str(out), "--yes")
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(data / "dakghar.db") as conn:
+        assert conn.execute("SELECT count(*) FROM messages").fetchone() == (3,)
+    assert (data / "dakghar.db.before-restore").read_bytes() == b"\xff" * 8192

@@ -240,8 +240,12 @@ def _upgrade(path: Path) -> str:
 def _replace(target: Path, new: Path) -> None:
     """Put ``new`` at ``target`` atomically, keeping the old file as ``<target>.before-restore``."""
     if target.exists():
-        # Fold the old log into the old file, so the kept copy is whole.
-        with contextlib.closing(sqlite3.connect(target)) as old:
+        # Fold the old log into the old file, so the kept copy is whole (a damaged old file,
+        # perhaps the reason for this restore, is kept as it is).
+        with (
+            contextlib.suppress(sqlite3.DatabaseError),
+            contextlib.closing(sqlite3.connect(target)) as old,
+        ):
             old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         kept = target.with_name(target.name + ".before-restore")
         kept.unlink(missing_ok=True)
