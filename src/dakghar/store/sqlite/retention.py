@@ -15,8 +15,8 @@ box): batches of 5,000 held the writer a median 113 ms (max 202), batches of 1,0
 14 ms (max 91), for the same 10 s in all; hence 1,000. A later run over the same rows, with
 nothing left to purge, reads for about 1 s and writes nothing. The update re-checks the
 conditions, so a row that changed between search and update (it cannot: final is final,
-``created_at`` never moves) would be skipped, not wrongly cleared. Started from the app's lifespan (``api/app.py``) and by
-``dakghar purge`` (``cli/upkeep.py``), not by the dispatcher.
+``created_at`` never moves) would be skipped, not wrongly cleared. Started from the app's
+lifespan (``api/app.py``) and by ``dakghar purge`` (``cli/upkeep.py``), not by the dispatcher.
 """
 
 from __future__ import annotations
