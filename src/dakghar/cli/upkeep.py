@@ -117,7 +117,7 @@ def counts(path: Path) -> tuple[int, int]:
     return int(messages), int(accounts)
 
 
-@click.command()
+@click.command(short_help="Copy the database consistently, while the gateway runs.")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 @click.option(
@@ -261,7 +261,7 @@ def _replace(target: Path, new: Path) -> None:
         os.close(dir_fd)
 
 
-@click.command()
+@click.command(short_help="Replace the database with a backup (gateway stopped).")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
@@ -329,7 +329,7 @@ def restore(ctx: click.Context, file: Path, yes: bool, with_secret: bool) -> Non
             )
 
 
-@click.command("migrate")
+@click.command("migrate", short_help="Bring the database to the current schema.")
 @click.pass_context
 def migrate_command(ctx: click.Context) -> None:
     """Apply the schema migrations to the configured database; print from -> to revision."""
@@ -355,7 +355,7 @@ def migrate_command(ctx: click.Context) -> None:
         click.echo(f"{before or '(empty)'} -> {after}")
 
 
-@click.command()
+@click.command(short_help="Purge message bodies past their retention, once.")
 @click.option(
     "--batch",
     type=click.IntRange(min=1),
