@@ -9,9 +9,9 @@ How ``backup`` copies a database that a running gateway writes to: SQLite's onli
 (``sqlite3.Connection.backup``) from a read-only connection, all pages in one step. Under WAL a
 reader blocks no writer, so the one step holds no one up; it pins a snapshot (the WAL cannot be
 checkpointed past it until the copy ends). The other two ways were measured against a running
-gateway sending about 150 msg/s of single POSTs, on a 181 MB database (200,000 messages), on a
-shared 2-core box under heavy outside load (3 rounds of the first, 2 of the others; figures
-vary with that load):
+gateway taking 80-170 single POSTs a second from 8 clients, on a 181 MB database (200,000
+messages), on a shared 2-core box under heavy outside load (3 rounds of the first, 2 of the
+others; figures vary with that load):
 
 - backup API, one step: 4.0-7.7 s; accept p50 30-57 ms (baseline 20-64), throughput 76-102/s
   (baseline 83-168/s); p99 262-738 ms (baseline 104-240).
