@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -194,6 +195,9 @@ def test_restore_refuses_while_a_gateway_runs_on_the_data_directory(
     assert dakghar("backup", str(out)).exit_code == 0
     # A live process whose command line says serve, as `dakghar serve`'s does.
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "serve"])
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    while b"serve" not in cmdline.read_bytes():  # until the exec, it is still pytest's
+        time.sleep(0.01)
     try:
         (data / PID_FILE).write_text(f"{proc.pid}\n")
         result = dakghar("restore", str(out), "--yes")
