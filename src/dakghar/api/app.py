@@ -32,6 +32,7 @@ from dakghar.api.metrics_access import MetricsAccess, MetricsListenerOnly
 from dakghar.api.problems import handle_dakghar_error, handle_http_exception, handle_unexpected
 from dakghar.api.services import Services
 from dakghar.errors import DakgharError
+from dakghar.observability.logging import get_logger
 from dakghar.observability.metrics import (
     CONTENT_TYPE,
     Metrics,
@@ -41,6 +42,23 @@ from dakghar.observability.metrics import (
 from dakghar.otp import OtpService
 from dakghar.settings import Settings, ensure_secret_key
 from dakghar.store import Store, open_store
+from dakghar.store.base import now_ms
+
+RETENTION_EVERY_SECONDS = 600.0
+
+
+async def purge_forever(store: Store, every: float = RETENTION_EVERY_SECONDS) -> None:
+    """Run the retention purge (``Store.purge_bodies``) at start and then every ``every`` s."""
+    log = get_logger("dakghar.retention")
+    while True:
+        try:
+            purged = await store.purge_bodies(now_ms())
+            if purged:
+                log.info("retention purge", bodies=purged)
+        except Exception:  # a failed run is retried at the next one; the gateway goes on
+            log.exception("retention purge failed")
+        await asyncio.sleep(every)
+
 
 # A part started with the app (dispatcher, simulator, ...): gets the services, returns its stop.
 Component = Callable[[Services], Awaitable[Callable[[], Awaitable[None]]]]
@@ -80,6 +98,7 @@ def create_app(
         svc.acceptor.listeners.append(metrics.on_accepted)
         app.state.services = svc
         refresher = asyncio.create_task(refresh_forever(metrics, st), name="dakghar-metrics")
+        purger = asyncio.create_task(purge_forever(st), name="dakghar-retention")
         stops = []
         try:
             # Campaigns first: ingests a crash interrupted are ended before anything dispatches.
@@ -90,9 +109,10 @@ def create_app(
         finally:
             for stop in reversed(stops):
                 await stop()
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            for task in (refresher, purger):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await st.close()
 
     return Starlette(

@@ -17,6 +17,7 @@ from dakghar.cli.operations import pause, reload, resume, status
 from dakghar.cli.otp import otp
 from dakghar.cli.routes import routes
 from dakghar.cli.serve import serve
+from dakghar.cli.upkeep import backup, migrate_command, purge, restore
 from dakghar.smpp.cli import simulator
 
 
@@ -54,6 +55,8 @@ cli.add_command(templates)
 cli.add_command(dnd_group)
 cli.add_command(campaigns)
 cli.add_command(stats)
+for command in (backup, restore, migrate_command, purge):
+    cli.add_command(command)
 
 
 def main() -> None:

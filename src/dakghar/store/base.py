@@ -507,3 +507,9 @@ class Store(Protocol):
 
     async def expire_otps(self, now: int, limit: int = 5000) -> int:
         """Mark pending verifications past their expiry ``expired``; how many were."""
+
+    # -- retention ---------------------------------------------------------------------------
+
+    async def purge_bodies(self, now: int, limit: int = 1000) -> int:
+        """Null the bodies of final messages older than their account's ``retention_days`` at
+        ``now``, at most ``limit`` rows per write; how many were purged (API.md: then null)."""

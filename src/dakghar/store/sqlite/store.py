@@ -41,6 +41,7 @@ from dakghar.store.base import (
 )
 from dakghar.store.sqlite.otp import OtpStoreMixin
 from dakghar.store.sqlite.pipeline import PipelineStoreMixin
+from dakghar.store.sqlite.retention import RetentionStoreMixin
 from dakghar.store.sqlite.writer import GroupCommitWriter
 
 T = TypeVar("T")
@@ -110,7 +111,7 @@ def _account(row: tuple[Any, ...]) -> Account:
     return a
 
 
-class SqliteStore(PipelineStoreMixin, OtpStoreMixin):
+class SqliteStore(PipelineStoreMixin, OtpStoreMixin, RetentionStoreMixin):
     """:class:`dakghar.store.base.Store` on one SQLite file."""
 
     def __init__(self, url: str, settings: StoreSettings | None = None) -> None:

@@ -1,0 +1,100 @@
+"""``dakghar migrate`` on old and empty databases, and the refusal of a newer schema."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import create_engine
+
+from dakghar.cli.main import cli
+from dakghar.store import migrate
+from dakghar.store.sqlite import SqliteStore
+from tests.e2e.serve_process import run_serve
+
+HEAD = migrate.head_revision()
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "data" / "dakghar.db"
+    monkeypatch.setenv("DAKGHAR_DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.setenv("DAKGHAR_DATA_DIR", str(tmp_path / "data"))
+    return path
+
+
+def dakghar(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), obj={})
+
+
+def stamp(path: Path, revision: str) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+
+
+def old_database(path: Path, revision: str = "0001") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine, revision)
+    engine.dispose()
+
+
+def test_migrate_brings_an_old_database_to_the_head_and_says_from_where(db: Path) -> None:
+    old_database(db)
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO accounts (id, name, balance_milli, price_milli_per_segment, "
+            "default_region, segment_limit, webhook_secret, rate_per_second, rate_burst, "
+            "smart_encoding, dlt_enforced, sending_paused, retention_days, created_at) "
+            "VALUES ('acc_old', 'old', 5000, 1000, 'IN', 10, 'whsec_x', 10, 20, 0, 0, 0, 30, 1)"
+        )
+    result = dakghar("migrate")
+    assert result.exit_code == 0, result.output
+    assert result.output == f"0001 -> {HEAD}\n"
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT name, balance_milli, webhook_events FROM accounts WHERE id = 'acc_old'"
+        ).fetchone()
+    assert row == ("old", 5000, "final")  # kept, with the later columns' defaults
+    again = dakghar("migrate")
+    assert again.output == f"{HEAD} -> {HEAD} (already current)\n"
+
+
+def test_migrate_creates_the_schema_of_a_new_database(db: Path) -> None:
+    result = dakghar("migrate")
+    assert result.exit_code == 0, result.output
+    assert result.output == f"(empty) -> {HEAD}\n"
+    assert db.is_file()
+
+
+async def test_the_store_refuses_a_schema_newer_than_the_code(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/new.db"
+    s = SqliteStore(url)
+    await s.open()
+    await s.close()
+    stamp(tmp_path / "new.db", "0999")
+    with pytest.raises(migrate.SchemaTooNew, match="0999 is newer than this version"):
+        await SqliteStore(url).open()
+    with sqlite3.connect(tmp_path / "new.db") as conn:  # left as it was
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0999",)]
+
+
+def test_migrate_refuses_a_newer_schema(db: Path) -> None:
+    old_database(db, "head")
+    stamp(db, "0999")
+    result = dakghar("migrate")
+    assert result.exit_code == 1
+    assert "the database schema 0999 is newer than this version of dakghar" in result.output
+
+
+def test_serve_refuses_a_newer_schema_in_one_line(tmp_path: Path) -> None:
+    old_database(tmp_path / "serve.db", "head")
+    stamp(tmp_path / "serve.db", "0999")
+    done = run_serve(tmp_path, "")
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        "dakghar: error: the database schema 0999 is newer than this version of dakghar; "
+        "upgrade dakghar"
+    ]
