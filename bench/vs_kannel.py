@@ -216,8 +216,14 @@ class Phase:
     note: str = ""
 
 
+DELIVERY = "process"  # --delivery: where serve runs its delivery side
+
+
 def dakghar_config(sink_port: int) -> str:
     return f"""
+[server]
+delivery = "{DELIVERY}"
+
 [webhooks]
 allow_private_networks = true
 
@@ -409,12 +415,20 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=20_000)
     ap.add_argument("--conc", type=int, default=50)
     ap.add_argument(
+        "--delivery",
+        choices=("process", "inline"),
+        default="process",
+        help="Dakghar's [server] delivery: a second process (default) or inline",
+    )
+    ap.add_argument(
         "--only",
         choices=("dakghar", "kannel"),
         action="append",
         help="measure only this gateway (for profiling; ratios need both)",
     )
     args = ap.parse_args()
+    global DELIVERY
+    DELIVERY = args.delivery
     if not (find_box("bearerbox") and find_box("smsbox")):
         sys.exit("Kannel (bearerbox, smsbox) is not installed")
     try:
