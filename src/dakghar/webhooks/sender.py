@@ -74,6 +74,7 @@ class WebhookSender:
         self._secrets: dict[str, tuple[float, Account]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
+        self._running = False
         self._wake = asyncio.Event()
         self._results: Coalescer[WebhookResult, None] = Coalescer(self._write_results)
 
@@ -109,10 +110,15 @@ class WebhookSender:
             # addresses the resolver never saw.
             trust_env=False,
         )
+        self._running = True
         self._task = asyncio.create_task(self._run(), name="dakghar-webhooks")
 
     async def stop(self) -> None:
         """Stop; events not yet delivered stay in the outbox for the next start."""
+        # The flag as well as the cancel: on Python 3.11, asyncio.wait_for can swallow a
+        # cancellation that arrives as its inner wait completes, and the loop would go on.
+        self._running = False
+        self._wake.set()
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -131,7 +137,7 @@ class WebhookSender:
             self._wake.set()
 
         try:
-            while True:
+            while self._running:
                 room = slots - len(inflight)
                 events = await self.store.claim_webhooks(room, lease_ms=60_000) if room else []
                 for event in events:
