@@ -38,6 +38,7 @@ import msgspec
 
 from dakghar.api.services import Services
 from dakghar.core.message import LANES
+from dakghar.core.times import iso
 from dakghar.observability.logging import get_logger
 from dakghar.observability.metrics import Metrics
 from dakghar.settings import Settings, SettingsError
@@ -240,7 +241,7 @@ class AlertEvaluator:
             "kind": rule.kind,
             "value": state.value,
             "detail": state.detail,
-            "at": now_ms(),
+            "at": iso(now_ms()),  # RFC 3339, like every other time the gateway writes
         }
         self.recent.append(event)
         (log.warning if state.firing else log.info)(

@@ -8,7 +8,6 @@ lifecycle rule (``core.message.can_transition``) is checked here for every move.
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -17,6 +16,7 @@ import msgspec
 
 from dakghar.core.ids import new_id
 from dakghar.core.message import LANES, Status, WebhookEvents, can_transition, is_retry_note
+from dakghar.core.times import iso
 from dakghar.store.base import IMPLIED, MESSAGE_COLUMNS, MessageRow, StatusChange
 from dakghar.store.rollups import BUCKETS, FAILED, bucket, hour_of
 
@@ -31,11 +31,6 @@ def _rows(cur: Iterable[tuple[object, ...]]) -> list[MessageRow]:
         m.sandbox = bool(m.sandbox)
         out.append(m)
     return out
-
-
-def _iso(ms: int) -> str:
-    seconds, millis = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
 _ROLLUP_SQL = (
@@ -176,7 +171,7 @@ def enqueue_webhook(c: sqlite3.Connection, msg: MessageRow, new: Status, at: int
             "status": new.value,
             "error_code": msg.error_code,
             "reference": msg.reference,
-            "at": _iso(at),
+            "at": iso(at),
             "segments": msg.segments,
             "connector": msg.connector,
         }
