@@ -153,8 +153,10 @@ def test_accounts_are_listed_updated_and_shown_by_name_in_credits_and_iso_times(
     assert [line.split()[:2] for line in listed] == [[acc, "acme"], [listed[1].split()[0], "other"]]
     assert "balance 10.0" in listed[0] and "sender ACMEIN" in listed[0]
     updated = dakghar("accounts", "update", acc, "--balance", "2.5", "--segment-limit", "3",
-                      "--webhook-events", "all", "--smart-encoding")  # fmt: skip
+                      "--webhook-events", "all", "--smart-encoding",
+                      "--retention-days", "7")  # fmt: skip
     assert '"balance": 2.5' in updated and '"segment_limit": 3' in updated
+    assert '"retention_days": 7' in updated
     assert '"webhook_events": "all"' in updated and '"smart_encoding": true' in updated
     shown = dakghar("accounts", "show", "acme")  # by name
     assert f'"id": "{acc}"' in shown and '"balance": 2.5' in shown

@@ -190,6 +190,8 @@ def accounts_list(ctx: click.Context) -> None:
               help="Which status changes are POSTed.")  # fmt: skip
 @click.option("--smart-encoding/--no-smart-encoding", default=None,
               help="Replace look-alike characters so text stays GSM-7.")  # fmt: skip
+@click.option("--retention-days", type=click.IntRange(min=0), default=None,
+              help="Days message bodies are kept (then purged; 0 keeps them).")  # fmt: skip
 @click.pass_context
 def accounts_update(
     ctx: click.Context,
@@ -204,6 +206,7 @@ def accounts_update(
     countries: str | None,
     webhook_events: str | None,
     smart_encoding: bool | None,
+    retention_days: int | None,
 ) -> None:
     """Change an account's billing fields and settings (only those given); print it as JSON."""
     changes: dict[str, Any] = {
@@ -214,6 +217,7 @@ def accounts_update(
         "rate_burst": burst,
         "webhook_events": webhook_events,
         "smart_encoding": smart_encoding,
+        "retention_days": retention_days,
     }
     if sender is not None:
         try:
