@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -101,13 +100,15 @@ def _gateway_state(path: Path) -> object:
     """What a running `dakghar serve` last wrote (every second); stale or missing means not
     running. ``processes`` is the layout: the API process (from the pid file) and the process
     running the dispatcher, one and the same with ``[server] delivery = "inline"``."""
-    try:
-        state = msgspec.json.decode(path.read_bytes())
-    except (OSError, msgspec.DecodeError):
-        return "not running (no state file in the data directory)"
-    if not isinstance(state, dict) or time.time() - float(state.get("at", 0)) > 10:
+    from dakghar.pipeline.view import read_snapshot
+
+    state = read_snapshot(path)
+    if state is None:
+        if not path.exists():
+            return "not running (no state file in the data directory)"
         return "not running (state file is stale)"
-    out = {k: state[k] for k in ("connectors", "in_flight", "claimed_ahead", "stats") if k in state}
+    keys = ("connectors", "in_flight", "claimed_ahead", "stats")
+    out: dict[str, object] = {k: state[k] for k in keys if k in state}
     processes: list[dict[str, object]] = []
     try:
         api_pid: int | None = int((path.parent / PID_FILE).read_text().strip())

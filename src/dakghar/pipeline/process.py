@@ -130,10 +130,11 @@ def read_peer_metrics(path: Path, stale_after: float = 10.0) -> str | None:
 
 
 async def write_forever(path: Path, render: Callable[[], bytes], interval: float = 1.0) -> None:
-    """Replace ``path`` with ``render()`` every ``interval`` seconds."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    """Replace ``path`` atomically with ``render()`` every ``interval`` seconds (the state
+    snapshot and the metrics file that the API process reads)."""
+    tmp = path.with_suffix(".tmp")
     while True:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, TypeError):
             tmp.write_bytes(render())
             os.replace(tmp, path)
         await asyncio.sleep(interval)
@@ -272,6 +273,7 @@ class DeliveryProcess:
         self.restarts = 0
         self._stopping = False
         self._pipe: tuple[int, int] = (-1, -1)
+        self._state_path = Path(settings.data_dir) / STATE_FILE
         self._hup_task: asyncio.Task[None] | None = None
 
     async def component(self, svc: Any) -> Callable[[], Awaitable[None]]:
@@ -286,9 +288,7 @@ class DeliveryProcess:
         names = set(connectors)
         if simulator_config(settings.simulator)[0]:
             names.add(SANDBOX_CONNECTOR)
-        delivery = RemoteDelivery(
-            svc.store, Path(settings.data_dir) / STATE_FILE, connectors, names
-        )
+        delivery = RemoteDelivery(svc.store, self._state_path, connectors, names)
         svc.delivery = delivery
         svc.readiness["connectors"] = lambda: delivery.ready
         metrics = svc.extras.get("metrics")
@@ -350,9 +350,6 @@ class DeliveryProcess:
     async def _started(self) -> None:
         """Wait for the first delivery process to run (its first snapshot), so that "is
         running" is never said of a gateway that cannot deliver; its failure is serve's."""
-        from dakghar.pipeline.view import read_snapshot
-
-        path = Path(self.settings.data_dir) / STATE_FILE
         deadline = time.monotonic() + LOCK_WAIT_SECONDS + 30
         proc = self.proc
         assert proc is not None
@@ -360,8 +357,7 @@ class DeliveryProcess:
             if proc.returncode is not None:
                 self._close_pipe()
                 raise DeliveryFailed(proc.returncode)
-            snap = read_snapshot(path)
-            if snap is not None and snap.get("pid") == proc.pid:
+            if self._dispatcher_pid() == proc.pid:
                 return
             if time.monotonic() > deadline:
                 await self._terminate()
@@ -369,6 +365,14 @@ class DeliveryProcess:
                 raise RuntimeError("the delivery process did not start within its deadline")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), 0.05)
+
+    def _dispatcher_pid(self) -> int | None:
+        """The pid in the dispatcher's fresh snapshot: the process that is running it now."""
+        from dakghar.pipeline.view import read_snapshot
+
+        snap = read_snapshot(self._state_path)
+        pid = snap.get("pid") if snap else None
+        return pid if isinstance(pid, int) else None
 
     def _close_pipe(self) -> None:
         for fd in self._pipe:
@@ -415,21 +419,16 @@ class DeliveryProcess:
             self._hup_task = asyncio.create_task(self._hup_when_ready())
 
     async def _hup_when_ready(self) -> None:
-        from dakghar.pipeline.view import read_snapshot
-
-        path = Path(self.settings.data_dir) / STATE_FILE
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not self._stopping:
-            proc = self.proc
-            snap = read_snapshot(path)
-            if proc is None and snap and isinstance(snap.get("pid"), int):
+            proc, pid = self.proc, self._dispatcher_pid()
+            if proc is None and pid is not None:
                 # A dispatcher started apart (--role dispatcher) on this data directory.
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(snap["pid"], signal.SIGHUP)
-                    log.info("reload passed on to the dispatcher", pid=snap["pid"])
+                    os.kill(pid, signal.SIGHUP)
+                    log.info("reload passed on to the dispatcher", pid=pid)
                 return
-            running = proc is not None and proc.returncode is None
-            if running and proc is not None and snap and snap.get("pid") == proc.pid:
+            if proc is not None and proc.returncode is None and pid == proc.pid:
                 with contextlib.suppress(ProcessLookupError):
                     proc.send_signal(signal.SIGHUP)
                 return

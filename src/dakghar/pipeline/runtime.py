@@ -109,12 +109,9 @@ async def write_state_forever(
     path: Path, state: Callable[[], dict[str, Any]], interval: float = 1.0
 ) -> None:
     """Keep a JSON snapshot of connector and breaker state where ``dakghar status`` reads it."""
-    tmp = path.with_suffix(".tmp")
-    while True:
-        with contextlib.suppress(OSError, TypeError):
-            tmp.write_bytes(msgspec.json.encode({"at": time.time(), **state()}))
-            os.replace(tmp, path)
-        await asyncio.sleep(interval)
+    from dakghar.pipeline.process import write_forever
+
+    await write_forever(path, lambda: msgspec.json.encode({"at": time.time(), **state()}), interval)
 
 
 def delivery_component(

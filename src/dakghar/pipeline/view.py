@@ -12,13 +12,15 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
-from dakghar.connectors.base import Connector, Report
-from dakghar.pipeline.dispatcher import Dispatcher
 from dakghar.store.base import MessageRow, StatusChange, Store
+
+if TYPE_CHECKING:  # kept light: `dakghar status` reads snapshots without the SMPP stack
+    from dakghar.connectors.base import Connector, Report
+    from dakghar.pipeline.dispatcher import Dispatcher
 
 STALE_AFTER = 10.0  # seconds without a fresh snapshot: the delivery process is not running
 
