@@ -29,12 +29,11 @@ from dakghar.pipeline.pacing import AsyncPacer
 from dakghar.pipeline.retry import RetryPolicy
 from dakghar.pipeline.routing import SANDBOX_CONNECTOR, NoRoute, Router, RoutingInput
 from dakghar.pipeline.switches import Switchboard
+from dakghar.pipeline.wakeup import collect
 from dakghar.store.base import MessageRow, Sent, StatusChange, Store, now_ms
 
 log = get_logger("dakghar.dispatcher")
 __all__ = ["SANDBOX_CONNECTOR", "Dispatcher", "DispatcherStats"]
-# Statuses of a claimable message: new ones, and retries (still ``sending``, with no lease).
-_WAITING = frozenset({Status.QUEUED.value, Status.SENDING.value})
 
 
 @dataclass
@@ -117,13 +116,9 @@ class Dispatcher:
 
     def notify(self, rows: Sequence[MessageRow]) -> None:
         """Newly queued messages (an accept listener): remember their accounts and wake up."""
-        for r in rows:
-            if r.lease_until is not None or r.status not in _WAITING:
-                continue
-            due = r.next_attempt_at or r.created_at
-            lane = self._active[r.lane]
-            if lane.get(r.account_id, due + 1) > due:
-                lane[r.account_id] = due
+        earliest: dict[tuple[int, str], int] = {}
+        collect(rows, earliest)  # the same reading of rows as the other process's hints
+        self.merge([(lane, account, due) for (lane, account), due in earliest.items()])
         self._wake.set()
 
     def merge(self, waiting: Sequence[tuple[int, str, int]]) -> None:

@@ -25,7 +25,8 @@ Hint = tuple[int, str, int]  # (lane, account, due)
 
 
 def collect(rows: Iterable[MessageRow], earliest: dict[tuple[int, str], int]) -> None:
-    """Note in ``earliest`` the earliest due time of each (lane, account) waiting in ``rows``."""
+    """Note in ``earliest`` the earliest due time of each (lane, account) waiting in ``rows``:
+    claimable ones, new (``queued``) or retries (still ``sending``, with no lease)."""
     for r in rows:
         if r.lease_until is not None or r.status not in ("queued", "sending"):
             continue
