@@ -20,7 +20,6 @@ it is rolled forward by releasing what is still staged.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -28,6 +27,7 @@ from typing import Any
 
 from dakghar.core.message import FAILED_STATUSES
 from dakghar.store.base import now_ms
+from dakghar.store.sql import Conn
 from dakghar.store.sqlite.store import SqliteStore
 
 PAUSE_SHIFT = 10 * 365 * 24 * 3600 * 1000
@@ -131,9 +131,7 @@ async def progress(store: SqliteStore, campaign_id: str) -> dict[str, int]:
     return {status: int(n) for status, n in rows}
 
 
-def _shift(
-    c: sqlite3.Connection, campaign_id: str, delta: int, cond: str, args: tuple[Any, ...]
-) -> int:
+def _shift(c: Conn, campaign_id: str, delta: int, cond: str, args: tuple[Any, ...]) -> int:
     cur = c.execute(
         "UPDATE messages SET next_attempt_at = next_attempt_at + ?, "
         "schedule_at = CASE WHEN schedule_at IS NULL THEN NULL ELSE schedule_at + ? END, "
@@ -147,7 +145,7 @@ def _shift(
 async def hold(store: SqliteStore, campaign_id: str, now: int) -> int:
     """Push the waiting messages out of reach; how many were."""
 
-    def op(c: sqlite3.Connection) -> int:
+    def op(c: Conn) -> int:
         moved = _shift(
             c, campaign_id, PAUSE_SHIFT, "next_attempt_at < ?", (now + PAUSE_SHIFT // 2,)
         )
@@ -163,7 +161,7 @@ async def hold(store: SqliteStore, campaign_id: str, now: int) -> int:
 async def release(store: SqliteStore, campaign_id: str, paused_at: int, now: int) -> int:
     """Bring held messages back, later by the time spent paused; how many were."""
 
-    def op(c: sqlite3.Connection) -> int:
+    def op(c: Conn) -> int:
         delta = (now - paused_at) - PAUSE_SHIFT
         # Staged rows (still STAGE_SHIFT ahead) are not held ones: release_staged moves them.
         moved = _shift(
@@ -190,7 +188,7 @@ async def ingest_progress(store: SqliteStore, campaign_id: str, **counts: int) -
     another process) and must stop.
     """
 
-    def op(c: sqlite3.Connection) -> str:
+    def op(c: Conn) -> str:
         sets = ", ".join(f"{k} = ?" for k in counts)
         c.execute(
             f"UPDATE campaigns SET {sets}, updated_at = ? WHERE id = ? AND status = 'ingesting'",
@@ -209,7 +207,7 @@ async def commit_ingest(store: SqliteStore, campaign_id: str, status: str, **cou
     """
     sets = ", ".join(f"{k} = ?" for k in counts)
 
-    def op(c: sqlite3.Connection) -> bool:
+    def op(c: Conn) -> bool:
         cur = c.execute(
             f"UPDATE campaigns SET status = ?, {sets}, updated_at = ? "
             "WHERE id = ? AND status = 'ingesting'",
@@ -233,7 +231,7 @@ async def release_staged(
     (resume) moves them with the rest.
     """
 
-    def op(c: sqlite3.Connection) -> tuple[int, int]:
+    def op(c: Conn) -> tuple[int, int]:
         row = c.execute("SELECT status FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
         if row is None or row[0] in (*ENDED, "ingesting"):
             return 0, after
@@ -266,7 +264,7 @@ async def end(store: SqliteStore, campaign_id: str, status: str, *, only_if: str
     With ``only_if``, only from that status (a recovery fails only what is still ingesting).
     """
 
-    def op(c: sqlite3.Connection) -> bool:
+    def op(c: Conn) -> bool:
         cond = "status = ?" if only_if else "status NOT IN (?, ?)"
         args = (only_if,) if only_if else ENDED
         cur = c.execute(
@@ -311,7 +309,7 @@ async def waiting_ids(store: SqliteStore, campaign_id: str, limit: int) -> list[
     return [r[0] for r in rows]
 
 
-def _page(sql: str, args: tuple[Any, ...], c: sqlite3.Connection) -> list[Any]:
+def _page(sql: str, args: tuple[Any, ...], c: Conn) -> list[Any]:
     return c.execute(sql, args).fetchall()
 
 

@@ -9,13 +9,12 @@ accounts to the number are refused as ``dnd_blocked`` (``pipeline.dnd``).
 
 from __future__ import annotations
 
-import sqlite3
-
 from dakghar.compliance import records
 from dakghar.core.numbers import mask, parse_number
 from dakghar.errors import DakgharError
 from dakghar.observability.logging import get_logger
 from dakghar.store.base import Store
+from dakghar.store.sql import Conn
 from dakghar.store.sqlite.store import SqliteStore
 
 log = get_logger(__name__)
@@ -31,7 +30,7 @@ def is_opt_out(text: str) -> bool:
     return bool(words) and words[0].upper().rstrip(".!") in KEYWORDS
 
 
-def _owners(conn: sqlite3.Connection, header: str, number: str) -> list[str]:
+def _owners(conn: Conn, header: str, number: str) -> list[str]:
     """Accounts the reply belongs to: those that registered ``header``, else that used it."""
     registered = [
         r[0]

@@ -7,11 +7,11 @@ account's rules is a few indexed rows, read at most once per refresh interval.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 from dakghar.compliance.templates import Template
 from dakghar.store.base import now_ms
+from dakghar.store.sql import Conn
 from dakghar.store.sqlite.store import SqliteStore
 
 SENDER_TYPES = ("transactional", "service", "promotional")
@@ -35,7 +35,7 @@ class Rules:
     suppressed: frozenset[str]
 
 
-def load_sync(conn: sqlite3.Connection, account_id: str) -> Rules:
+def load_sync(conn: Conn, account_id: str) -> Rules:
     """Every compliance row of ``account_id``."""
     senders = [
         Sender(*r)

@@ -7,7 +7,6 @@ lifecycle rule (``core.message.can_transition``) is checked here for every move.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -19,6 +18,7 @@ from dakghar.core.message import LANES, Status, WebhookEvents, can_transition, i
 from dakghar.core.times import iso
 from dakghar.store.base import IMPLIED, MESSAGE_COLUMNS, MessageRow, StatusChange
 from dakghar.store.rollups import BUCKETS, FAILED, bucket, hour_of
+from dakghar.store.sql import Conn
 
 _SELECT = f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM messages"
 _encode = msgspec.json.Encoder().encode
@@ -68,16 +68,14 @@ class OpContext:
             for i, v in enumerate(values):
                 acc[i] += v
 
-    def flush(self, c: sqlite3.Connection) -> None:
+    def flush(self, c: Conn) -> None:
         """Write the summed rollups."""
         if self.rollups:
             c.executemany(_ROLLUP_SQL, [(*k, *v) for k, v in self.rollups.items()])
             self.rollups.clear()
 
 
-def roll_up(
-    c: sqlite3.Connection, msg: MessageRow, new: Status, now: int, ctx: OpContext | None = None
-) -> None:
+def roll_up(c: Conn, msg: MessageRow, new: Status, now: int, ctx: OpContext | None = None) -> None:
     """Count a status change in the hourly delivery analytics (``store.rollups``)."""
     counts = [0, 0, 0]
     delivery_ms = 0
@@ -102,7 +100,7 @@ def roll_up(
 
 
 def apply_change(
-    c: sqlite3.Connection,
+    c: Conn,
     change: StatusChange,
     now: int,
     ctx: OpContext | None = None,
@@ -114,7 +112,9 @@ def apply_change(
     ``row``: the message's columns when the caller has just read them.
     """
     if row is None:
-        row = c.execute(f"{_SELECT} WHERE id = ?", (change.message_id,)).fetchone()
+        row = c.execute(
+            f"{_SELECT} WHERE id = ?{c.dialect.for_update}", (change.message_id,)
+        ).fetchone()
         if row is None:
             return None
     msg = _rows([row])[0]
@@ -160,7 +160,7 @@ def apply_change(
     return msg
 
 
-def enqueue_webhook(c: sqlite3.Connection, msg: MessageRow, new: Status, at: int, now: int) -> None:
+def enqueue_webhook(c: Conn, msg: MessageRow, new: Status, at: int, now: int) -> None:
     """Write the ``message.status`` webhook for ``msg`` reaching ``new`` into the outbox."""
     event_id = new_id("evt")
     payload = _encode(
@@ -183,9 +183,7 @@ def enqueue_webhook(c: sqlite3.Connection, msg: MessageRow, new: Status, at: int
     )
 
 
-def _wants_webhook(
-    c: sqlite3.Connection, account_id: str, new: Status, ctx: OpContext | None = None
-) -> bool:
+def _wants_webhook(c: Conn, account_id: str, new: Status, ctx: OpContext | None = None) -> bool:
     if new.is_final:
         return True  # every setting POSTs the final status: no lookup on the common path
     if ctx is not None and account_id in ctx.wants:
@@ -206,7 +204,7 @@ WAITING = "status IN ('queued', 'sending') AND lease_until IS NULL"
 
 
 def claim(
-    c: sqlite3.Connection,
+    c: Conn,
     lane: int,
     accounts: Sequence[str],
     per_account: int,
@@ -224,7 +222,7 @@ def claim(
     for account in accounts:
         found = c.execute(
             f"SELECT id, status FROM messages WHERE {WAITING} AND lane = ? AND account_id = ? "
-            "AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+            f"AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?{c.dialect.skip_locked}",
             (lane, account, now, per_account),
         ).fetchall()
         if len(found) < per_account:
@@ -258,7 +256,7 @@ def claim(
     return claimed, dry
 
 
-def waiting_accounts(c: sqlite3.Connection) -> list[tuple[int, str, int]]:
+def waiting_accounts(c: Conn) -> list[tuple[int, str, int]]:
     """Every (lane, account, earliest due) with queued messages.
 
     A skip scan over the partial queue index (lane, account_id, next_attempt_at): one seek per
@@ -270,7 +268,7 @@ def waiting_accounts(c: sqlite3.Connection) -> list[tuple[int, str, int]]:
         account = ""
         while True:
             row = c.execute(
-                "SELECT account_id, next_attempt_at FROM messages INDEXED BY ix_messages_queue "
+                f"SELECT account_id, next_attempt_at FROM messages {c.dialect.queue_index} "
                 f"WHERE {WAITING} AND lane = ? AND account_id > ? "
                 "ORDER BY account_id, next_attempt_at LIMIT 1",
                 (lane, account),
@@ -282,14 +280,13 @@ def waiting_accounts(c: sqlite3.Connection) -> list[tuple[int, str, int]]:
     return out
 
 
-def bill_parts(
-    c: sqlite3.Connection, message_id: str, parts: int, fields: dict[str, object]
-) -> str | None:
+def bill_parts(c: Conn, message_id: str, parts: int, fields: dict[str, object]) -> str | None:
     """Bill a message that went out in more parts than its segments (a connector whose UDH is
     larger than the one accept counted with): set ``segments``/``price_milli`` in ``fields``,
     debit the difference, and return the event detail saying so. None when nothing changes."""
     row = c.execute(
-        "SELECT account_id, segments, price_milli, status FROM messages WHERE id = ?",
+        f"SELECT account_id, segments, price_milli, status FROM messages WHERE id = ?"
+        f"{c.dialect.for_update}",
         (message_id,),
     ).fetchone()
     if row is None or parts <= row[1] or row[3] != Status.SENDING.value:
@@ -305,13 +302,13 @@ def bill_parts(
     return f"sent as {parts} parts (the connector's header leaves less room); billed {parts}"
 
 
-def any_early_reports(c: sqlite3.Connection) -> bool:
+def any_early_reports(c: Conn) -> bool:
     """Whether any report waits for its message's ids (rare: read once per operation)."""
     return c.execute("SELECT 1 FROM early_reports LIMIT 1").fetchone() is not None
 
 
 def record_parts(
-    c: sqlite3.Connection,
+    c: Conn,
     message_id: str,
     connector: str,
     provider_ids: Sequence[str],
@@ -324,8 +321,9 @@ def record_parts(
     ``look_early`` False: the caller knows no early report is waiting (``any_early_reports``).
     """
     c.executemany(
-        "INSERT OR REPLACE INTO message_parts (connector, provider_message_id, message_id, part, "
-        "status) VALUES (?, ?, ?, ?, NULL)",
+        "INSERT INTO message_parts (connector, provider_message_id, message_id, part, status) "
+        "VALUES (?, ?, ?, ?, NULL) ON CONFLICT (connector, provider_message_id) DO UPDATE SET "
+        "message_id = excluded.message_id, part = excluded.part, status = NULL",
         [(connector, pid, message_id, i) for i, pid in enumerate(provider_ids)],
     )
     early: list[StatusChange] = []
@@ -365,7 +363,7 @@ _REPORT_SELECT = (
 
 
 def report(
-    c: sqlite3.Connection,
+    c: Conn,
     connector: str,
     provider_id: str,
     change: StatusChange,
@@ -373,11 +371,13 @@ def report(
     ctx: OpContext | None = None,
 ) -> MessageRow | None:
     """Apply a delivery report for one part; the message settles when all parts have."""
-    row = c.execute(_REPORT_SELECT, (connector, provider_id)).fetchone()
+    row = c.execute(_REPORT_SELECT + c.dialect.for_update_of_m, (connector, provider_id)).fetchone()
     if row is None:
         c.execute(
-            "INSERT OR REPLACE INTO early_reports (connector, provider_message_id, status, "
-            "error_code, detail, at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO early_reports (connector, provider_message_id, status, error_code, "
+            "detail, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connector, provider_message_id) "
+            "DO UPDATE SET status = excluded.status, error_code = excluded.error_code, "
+            "detail = excluded.detail, at = excluded.at",
             (
                 connector,
                 provider_id,
@@ -415,7 +415,7 @@ def report(
 
 
 def sweep(
-    c: sqlite3.Connection, now: int, limit: int = 5000, *, reclaim_all: bool = False
+    c: Conn, now: int, limit: int = 5000, *, reclaim_all: bool = False
 ) -> dict[str, list[MessageRow]]:
     """Time-driven moves: release due scheduled messages, expire what outlived its validity,
     and return abandoned claims (a crashed worker) to the queue: those whose lease ran out, or
@@ -482,9 +482,7 @@ def sweep(
     return out
 
 
-def claim_webhooks(
-    c: sqlite3.Connection, now: int, limit: int, lease_ms: int
-) -> list[tuple[Any, ...]]:
+def claim_webhooks(c: Conn, now: int, limit: int, lease_ms: int) -> list[tuple[Any, ...]]:
     """Due webhook events, at most one per message (the oldest), leased while being sent."""
     rows = c.execute(
         "SELECT w.id, w.event_id, w.account_id, w.message_id, w.url, w.payload, w.attempts, "

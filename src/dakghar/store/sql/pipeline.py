@@ -6,14 +6,14 @@ functions of ``pipeline_ops`` on the writer's connection.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from dakghar.core.message import Status
 from dakghar.store.base import MessageRow, Sent, StatusChange, WebhookEvent, WebhookResult, now_ms
 from dakghar.store.rollups import BUCKETS, GROUPS, StatsRow, hour_of, report
-from dakghar.store.sqlite import pipeline_ops as ops
+from dakghar.store.sql import Conn
+from dakghar.store.sql import pipeline_ops as ops
 
 T = TypeVar("T")
 
@@ -21,16 +21,16 @@ T = TypeVar("T")
 class PipelineStoreMixin:
     """Pipeline operations; needs ``_write`` and ``_read`` from the store."""
 
-    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, op: Callable[[Conn], T]) -> T:
         raise NotImplementedError
 
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _read(self, fn: Callable[[Conn], T]) -> T:
         raise NotImplementedError
 
     async def apply(self, changes: Sequence[StatusChange]) -> list[MessageRow | None]:
         """Apply lifecycle moves atomically."""
 
-        def op(c: sqlite3.Connection) -> list[MessageRow | None]:
+        def op(c: Conn) -> list[MessageRow | None]:
             now = now_ms()
             ctx = ops.OpContext()
             out = [ops.apply_change(c, ch, now, ctx) for ch in changes]
@@ -44,7 +44,7 @@ class PipelineStoreMixin:
     ) -> tuple[list[MessageRow], dict[str, int | None]]:
         """Claim due queued messages fairly across accounts."""
 
-        def op(c: sqlite3.Connection) -> tuple[list[MessageRow], dict[str, int | None]]:
+        def op(c: Conn) -> tuple[list[MessageRow], dict[str, int | None]]:
             now = now_ms()
             return ops.claim(c, lane, accounts, per_account, now, now + lease_ms)
 
@@ -58,7 +58,8 @@ class PipelineStoreMixin:
         marks = ",".join("?" * len(ids))
         await self._write(
             lambda c: c.execute(
-                "UPDATE messages SET lease_until = NULL, attempts = MAX(0, attempts - 1) "
+                "UPDATE messages SET lease_until = NULL, "
+                "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END "
                 f"WHERE id IN ({marks}) AND status = 'sending' AND lease_until IS NOT NULL",
                 ids,
             )
@@ -82,7 +83,7 @@ class PipelineStoreMixin:
     async def mark_sent_many(self, sent: Sequence[Sent]) -> list[MessageRow | None]:
         """:meth:`mark_sent` for many messages in one write operation."""
 
-        def op(c: sqlite3.Connection) -> list[MessageRow | None]:
+        def op(c: Conn) -> list[MessageRow | None]:
             now = now_ms()
             ctx = ops.OpContext()
             early = ops.any_early_reports(c)
@@ -103,7 +104,7 @@ class PipelineStoreMixin:
     ) -> list[MessageRow | None]:
         """:meth:`report` for many parts in one write operation."""
 
-        def op(c: sqlite3.Connection) -> list[MessageRow | None]:
+        def op(c: Conn) -> list[MessageRow | None]:
             now = now_ms()
             ctx = ops.OpContext()
             out = [ops.report(c, conn, pid, ch, now, ctx) for conn, pid, ch in reports]
@@ -150,10 +151,10 @@ class PipelineStoreMixin:
     async def switches(self) -> dict[tuple[str, str], bool]:
         """All kill switches, paused accounts included as scope ``account``."""
 
-        def fn(c: sqlite3.Connection) -> list[tuple[str, str, bool]]:
+        def fn(c: Conn) -> list[tuple[str, str, bool]]:
             rows = c.execute("SELECT scope, name, paused FROM switches").fetchall()
             rows += c.execute(
-                "SELECT 'account', id, 1 FROM accounts WHERE sending_paused = 1"
+                "SELECT 'account', id, TRUE FROM accounts WHERE sending_paused = TRUE"
             ).fetchall()
             return rows
 
@@ -192,7 +193,7 @@ class PipelineStoreMixin:
     async def queue_stats(self) -> dict[str, Any]:
         """Counts per status and lane, and the oldest queued message's age per lane."""
 
-        def fn(c: sqlite3.Connection) -> dict[str, Any]:
+        def fn(c: Conn) -> dict[str, Any]:
             now = now_ms()
             counts = {
                 f"{r[0]}:{r[1]}": int(r[2])
@@ -218,9 +219,7 @@ class PipelineStoreMixin:
         return await self._read(fn)
 
 
-def _mark_sent(
-    c: sqlite3.Connection, s: Sent, now: int, ctx: ops.OpContext, early: bool
-) -> MessageRow | None:
+def _mark_sent(c: Conn, s: Sent, now: int, ctx: ops.OpContext, early: bool) -> MessageRow | None:
     fields: dict[str, object] = {
         "connector": s.connector,
         "provider_message_id": s.provider_ids[0] if s.provider_ids else None,
