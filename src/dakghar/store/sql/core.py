@@ -253,7 +253,8 @@ class SqlStore(PipelineStoreMixin, OtpStoreMixin, RetentionStoreMixin):
             # holds for the next accept, not after a cache refresh.
             acc = c.execute(
                 "SELECT balance_milli, sending_paused, EXISTS (SELECT 1 FROM switches WHERE "
-                "scope = 'global' AND paused = 1) FROM accounts WHERE id = ?",
+                "scope = 'global' AND paused = TRUE) FROM accounts WHERE id = ?"
+                + c.dialect.for_update,
                 (account_id,),
             ).fetchone()
             if acc is None:
@@ -345,7 +346,8 @@ class SqlStore(PipelineStoreMixin, OtpStoreMixin, RetentionStoreMixin):
 
         def op(c: Conn) -> None:
             row = c.execute(
-                "SELECT status, price_milli FROM messages WHERE id = ? AND account_id = ?",
+                "SELECT status, price_milli FROM messages WHERE id = ? AND account_id = ?"
+                + c.dialect.for_update,
                 (message_id, account_id),
             ).fetchone()
             if row is None:
@@ -389,7 +391,9 @@ class SqlStore(PipelineStoreMixin, OtpStoreMixin, RetentionStoreMixin):
             raise TypeError(f"unknown message fields: {sorted(set(extra) - set(MESSAGE_COLUMNS))}")
 
         def op(c: Conn) -> bool:
-            row = c.execute("SELECT status FROM messages WHERE id = ?", (message_id,)).fetchone()
+            row = c.execute(
+                "SELECT status FROM messages WHERE id = ?" + c.dialect.for_update, (message_id,)
+            ).fetchone()
             if row is None or not can_transition(Status(row[0]), new):
                 return False
             now = now_ms()

@@ -33,14 +33,16 @@ def _rows(cur: Iterable[tuple[object, ...]]) -> list[MessageRow]:
     return out
 
 
+_BUCKET_COLS = tuple(f"d{i}" for i in range(len(BUCKETS)))
 _ROLLUP_SQL = (
     "INSERT INTO stats_hourly (account_id, hour, carrier, region, connector, type, submitted, "
     "delivered, failed, delivery_ms, " + ", ".join(f"d{i}" for i in range(len(BUCKETS))) + ") "
     "VALUES (" + ", ".join("?" * (10 + len(BUCKETS))) + ") "
     "ON CONFLICT (account_id, hour, carrier, region, connector, type) DO UPDATE SET "
-    "submitted = submitted + excluded.submitted, delivered = delivered + excluded.delivered, "
-    "failed = failed + excluded.failed, delivery_ms = delivery_ms + excluded.delivery_ms, "
-    + ", ".join(f"d{i} = d{i} + excluded.d{i}" for i in range(len(BUCKETS)))
+    + ", ".join(
+        f"{col} = stats_hourly.{col} + excluded.{col}"
+        for col in ("submitted", "delivered", "failed", "delivery_ms", *_BUCKET_COLS)
+    )
 )
 
 
