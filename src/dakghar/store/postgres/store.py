@@ -83,7 +83,7 @@ class PgConnection:
         if self._trace is not None:
             self._trace(sql)
         cur = self.raw.cursor()
-        cur.execute(_pg_sql(sql), tuple(params) if params else None)  # type: ignore[arg-type]
+        cur.execute(_pg_sql(sql), tuple(params) if params else None)
         return cur
 
     def executemany(self, sql: str, params: Iterable[Sequence[Any]], /) -> psycopg.Cursor[Any]:
@@ -94,7 +94,7 @@ class PgConnection:
             if self._trace is not None:
                 for _ in rows:
                     self._trace(sql)
-            cur.executemany(_pg_sql(sql), rows)  # type: ignore[arg-type]
+            cur.executemany(_pg_sql(sql), rows)
         return cur
 
     def close(self) -> None:
