@@ -69,6 +69,34 @@ def drop_template() -> None:
         conn.close()  # type: ignore[attr-defined]
 
 
+_created: list[str] = []
+
+
+def create() -> str:
+    """The URL of a fresh, migrated database, dropped by :func:`drop_created` at the end."""
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    template = _template()
+    name = f"dk_t_{uuid.uuid4().hex[:12]}"
+    conn = _admin()
+    conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')  # type: ignore[attr-defined]
+    conn.close()  # type: ignore[attr-defined]
+    _created.append(name)
+    return _url(name)
+
+
+def drop_created() -> None:
+    """Drop what :func:`create` made, and the template."""
+    if _created:
+        conn = _admin()
+        for name in _created:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[attr-defined]
+        conn.close()  # type: ignore[attr-defined]
+        _created.clear()
+    drop_template()
+
+
 @contextmanager
 def database() -> Iterator[str]:
     """The URL of a fresh, migrated database, dropped on exit."""

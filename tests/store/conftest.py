@@ -6,7 +6,7 @@ database, dropped afterwards; skipped with the reason on a machine without one).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,12 +16,6 @@ from dakghar.store.sqlite import SqliteStore
 from tests import pg
 
 BACKENDS = ["sqlite", "postgresql"]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _pg_template() -> Iterator[None]:
-    yield
-    pg.drop_template()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -83,7 +83,7 @@ class PgConnection:
         if self._trace is not None:
             self._trace(sql)
         cur = self.raw.cursor()
-        cur.execute(_pg_sql(sql), tuple(params) if params else None)
+        cur.execute(_pg_sql(sql), tuple(params))
         return cur
 
     def executemany(self, sql: str, params: Iterable[Sequence[Any]], /) -> psycopg.Cursor[Any]:
