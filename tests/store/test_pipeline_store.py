@@ -163,8 +163,9 @@ async def test_a_retry_keeps_the_status_and_is_an_event_of_its_own(store: SqlSto
 async def test_an_abandoned_claim_returns_to_the_queue_still_sending(store: SqlStore) -> None:
     acc = await store.create_account(name="l", balance_milli=0)
     [mid] = await queue(store, acc.id, 1)
-    await store.claim(1, [acc.id], 1, lease_ms=10_000)
-    moved = await store.sweep(reclaim_all=True)
+    await store.claim(1, [acc.id], 1, lease_ms=10_000, owner="dsp_dead")
+    # A dispatcher that knows it is alone (the embedded lock) takes every other claim back.
+    moved = await store.sweep(owner="dsp_new", alone=True)
     assert [(m.id, m.status, m.lease_until) for m in moved["reclaimed"]] == [(mid, "sending", None)]
     [again], _ = await store.claim(1, [acc.id], 1, lease_ms=10_000)
     assert again.id == mid

@@ -307,10 +307,10 @@ def serve(
             log.warning("metrics listener open to every peer that reaches it", host=mhost)
     with contextlib.ExitStack() as stack:
         if delivery == "inline":
-            from dakghar.pipeline.process import dispatcher_lock
+            from dakghar.pipeline.process import embedded_lock
 
-            try:  # one dispatcher per store: this process is it
-                stack.enter_context(dispatcher_lock(settings))
+            try:  # one dispatcher per embedded store: this process is it
+                stack.enter_context(embedded_lock(settings))
             except RuntimeError as exc:
                 raise StartupError(str(exc)) from exc
         try:

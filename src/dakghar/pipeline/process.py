@@ -85,6 +85,17 @@ def wake_address(settings: Settings) -> str | None:
     return f"\0dakghar-wake-{digest}"
 
 
+def is_embedded(settings: Settings) -> bool:
+    """Whether the store is the embedded SQLite file, which has one dispatcher at a time."""
+    return settings.database_url.startswith("sqlite:///")
+
+
+def embedded_lock(settings: Settings) -> contextlib.AbstractContextManager[object]:
+    """The dispatcher lock on the embedded store; nothing on a fleet's store, where
+    dispatchers register and heartbeat in the store instead (any number may run)."""
+    return dispatcher_lock(settings) if is_embedded(settings) else contextlib.nullcontext()
+
+
 @contextlib.contextmanager
 def dispatcher_lock(settings: Settings, wait: float = LOCK_WAIT_SECONDS) -> Iterator[Path]:
     """Hold the store's dispatcher lock, waiting up to ``wait`` seconds for another holder."""
@@ -177,7 +188,7 @@ def run_dispatcher(settings: Settings, config_path: str | None) -> None:
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         pass
     # Taken before the loop starts: until the lock is ours, nothing here may touch the queue.
-    with dispatcher_lock(settings), asyncio.Runner(loop_factory=factory) as runner:
+    with embedded_lock(settings), asyncio.Runner(loop_factory=factory) as runner:
         runner.run(_dispatch(settings, config_path))
 
 

@@ -173,6 +173,9 @@ def delivery_component(
             policy=RetryPolicy(),
             on_change=changed,
             scan_interval=scan_interval,
+            # The embedded store's dispatcher lock makes this the only dispatcher; on a fleet's
+            # store it is one of many (claims of dead ones only are rescued).
+            exclusive=settings.database_url.startswith("sqlite:///"),
         )
         await webhooks.start()
         try:

@@ -40,30 +40,51 @@ class PipelineStoreMixin:
         return await self._write(op)
 
     async def claim(
-        self, lane: int, accounts: Sequence[str], per_account: int, *, lease_ms: int
+        self,
+        lane: int,
+        accounts: Sequence[str],
+        per_account: int,
+        *,
+        lease_ms: int,
+        owner: str | None = None,
     ) -> tuple[list[MessageRow], dict[str, int | None]]:
-        """Claim due queued messages fairly across accounts."""
+        """Claim due queued messages fairly across accounts, for dispatcher ``owner``."""
 
         def op(c: Conn) -> tuple[list[MessageRow], dict[str, int | None]]:
             now = now_ms()
-            return ops.claim(c, lane, accounts, per_account, now, now + lease_ms)
+            return ops.claim(c, lane, accounts, per_account, now, now + lease_ms, owner)
 
         return await self._write(op)
 
-    async def release(self, message_ids: Sequence[str]) -> None:
-        """Undo claims that were never tried: back in the queue at once, the attempt uncounted."""
+    async def release(self, message_ids: Sequence[str], *, owner: str | None = None) -> None:
+        """Undo claims that were never tried: back in the queue at once, the attempt uncounted.
+        With ``owner``, only the claims that dispatcher still holds (fencing)."""
         if not message_ids:
             return
         ids = list(message_ids)
         marks = ",".join("?" * len(ids))
+        fence = " AND lease_owner = ?" if owner is not None else ""
+        args = [*ids, owner] if owner is not None else ids
         await self._write(
             lambda c: c.execute(
-                "UPDATE messages SET lease_until = NULL, "
+                "UPDATE messages SET lease_until = NULL, lease_owner = NULL, "
                 "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END "
-                f"WHERE id IN ({marks}) AND status = 'sending' AND lease_until IS NOT NULL",
-                ids,
+                f"WHERE id IN ({marks}) AND status = 'sending' AND lease_until IS NOT NULL{fence}",
+                args,
             )
         )
+
+    async def register_dispatcher(self, owner: str, host: str, pid: int) -> None:
+        """Enter a dispatcher in the fleet's register (it then heartbeats)."""
+        await self._write(lambda c: ops.register_dispatcher(c, owner, host, pid, now_ms()))
+
+    async def heartbeat(self, owner: str) -> bool:
+        """Say the dispatcher is alive; False once the fleet has declared it dead."""
+        return await self._write(lambda c: ops.heartbeat(c, owner, now_ms()))
+
+    async def unregister_dispatcher(self, owner: str) -> None:
+        """Leave the register (a clean stop): claims still held become orphans at once."""
+        await self._write(lambda c: c.execute("DELETE FROM dispatchers WHERE id = ?", (owner,)))
 
     async def waiting_accounts(self) -> list[tuple[int, str, int]]:
         """Accounts with queued messages per lane."""
@@ -113,9 +134,11 @@ class PipelineStoreMixin:
 
         return await self._write(op)
 
-    async def sweep(self, *, reclaim_all: bool = False) -> dict[str, list[MessageRow]]:
-        """Time-driven moves."""
-        return await self._write(lambda c: ops.sweep(c, now_ms(), reclaim_all=reclaim_all))
+    async def sweep(
+        self, *, owner: str | None = None, alone: bool = False
+    ) -> dict[str, list[MessageRow]]:
+        """Time-driven moves, and orphaned claims back to the queue (``ops.sweep``)."""
+        return await self._write(lambda c: ops.sweep(c, now_ms(), owner=owner, alone=alone))
 
     async def claim_webhooks(self, limit: int, *, lease_ms: int) -> list[WebhookEvent]:
         """Due webhook events."""
@@ -227,7 +250,9 @@ def _mark_sent(c: Conn, s: Sent, now: int, ctx: ops.OpContext, early: bool) -> M
     # One part never exceeds the segments counted at accept (at least one): no read.
     parts = s.parts
     detail = ops.bill_parts(c, s.message_id, parts, fields) if parts and parts > 1 else None
-    change = StatusChange(s.message_id, Status.SENT.value, detail=detail, fields=fields)
+    change = StatusChange(
+        s.message_id, Status.SENT.value, detail=detail, fields=fields, owner=s.owner
+    )
     msg = ops.apply_change(c, change, now, ctx)
     parts_early = ops.record_parts(
         c, s.message_id, s.connector, s.provider_ids, now, look_early=early

@@ -120,6 +120,12 @@ def apply_change(
         if row is None:
             return None
     msg = _rows([row])[0]
+    if (
+        change.owner is not None
+        and msg.status == Status.SENDING.value
+        and msg.lease_owner != change.owner
+    ):
+        return None  # fenced: the claim was rescued from this dispatcher
     new = Status(change.status)
     retry = is_retry_note(Status(msg.status), new)
     if not retry and not can_transition(Status(msg.status), new):
@@ -136,6 +142,8 @@ def apply_change(
         values["delivered_at"] = change.at or now
     if new.is_final or new is Status.SENT:
         values["lease_until"] = None
+    if "lease_until" in values and values["lease_until"] is None:
+        values["lease_owner"] = None  # the claim ends with its lease
         if msg.redacted_body is not None and not msg.sandbox:
             values["body"] = msg.redacted_body  # an OTP's code leaves us with the carrier only
     if change.refund and msg.price_milli:
@@ -200,6 +208,26 @@ def _wants_webhook(c: Conn, account_id: str, new: Status, ctx: OpContext | None 
     return setting is not None and setting.wants(new)
 
 
+# A dispatcher that has not heartbeaten for this long is dead: its claims are rescued.
+DEAD_AFTER_MS = 10_000
+HEARTBEAT_EVERY_S = 2.0
+
+
+def register_dispatcher(c: Conn, owner: str, host: str, pid: int, now: int) -> None:
+    """Enter a dispatcher in the fleet's register."""
+    c.execute(
+        "INSERT INTO dispatchers (id, host, pid, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?)",
+        (owner, host, pid, now, now),
+    )
+
+
+def heartbeat(c: Conn, owner: str, now: int) -> bool:
+    """Say ``owner`` is alive; False when the fleet has declared it dead (row swept away)."""
+    return bool(
+        c.execute("UPDATE dispatchers SET heartbeat_at = ? WHERE id = ?", (now, owner)).rowcount
+    )
+
+
 # The queue (index ix_messages_queue): new messages, and retries that keep their ``sending``
 # status with no lease while they wait for their next attempt.
 WAITING = "status IN ('queued', 'sending') AND lease_until IS NULL"
@@ -212,6 +240,7 @@ def claim(
     per_account: int,
     now: int,
     lease_until: int,
+    owner: str | None = None,
 ) -> tuple[list[MessageRow], dict[str, int | None]]:
     """Claim due queued messages of ``lane``, up to ``per_account`` from each account in turn.
 
@@ -240,9 +269,9 @@ def claim(
         first = {r[0] for r in found if r[1] == Status.QUEUED.value}  # not retries
         marks = ",".join("?" * len(ids))
         c.execute(
-            f"UPDATE messages SET status = 'sending', lease_until = ?, attempts = attempts + 1, "
-            f"updated_at = ? WHERE id IN ({marks})",
-            (lease_until, now, *ids),
+            "UPDATE messages SET status = 'sending', lease_until = ?, lease_owner = ?, "
+            f"attempts = attempts + 1, updated_at = ? WHERE id IN ({marks})",
+            (lease_until, owner, now, *ids),
         )
         c.executemany(
             "INSERT INTO message_events (message_id, status, at, detail) "
@@ -417,11 +446,20 @@ def report(
 
 
 def sweep(
-    c: Conn, now: int, limit: int = 5000, *, reclaim_all: bool = False
+    c: Conn,
+    now: int,
+    limit: int = 5000,
+    *,
+    owner: str | None = None,
+    alone: bool = False,
+    dead_after_ms: int = DEAD_AFTER_MS,
 ) -> dict[str, list[MessageRow]]:
     """Time-driven moves: release due scheduled messages, expire what outlived its validity,
-    and return abandoned claims (a crashed worker) to the queue: those whose lease ran out, or
-    every claim when ``reclaim_all`` (a dispatcher starting on a store no other one uses)."""
+    and return orphaned claims (their dispatcher died) to the queue.
+
+    ``owner`` is the sweeping dispatcher; ``alone`` says no other dispatcher can be running
+    (the embedded store's dispatcher lock), so every claim but its own is an orphan.
+    """
     out: dict[str, list[MessageRow]] = {"released": [], "expired": [], "reclaimed": []}
     due = [
         r[0]
@@ -461,11 +499,27 @@ def sweep(
         m = apply_change(c, change, now)
         if m:
             out["expired"].append(m)
+    # Orphans: claims whose owner is gone (no heartbeat for DEAD_AFTER_MS, or unregistered),
+    # or, for a dispatcher that knows it is alone (the embedded store's lock), any claim not
+    # its own. A live owner's claim is never taken, however long its send takes. Claims of
+    # no owner (written before owners existed) return when their lease runs out.
+    live_since = now - dead_after_ms
+    c.execute("DELETE FROM dispatchers WHERE heartbeat_at < ?", (live_since,))
+    if alone:
+        orphan = "(lease_owner IS NULL OR lease_owner <> ?)"
+        args: tuple[object, ...] = (owner or "",)
+    else:
+        orphan = (
+            "(lease_owner IS NULL AND lease_until <= ? OR lease_owner IS NOT NULL AND "
+            "lease_owner NOT IN (SELECT id FROM dispatchers))"
+        )
+        args = (now,)
     leased = [
         r[0]
         for r in c.execute(
-            "SELECT id FROM messages WHERE status = 'sending' AND lease_until <= ? LIMIT ?",
-            (2**62 if reclaim_all else now, limit),
+            "SELECT id FROM messages WHERE status = 'sending' AND lease_until IS NOT NULL "
+            f"AND {orphan} LIMIT ?{c.dialect.skip_locked}",
+            (*args, limit),
         )
     ]
     for mid in leased:
@@ -474,7 +528,7 @@ def sweep(
             StatusChange(
                 mid,
                 Status.SENDING.value,  # back in the queue, without moving its status back
-                detail="retry: the process sending it stopped (lease expired)",
+                detail="retry: the process sending it stopped",
                 fields={"next_attempt_at": now, "lease_until": None},
             ),
             now,
