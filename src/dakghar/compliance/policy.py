@@ -157,9 +157,11 @@ class Compliance:
     async def _load(self, account_id: str, generation: int) -> AccountRules:
         started = self.clock()
         compiled = _compile(await self.store.compliance_rules(account_id))
-        # A registration invalidated while the read ran may be missing from it: keep it stale.
-        stamp = started if generation == self._generation else -math.inf
-        self._cache[account_id] = (stamp, compiled)
+        if generation == self._generation:
+            self._cache[account_id] = (started, compiled)
+        elif account_id not in self._cache:
+            # Begun before an invalidate, so it may miss a registration: usable, but stale.
+            self._cache[account_id] = (-math.inf, compiled)
         return compiled
 
     def suppressed(self, account_id: str, e164: str) -> bool:
