@@ -52,7 +52,7 @@ class Services:
             settings=settings,
             store=store,
             auth=Authenticator(store, settings.secret),
-            acceptor=Acceptor(store, switches),
+            acceptor=Acceptor(store, switches, data_dir=settings.data_dir),
             switches=switches,
         )
 

@@ -267,6 +267,7 @@ class CampaignService:
         """
         _check_spec(spec)
         self.acceptor.check_open(account)
+        await self.acceptor.prepare(account)  # rows are checked later, on the loop, without reads
         text = io.TextIOWrapper(upload, encoding="utf-8-sig", errors="replace", newline="")
         reader = csv.reader(text)
         try:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from dakghar.store.compliance import ComplianceStore
 from dakghar.store.rollups import StatsRow
 
 
@@ -302,7 +303,7 @@ class OtpCheck:
 ResponseRenderer = Callable[[AcceptOutcome], tuple[int, str] | None]
 
 
-class Store(Protocol):
+class Store(ComplianceStore, Protocol):
     """Persistence as the rest of Dakghar sees it."""
 
     async def open(self) -> None:

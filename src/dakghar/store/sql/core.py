@@ -30,6 +30,7 @@ from dakghar.store.base import (
     now_ms,
 )
 from dakghar.store.sql import Conn
+from dakghar.store.sql.compliance import ComplianceStoreMixin
 from dakghar.store.sql.otp import OtpStoreMixin
 from dakghar.store.sql.pipeline import PipelineStoreMixin
 from dakghar.store.sql.retention import RetentionStoreMixin
@@ -91,7 +92,7 @@ def _account(row: tuple[Any, ...]) -> Account:
     return a
 
 
-class SqlStore(PipelineStoreMixin, OtpStoreMixin, RetentionStoreMixin):
+class SqlStore(PipelineStoreMixin, OtpStoreMixin, RetentionStoreMixin, ComplianceStoreMixin):
     """Accounts, keys and messages on a DB-API connection; the backend supplies the rest."""
 
     async def _write(self, op: Callable[[Conn], T]) -> T:
