@@ -258,7 +258,8 @@ class DeliveryFailed(Exception):
 
 
 class DeliveryProcess:
-    """A start-up part of the API process: runs, watches and stops the delivery process.
+    """The API process's link to the delivery process: runs, watches and stops it
+    (``Gateway.open(..., delivery="process")`` starts it, ``close`` stops it).
 
     With ``argv`` None (``serve --role api``) it starts nothing and only connects the API to a
     dispatcher run separately on the same store.
