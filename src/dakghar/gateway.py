@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -108,10 +109,9 @@ class Gateway:
     @property
     def pipeline(self) -> Pipeline | None:
         """The delivery side when it runs in this process (dispatcher, simulator, webhooks)."""
-        from dakghar.pipeline.runtime import Pipeline
-
+        runtime = sys.modules.get("dakghar.pipeline.runtime")  # not loaded: no pipeline here
         delivery = self.services.delivery
-        return delivery if isinstance(delivery, Pipeline) else None
+        return delivery if runtime and isinstance(delivery, runtime.Pipeline) else None
 
     @classmethod
     async def open(
