@@ -247,7 +247,14 @@ def listen_for_hints(
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    sock.bind(address)
+    try:
+        sock.bind(address)
+    except OSError:
+        # Another dispatcher of a fleet on this host has it: hints are only hints, and this
+        # one finds new messages by its scan of the queue (and by Redis, when configured).
+        sock.close()
+        log.info("wake-up socket taken by another dispatcher on this host; polling")
+        return None
     unlisten = listen(sock, merge)
 
     async def close_hints() -> None:

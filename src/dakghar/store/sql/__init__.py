@@ -37,6 +37,11 @@ class Dialect:
     skip_locked: str = ""
     # The queue index, named where the planner needs telling (SQLite's skip scan).
     queue_index: str = ""
+    # Serializes the two writers that meet on one carrier id: the dispatcher recording a
+    # part's id and a report for that id arriving on another process's bind. Without it each
+    # transaction misses the other's uncommitted row and the report waits forever. A
+    # transaction-scoped lock taking (connector, provider id); empty: one writer, no need.
+    part_lock: str = ""
 
 
 SQLITE = Dialect("sqlite", queue_index="INDEXED BY ix_messages_queue")
@@ -45,6 +50,7 @@ POSTGRESQL = Dialect(
     for_update=" FOR UPDATE",
     for_update_of_m=" FOR UPDATE OF m",
     skip_locked=" FOR UPDATE SKIP LOCKED",
+    part_lock="SELECT pg_advisory_xact_lock(hashtextextended(? || '/' || ?, 0))",
 )
 
 

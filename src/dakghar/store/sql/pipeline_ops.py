@@ -334,8 +334,20 @@ def bill_parts(c: Conn, message_id: str, parts: int, fields: dict[str, object]) 
 
 
 def any_early_reports(c: Conn) -> bool:
-    """Whether any report waits for its message's ids (rare: read once per operation)."""
+    """Whether any report waits for its message's ids (rare: read once per operation).
+
+    Only meaningful with one writer: where writers run at once (``Dialect.part_lock``), a
+    report may be committing while this reads, so every part looks for its own.
+    """
+    if c.dialect.part_lock:
+        return True
     return c.execute("SELECT 1 FROM early_reports LIMIT 1").fetchone() is not None
+
+
+def lock_part(c: Conn, connector: str, provider_id: str) -> None:
+    """Take the carrier id's lock (``Dialect.part_lock``) until the transaction ends."""
+    if c.dialect.part_lock:
+        c.execute(c.dialect.part_lock, (connector, provider_id))
 
 
 def record_parts(
@@ -351,6 +363,8 @@ def record_parts(
 
     ``look_early`` False: the caller knows no early report is waiting (``any_early_reports``).
     """
+    for pid in sorted(provider_ids):  # one order everywhere: no deadlock between two parts
+        lock_part(c, connector, pid)
     c.executemany(
         "INSERT INTO message_parts (connector, provider_message_id, message_id, part, status) "
         "VALUES (?, ?, ?, ?, NULL) ON CONFLICT (connector, provider_message_id) DO UPDATE SET "
@@ -402,6 +416,7 @@ def report(
     ctx: OpContext | None = None,
 ) -> MessageRow | None:
     """Apply a delivery report for one part; the message settles when all parts have."""
+    lock_part(c, connector, provider_id)
     row = c.execute(_REPORT_SELECT + c.dialect.for_update_of_m, (connector, provider_id)).fetchone()
     if row is None:
         c.execute(
