@@ -98,3 +98,35 @@ def test_serve_refuses_a_newer_schema_in_one_line(tmp_path: Path) -> None:
         "dakghar: error: the database schema 0999 is newer than this version of dakghar; "
         "upgrade dakghar"
     ]
+
+
+def test_migrate_on_postgresql_from_an_old_schema_to_the_head(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import psycopg
+
+    from dakghar.store import engine_url
+    from tests import pg
+
+    why = pg.unavailable()
+    if why:
+        pytest.skip(why)
+    with pg.database() as url:  # migrated: take it back to 0001, as an old install
+        engine = create_engine(engine_url(url))
+        with engine.begin() as conn:
+            from alembic import command
+
+            cfg = migrate.alembic_config(engine)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0001")
+        engine.dispose()
+        monkeypatch.setenv("DAKGHAR_DATABASE_URL", url)
+        monkeypatch.setenv("DAKGHAR_DATA_DIR", str(tmp_path))
+        result = dakghar("migrate")
+        assert result.exit_code == 0, result.output
+        assert result.output == f"0001 -> {HEAD}\n"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE alembic_version SET version_num = '0999'")
+        refused = dakghar("migrate")
+        assert refused.exit_code != 0
+        assert "0999 is newer than this version of dakghar" in refused.output

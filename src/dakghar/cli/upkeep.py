@@ -39,7 +39,7 @@ from sqlalchemy import create_engine
 
 from dakghar.cli.admin import with_store
 from dakghar.settings import PID_FILE, Settings, SettingsError, load_settings
-from dakghar.store import Store, migrate
+from dakghar.store import Store, engine_url, migrate
 from dakghar.store.base import now_ms
 from dakghar.store.sqlite.store import sqlite_path
 
@@ -338,7 +338,7 @@ def migrate_command(ctx: click.Context) -> None:
     url = settings.database_url
     if url.startswith("sqlite:///"):
         Path(sqlite_path(url)).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
+    engine = create_engine(engine_url(url))
     try:
         if engine.dialect.name == "sqlite":
             with engine.connect() as conn:

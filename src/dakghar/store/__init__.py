@@ -6,6 +6,15 @@ from dakghar.settings import Settings
 from dakghar.store.base import Store
 
 
+def engine_url(url: str) -> str:
+    """The SQLAlchemy URL of a ``DAKGHAR_DATABASE_URL`` (PostgreSQL through psycopg 3), for
+    migrations and the CLI's cold paths."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme) :]
+    return url
+
+
 def open_store(settings: Settings) -> Store:
     """The store for ``settings.database_url`` (not yet opened)."""
     url = settings.database_url
@@ -20,4 +29,4 @@ def open_store(settings: Settings) -> Store:
     raise ValueError(f"unsupported DAKGHAR_DATABASE_URL scheme: {url.split(':', 1)[0]!r}")
 
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "engine_url", "open_store"]

@@ -61,10 +61,6 @@ def _conninfo(url: str) -> str:
     return url
 
 
-def _sqlalchemy_url(url: str) -> str:
-    return "postgresql+psycopg://" + _conninfo(url)[len("postgresql://") :]
-
-
 class PgConnection:
     """A psycopg connection with the shape of :class:`dakghar.store.sql.Conn`."""
 
@@ -147,7 +143,9 @@ class PostgresStore(SqlStore):
         self._writer.start()
 
     def _migrate(self) -> None:
-        engine = create_engine(_sqlalchemy_url(self.url))
+        from dakghar.store import engine_url
+
+        engine = create_engine(engine_url(self.url))
         try:
             with engine.connect() as lock:
                 # Processes starting together wait for the first one's migration.
