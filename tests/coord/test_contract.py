@@ -1,0 +1,190 @@
+"""The coordinator contract, run on the in-process coordinator and on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from dakghar.coord import Coordinator, LimitCheck
+from dakghar.core.ratelimit import Gcra
+
+Pair = tuple[Coordinator, Coordinator]
+
+
+async def test_limit_allows_the_burst_then_refuses_with_the_retry_after_gcra_gives(
+    coordinator: Coordinator,
+) -> None:
+    # Rate 8 and a power-of-two clock keep Gcra's float arithmetic exact, so the two agree to
+    # the microsecond the Redis script counts in.
+    reference = Gcra(8, 5)
+    now = 1_024.0
+    decisions = []
+    for _ in range(7):
+        got = await coordinator.limit("k", 8, 5, now=now)
+        want = reference.hit("k", now)
+        assert (got.allowed, got.remaining) == (want.allowed, want.remaining)
+        assert got.retry_after == pytest.approx(want.retry_after, abs=1e-5)
+        decisions.append(got)
+    assert [d.allowed for d in decisions] == [True] * 5 + [False] * 2
+    assert [d.remaining for d in decisions[:5]] == [4, 3, 2, 1, 0]
+    assert decisions[5].retry_after == pytest.approx(0.125, abs=1e-5)
+    assert (await coordinator.limit("k", 8, 5, now=now + 0.1)).allowed is False
+    assert (await coordinator.limit("k", 8, 5, now=now + 0.125)).allowed
+
+
+async def test_a_cost_above_one_counts_as_that_many_requests(coordinator: Coordinator) -> None:
+    assert (await coordinator.limit("k", 8, 5, cost=3, now=64.0)).remaining == 2
+    refused = await coordinator.limit("k", 8, 5, cost=3, now=64.0)
+    assert not refused.allowed
+    assert refused.retry_after == pytest.approx(0.125, abs=1e-5)
+
+
+async def test_limit_without_a_clock_refuses_until_the_next_emission(
+    coordinator: Coordinator,
+) -> None:
+    results = [await coordinator.limit("k", 2, 3) for _ in range(4)]
+    assert [r.allowed for r in results] == [True, True, True, False]
+    assert 0.4 < results[3].retry_after <= 0.5
+
+
+async def test_two_instances_share_one_limit(pair: Pair) -> None:
+    a, b = pair
+    allowed = 0
+    for i in range(20):
+        side = a if i % 2 else b
+        allowed += (await side.limit("shared", 1, 8)).allowed
+    assert allowed == 8
+
+
+async def test_limit_many_checks_each_key_in_order(pair: Pair) -> None:
+    a, b = pair
+    checks = [LimitCheck("x", 1, 2), LimitCheck("y", 1, 1), LimitCheck("x", 1, 2)]
+    first = await a.limit_many(checks)
+    assert [d.allowed for d in first] == [True, True, True]
+    second = await b.limit_many(checks)
+    assert [d.allowed for d in second] == [False, False, False]
+    assert await a.limit_many([]) == []
+
+
+async def test_fanout_reaches_another_instance_within_a_second(pair: Pair) -> None:
+    a, b = pair
+    got: asyncio.Queue[tuple[str, bytes, float]] = asyncio.Queue()
+
+    def note(topic: str, payload: bytes) -> None:
+        got.put_nowait((topic, payload, time.monotonic()))
+
+    sub = b.subscribe(["kill-switch", "wakeup"], note)
+    await sub.ready()
+    sent = time.monotonic()
+    await a.publish("kill-switch", b"\x01on")
+    await a.publish("unrelated", b"no")
+    topic, payload, at = await asyncio.wait_for(got.get(), 1.0)
+    assert (topic, payload) == ("kill-switch", b"\x01on")
+    assert at - sent < 1.0
+    await asyncio.sleep(0.05)
+    assert got.empty()
+    sub.close()
+
+
+async def test_a_closed_subscription_gets_nothing_more(pair: Pair) -> None:
+    a, b = pair
+    got: list[bytes] = []
+    kept: asyncio.Queue[bytes] = asyncio.Queue()
+    gone = b.subscribe(["account-pause"], lambda t, p: got.append(p))
+    stays = b.subscribe(["account-pause"], lambda t, p: kept.put_nowait(p))
+    await gone.ready()
+    await stays.ready()
+    gone.close()
+    await a.publish("account-pause", b"acc_1")
+    assert await asyncio.wait_for(kept.get(), 1.0) == b"acc_1"
+    assert got == []
+    stays.close()
+
+
+async def test_a_failing_callback_does_not_stop_the_others(pair: Pair) -> None:
+    a, b = pair
+    got: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def broken(topic: str, payload: bytes) -> None:
+        raise RuntimeError("subscriber bug")
+
+    first = b.subscribe(["key-revoked"], broken)
+    second = b.subscribe(["key-revoked"], lambda t, p: got.put_nowait(p))
+    await first.ready()
+    await second.ready()
+    await a.publish("key-revoked", b"key_1")
+    await a.publish("key-revoked", b"key_2")
+    assert await asyncio.wait_for(got.get(), 1.0) == b"key_1"
+    assert await asyncio.wait_for(got.get(), 1.0) == b"key_2"
+
+
+async def _pace(side: Coordinator, rate: float, until: float, sends: list[float]) -> None:
+    while (now := time.monotonic()) < until:
+        grant = await side.reserve("carrier-a", rate, 1, max(1, int(rate * 0.05)))
+        sends.extend(grant.send_at)
+        if grant.send_at:
+            await asyncio.sleep(max(0.0, grant.send_at[-1] - now))
+        else:
+            await asyncio.sleep(grant.retry_after)
+
+
+async def test_pacing_across_two_instances_stays_within_5_percent_of_the_rate(
+    pair: Pair,
+) -> None:
+    a, b = pair
+    rate, seconds = 200.0, 2.0
+    start = time.monotonic()
+    sends_a: list[float] = []
+    sends_b: list[float] = []
+    await asyncio.gather(
+        _pace(a, rate, start + seconds, sends_a), _pace(b, rate, start + seconds, sends_b)
+    )
+    sends = sorted(t for t in sends_a + sends_b if start <= t < start + seconds)
+    assert abs(len(sends) - rate * seconds) <= 0.05 * rate * seconds
+    # No quarter of a second carries much more than its share either.
+    for i in range(8):
+        window = [t for t in sends if start + i * 0.25 <= t < start + (i + 1) * 0.25]
+        assert len(window) <= rate * 0.25 * 1.1 + 1
+    if a is not b:
+        assert sends_a and sends_b  # both processes got a share
+
+
+async def test_a_reservation_never_reaches_past_the_horizon(coordinator: Coordinator) -> None:
+    before = time.monotonic()
+    grant = await coordinator.reserve("carrier-b", 100, 1, 50)
+    assert 5 <= grant.count <= 7  # 0, 10, ..., 50 ms
+    assert grant.send_at == sorted(grant.send_at)
+    assert grant.send_at[-1] - before < 0.05 + 0.02
+    empty = await coordinator.reserve("carrier-b", 100, 1, 50)
+    assert empty.count == 0
+    assert 0 < empty.retry_after <= 0.02
+
+
+async def test_bind_leases_never_exceed_the_slots_across_instances(pair: Pair) -> None:
+    a, b = pair
+    got = [await (a if i % 2 else b).acquire_bind("smsc", 3, f"owner-{i}", 5.0) for i in range(6)]
+    held = [s for s in got if s is not None]
+    assert sorted(held) == [0, 1, 2]
+    assert got.count(None) == 3
+    assert await b.acquire_bind("smsc", 3, "owner-0", 5.0) == got[0]  # its own slot, renewed
+    assert await a.release_bind("smsc", got[1] or 0, "owner-5") is False  # not the owner
+    assert await a.release_bind("smsc", got[1] or 0, "owner-1") is True
+    assert await b.acquire_bind("smsc", 3, "owner-9", 5.0) == got[1]
+    assert await b.acquire_bind("other", 1, "owner-0", 5.0) == 0  # connectors are independent
+
+
+async def test_a_lease_expires_after_its_owner_stops_renewing(pair: Pair) -> None:
+    a, b = pair
+    assert await a.acquire_bind("smsc", 1, "dead", 0.3) == 0
+    assert await b.acquire_bind("smsc", 1, "alive", 0.3) is None
+    await asyncio.sleep(0.15)
+    assert await a.renew_bind("smsc", 0, "dead", 0.3) is True
+    await asyncio.sleep(0.2)
+    assert await b.acquire_bind("smsc", 1, "alive", 0.3) is None  # renewed, still held
+    await asyncio.sleep(0.35)
+    assert await b.acquire_bind("smsc", 1, "alive", 5.0) == 0
+    assert await a.renew_bind("smsc", 0, "dead", 0.3) is False
+    assert await a.release_bind("smsc", 0, "dead") is False
+    assert await b.release_bind("smsc", 0, "alive") is True
