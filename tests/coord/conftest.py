@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from dakghar.coord import Coordinator, LocalCoordinator
+from dakghar.coord.redis import RedisCoordinator
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -62,8 +63,18 @@ async def pair(
         yield local, local
         await local.close()
         return
-    from dakghar.coord.redis import RedisCoordinator
+    async for fleet in _redis_pair(prefix):
+        yield fleet
 
+
+@pytest.fixture
+async def redis_pair(prefix: str) -> AsyncIterator[tuple[RedisCoordinator, RedisCoordinator]]:
+    """Two Redis coordinators ("processes") on one prefix."""
+    async for fleet in _redis_pair(prefix):
+        yield fleet
+
+
+async def _redis_pair(prefix: str) -> AsyncIterator[tuple[RedisCoordinator, RedisCoordinator]]:
     a = RedisCoordinator(REDIS_URL, prefix=prefix)
     b = RedisCoordinator(REDIS_URL, prefix=prefix)
     try:

@@ -107,6 +107,7 @@ class RedisCoordinator:
         self._confirmed: set[str] = set()
         self._changed = asyncio.Condition()
         self._reader: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self.reconnects = 0
 
@@ -218,7 +219,9 @@ class RedisCoordinator:
 
     def _send_subscriptions(self) -> None:
         if self._pubsub is not None:
-            asyncio.get_running_loop().create_task(self._sync_channels(self._pubsub))
+            task = asyncio.get_running_loop().create_task(self._sync_channels(self._pubsub))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _sync_channels(self, pubsub: PubSub) -> None:
         wanted = self._wanted()
@@ -249,6 +252,7 @@ class RedisCoordinator:
                 else:
                     await pubsub.connect()  # type: ignore[no-untyped-call]
                 self._pubsub = pubsub
+                await self._sync_channels(pubsub)  # subscriptions made while connecting
                 await self._pump(pubsub, gap)
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 if self._closed:
