@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from dakghar.coord import Coordinator, LimitCheck
+from dakghar.coord import Coordinator, LimitCheck, Topic, messages
 from dakghar.core.ratelimit import Gcra
+from dakghar.pipeline import wakeup
 
 Pair = tuple[Coordinator, Coordinator]
 
@@ -118,6 +119,26 @@ async def test_a_failing_callback_does_not_stop_the_others(pair: Pair) -> None:
     await a.publish("key-revoked", b"key_2")
     assert await asyncio.wait_for(got.get(), 1.0) == b"key_1"
     assert await asyncio.wait_for(got.get(), 1.0) == b"key_2"
+
+
+async def test_a_wakeup_hint_crosses_as_the_datagram_the_dispatcher_decodes(pair: Pair) -> None:
+    a, b = pair
+    got: asyncio.Queue[bytes] = asyncio.Queue()
+    sub = b.subscribe([Topic.WAKEUP], lambda t, p: got.put_nowait(p))
+    await sub.ready()
+    for datagram in wakeup.pack({(0, "acc_1"): 1_700_000_000_000, (2, "acc_ü"): 5}):
+        await a.publish(Topic.WAKEUP, datagram)
+    hints = wakeup.decode(await asyncio.wait_for(got.get(), 1.0))
+    assert hints == [(0, "acc_1", 1_700_000_000_000), (2, "acc_ü", 5)]
+
+
+async def test_messages_iterates_over_a_subscription(pair: Pair) -> None:
+    a, b = pair
+    async with messages(b, [Topic.KILL_SWITCH]) as stream:
+        await a.publish(Topic.KILL_SWITCH, b"on")
+        await a.publish(Topic.KILL_SWITCH, b"off")
+        assert await asyncio.wait_for(anext(stream), 1.0) == ("kill-switch", b"on")
+        assert await asyncio.wait_for(anext(stream), 1.0) == ("kill-switch", b"off")
 
 
 async def _pace(side: Coordinator, rate: float, until: float, sends: list[float]) -> None:

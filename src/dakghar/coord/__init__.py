@@ -22,11 +22,13 @@ from dakghar.coord.base import (
     Topic,
     messages,
 )
+from dakghar.coord.leases import BindLease
 from dakghar.coord.local import LocalCoordinator
 from dakghar.settings import Settings
 
 __all__ = [
     "PACING_HORIZON",
+    "BindLease",
     "BindLeases",
     "CoordinationUnavailable",
     "Coordinator",

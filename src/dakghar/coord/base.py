@@ -14,6 +14,7 @@ one round trip, and ``reserve`` grants a connector's send slots for the next ~50
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -159,12 +160,14 @@ class Coordinator(Limiter, FanOut, Pacer, BindLeases, Protocol):
         ...
 
 
+@contextlib.asynccontextmanager
 async def messages(
     fanout: FanOut, topics: Iterable[str], *, maxsize: int = 10_000
-) -> AsyncIterator[tuple[str, bytes]]:
-    """The messages on ``topics`` as an async iterator (drops the newest when ``maxsize`` full).
+) -> AsyncIterator[AsyncIterator[tuple[str, bytes]]]:
+    """``async with messages(c, topics) as stream: async for topic, payload in stream: ...``
 
-    A gap (see ``FanOut.subscribe``) is yielded as ``("", b"")``.
+    Subscribed (and ready) on entry. A gap (see ``FanOut.subscribe``) is yielded as
+    ``("", b"")``; when ``maxsize`` messages wait unread, newer ones are dropped.
     """
     queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize)
 
@@ -172,9 +175,13 @@ async def messages(
         if not queue.full():
             queue.put_nowait((topic, payload))
 
-    sub = fanout.subscribe(topics, put, lambda: put("", b""))
-    try:
+    async def drain() -> AsyncIterator[tuple[str, bytes]]:
         while True:
             yield await queue.get()
+
+    sub = fanout.subscribe(topics, put, lambda: put("", b""))
+    try:
+        await sub.ready()
+        yield drain()
     finally:
         sub.close()
