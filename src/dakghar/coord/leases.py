@@ -35,6 +35,7 @@ class BindLease:
         self.lost = asyncio.Event()
         self._renewed_at = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def acquire(self) -> int | None:
         """Try once for a free slot; on success keep it renewed until ``release``."""
@@ -43,6 +44,7 @@ class BindLease:
         self.slot = await self.leases.acquire_bind(self.connector, self.slots, self.owner, self.ttl)
         if self.slot is not None:
             self.lost.clear()
+            self._stopping = False
             self._renewed_at = time.monotonic()
             self._task = asyncio.get_running_loop().create_task(self._renew())
         return self.slot
@@ -50,11 +52,15 @@ class BindLease:
     async def _renew(self) -> None:
         assert self.slot is not None
         interval = self.ttl / 3
-        while True:
+        # The flag as well as the cancel: on Python 3.11 a cancel that lands as a call inside
+        # redis-py completes can be swallowed, and the loop must end all the same.
+        while not self._stopping:
             await asyncio.sleep(interval)
             try:
                 held = await self.leases.renew_bind(self.connector, self.slot, self.owner, self.ttl)
-            except CoordinationUnavailable:
+            except Exception as exc:  # any failure counts against the margin, none ends the loop
+                if not isinstance(exc, CoordinationUnavailable):
+                    log.exception("bind lease renewal failed", connector=self.connector)
                 held = None
             now = time.monotonic()
             if held:
@@ -70,10 +76,10 @@ class BindLease:
 
     async def release(self) -> None:
         """Stop renewing and give the slot back (if the coordinator answers)."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait({self._task}, timeout=self.ttl)
             self._task = None
         if self.slot is not None and not self.lost.is_set():
             with contextlib.suppress(CoordinationUnavailable):

@@ -252,15 +252,19 @@ class RedisCoordinator:
                 else:
                     await pubsub.connect()  # type: ignore[no-untyped-call]
                 self._pubsub = pubsub
+                failures = 0
                 await self._sync_channels(pubsub)  # subscriptions made while connecting
                 await self._pump(pubsub, gap)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except Exception as exc:  # whatever broke, the one reader must keep reading
                 if self._closed:
                     break
                 gap = True
                 self.reconnects += 1
                 failures += 1
-                log.warning("pub/sub connection lost; reconnecting", error=str(exc))
+                if isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
+                    log.warning("pub/sub connection lost; reconnecting", error=str(exc))
+                else:
+                    log.exception("pub/sub reader failed; reconnecting")
             finally:
                 self._pubsub = None
                 self._confirmed.clear()
@@ -317,9 +321,9 @@ class RedisCoordinator:
         self._closed = True
         self._subs.clear()
         if self._reader is not None:
+            # The flag ends the reader's loops even if redis-py swallows this cancel (3.11).
             self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
+            await asyncio.wait({self._reader}, timeout=SILENCE_LIMIT)
             self._reader = None
         await self._fanout_client.aclose()
         await self.client.aclose()
