@@ -22,6 +22,7 @@ from dakghar.coord.base import (
     Topic,
     messages,
 )
+from dakghar.coord.hints import HintPublisher, listen_hints
 from dakghar.coord.leases import BindLease
 from dakghar.coord.local import LocalCoordinator
 from dakghar.settings import Settings
@@ -34,6 +35,7 @@ __all__ = [
     "Coordinator",
     "FanOut",
     "Grant",
+    "HintPublisher",
     "LimitCheck",
     "Limiter",
     "LocalCoordinator",
@@ -41,6 +43,7 @@ __all__ = [
     "Pacer",
     "Subscription",
     "Topic",
+    "listen_hints",
     "messages",
     "open_coordinator",
 ]
