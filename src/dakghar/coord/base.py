@@ -63,6 +63,7 @@ class Grant:
 
     send_at: list[float]
     retry_after: float = 0.0
+    rate: float = 0.0  # the rate the slots were paced at (lower than asked after ``lower_rate``)
 
     @property
     def count(self) -> int:
@@ -121,10 +122,21 @@ class FanOut(Protocol):
 
 
 class Pacer(Protocol):
-    """Fleet-wide pacing of each connector at its contracted rate."""
+    """Fleet-wide pacing of each connector at its contracted rate.
+
+    One GCRA cell per connector, shared by every process; each call takes the slots due
+    within the next ``PACING_HORIZON``. Slots nobody reserved in time are gone (the carrier's
+    rate is never exceeded to catch up), so a dispatcher reserves again well before its last
+    granted slot, e.g. every quarter horizon while it has messages waiting.
+    """
 
     async def reserve(self, connector: str, rate: float, burst: int, want: int) -> Grant:
         """Up to ``want`` send slots of ``connector`` within the next ``PACING_HORIZON``."""
+        ...
+
+    async def lower_rate(self, connector: str, rate: float, ttl: float) -> None:
+        """Pace ``connector`` at no more than ``rate`` fleet-wide for ``ttl`` s (after a
+        throttled answer); a lower rate already in force is kept."""
         ...
 
 

@@ -17,6 +17,11 @@ def pacing(prefix: str, connector: str) -> str:
     return f"{prefix}pace:{connector}"
 
 
+def lowered_rate(prefix: str, connector: str) -> str:
+    """A connector's rate lowered for a while (after throttling), with a TTL."""
+    return f"{prefix}pace-rate:{connector}"
+
+
 def bind(prefix: str, connector: str, slot: int) -> str:
     """The lease (value: its owner) on one bind slot of a connector."""
     return f"{prefix}bind:{connector}:{slot}"

@@ -68,6 +68,7 @@ class LocalCoordinator:
         self._limiters: dict[tuple[float, int], Gcra] = {}
         self._subscriptions: set[_LocalSubscription] = set()
         self._pacing: dict[str, float] = {}
+        self._lowered: dict[str, tuple[float, float]] = {}  # connector -> (rate, until)
         self._leases: dict[tuple[str, int], tuple[str, float]] = {}
 
     # -- limits -------------------------------------------------------------------------------
@@ -113,12 +114,26 @@ class LocalCoordinator:
 
     async def reserve(self, connector: str, rate: float, burst: int, want: int) -> Grant:
         """Up to ``want`` send slots of ``connector`` within the next ``PACING_HORIZON``."""
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
         now = time.monotonic()
+        lowered = self._lowered.get(connector)
+        if lowered is not None and lowered[1] > now:
+            rate = min(rate, lowered[0])
         tat, offsets, retry_after = pace(
             self._pacing.get(connector, now), now, rate, burst, want, PACING_HORIZON
         )
         self._pacing[connector] = tat
-        return Grant([now + o for o in offsets], retry_after)
+        return Grant([now + o for o in offsets], retry_after, rate)
+
+    async def lower_rate(self, connector: str, rate: float, ttl: float) -> None:
+        """Pace ``connector`` at no more than ``rate`` for ``ttl`` s."""
+        if rate <= 0:
+            raise ValueError("rate must be > 0")
+        now = time.monotonic()
+        current = self._lowered.get(connector)
+        if current is None or current[1] <= now or current[0] > rate:
+            self._lowered[connector] = (rate, now + ttl)
 
     # -- bind leases --------------------------------------------------------------------------
 

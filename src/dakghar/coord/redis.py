@@ -40,6 +40,7 @@ log = get_logger("dakghar.coord")
 
 _GCRA = scripts.Script(scripts.GCRA)
 _PACE = scripts.Script(scripts.PACE)
+_LOWER_RATE = scripts.Script(scripts.LOWER_RATE)
 _ACQUIRE = scripts.Script(scripts.ACQUIRE)
 _RENEW = scripts.Script(scripts.RENEW)
 _RELEASE = scripts.Script(scripts.RELEASE)
@@ -142,16 +143,26 @@ class RedisCoordinator:
         """Up to ``want`` send slots of ``connector`` within the next ``PACING_HORIZON``."""
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be > 0 and burst >= 1")
-        emission = 1e6 / rate
-        args = [emission, emission * (burst - 1), want, PACING_HORIZON * 1e6]
+        names = [keys.pacing(self.prefix, connector), keys.lowered_rate(self.prefix, connector)]
+        args = [rate, burst, want, PACING_HORIZON * 1e6]
         try:
-            retry, offsets = await _PACE(self.client, [keys.pacing(self.prefix, connector)], args)
+            retry, offsets, used = await _PACE(self.client, names, args)
         except (RedisError, OSError) as exc:
             raise CoordinationUnavailable(f"redis reserve failed: {exc}") from exc
         # Offsets count from the server's now, which lies before the reply's arrival: counting
         # them from the arrival can only make sends later, never faster than the rate.
         base = time.monotonic()
-        return Grant([base + o / 1e6 for o in offsets], max(0.0, retry / 1e6))
+        return Grant([base + o / 1e6 for o in offsets], max(0.0, retry / 1e6), float(used))
+
+    async def lower_rate(self, connector: str, rate: float, ttl: float) -> None:
+        """Pace ``connector`` at no more than ``rate`` fleet-wide for ``ttl`` s."""
+        if rate <= 0:
+            raise ValueError("rate must be > 0")
+        name = keys.lowered_rate(self.prefix, connector)
+        try:
+            await _LOWER_RATE(self.client, [name], [rate, _ms(ttl)])
+        except (RedisError, OSError) as exc:
+            raise CoordinationUnavailable(f"redis lower_rate failed: {exc}") from exc
 
     # -- bind leases --------------------------------------------------------------------------
 

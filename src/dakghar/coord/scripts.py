@@ -53,11 +53,15 @@ return {1, 0, math.max(0, remaining)}
 """
 )
 
-# KEYS[1] the connector's cell. ARGV: emission (µs), burst tolerance (µs), want, horizon (µs).
-# Returns {retry_after (µs, when nothing granted), {offset of each granted slot from now (µs)}}.
+# KEYS[1] the connector's cell, KEYS[2] its lowered rate. ARGV: rate, burst, want, horizon (µs).
+# Returns {retry_after (µs, when nothing granted), {offset of each granted slot from now (µs)},
+# the rate used (a string: Lua would truncate a float to an integer)}.
 PACE = """
-local emission = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
+local rate = tonumber(ARGV[1])
+local lowered = redis.call('GET', KEYS[2])
+if lowered and tonumber(lowered) < rate then rate = tonumber(lowered) end
+local emission = 1000000 / rate
+local tolerance = emission * (tonumber(ARGV[2]) - 1)
 local want = tonumber(ARGV[3])
 local horizon = tonumber(ARGV[4])
 local t = redis.call('TIME')
@@ -72,13 +76,22 @@ while #out < want do
   out[#out + 1] = math.ceil(math.max(0, allow_at - now))
   tat = tat + emission
 end
+local used = string.format('%.17g', rate)
 if #out > 0 then
   redis.call('SET', KEYS[1], string.format('%.0f', tat),
              'PX', math.max(1, math.ceil((tat - now) / 1000)))
-  return {0, out}
+  return {0, out, used}
 end
-if want <= 0 then return {0, out} end
-return {math.ceil(tat - tolerance - now - horizon), out}
+if want <= 0 then return {0, out, used} end
+return {math.ceil(tat - tolerance - now - horizon), out, used}
+"""
+
+# KEYS[1] the lowered-rate key. ARGV: rate, ttl (ms). A lower rate in force is kept.
+LOWER_RATE = """
+local current = redis.call('GET', KEYS[1])
+if current and tonumber(current) <= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
 """
 
 # KEYS: the connector's slot keys in order. ARGV: owner, ttl (ms). Returns the slot index or -1.
