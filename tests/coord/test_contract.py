@@ -178,7 +178,7 @@ async def test_a_reservation_never_reaches_past_the_horizon(coordinator: Coordin
     after = time.monotonic()
     assert 5 <= grant.count <= 7  # 0, 10, ..., 50 ms from the call
     assert grant.send_at[-1] <= after + PACING_HORIZON + 0.001
-    assert grant.send_at[-1] - before >= PACING_HORIZON - 0.001
+    assert grant.send_at[-1] - before >= PACING_HORIZON - 0.01 - 0.001  # within one slot
     again = await coordinator.reserve("carrier-b", 100, 1, 50)
     # However late the second call came (a loaded box), its slots follow the first's.
     slots = grant.send_at + again.send_at
