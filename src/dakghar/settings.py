@@ -79,6 +79,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     database_url: str = "sqlite:///./dakghar.db"
     queue_url: str | None = None
+    # Prefix of every Redis key and channel of the coordination layer, so fleets can share a server.
+    queue_prefix: str = "dakghar:"
     secret_key: str | None = None
     data_dir: str = "."
     host: str = "127.0.0.1"
@@ -108,6 +110,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 _ENV_FIELDS = {
     "DAKGHAR_DATABASE_URL": "database_url",
     "DAKGHAR_QUEUE_URL": "queue_url",
+    "DAKGHAR_QUEUE_PREFIX": "queue_prefix",
     "DAKGHAR_SECRET_KEY": "secret_key",
     "DAKGHAR_DATA_DIR": "data_dir",
     "DAKGHAR_HOST": "host",

@@ -1,0 +1,167 @@
+"""The Lua scripts of the Redis coordinator, and their EVALSHA-with-fallback caller.
+
+Times inside the scripts are integer microseconds. By default they come from the Redis server's
+own clock (``TIME``): the processes of a fleet run on different hosts whose clocks disagree, and
+their monotonic clocks are not comparable at all, so the one clock every caller shares is the
+server's. (Redis 7 replicates a script's effects, not the script, so ``TIME`` is allowed.) The
+limiter also takes a caller's time, for deterministic tests; then every caller of that key must
+use the same clock. The arithmetic is ``core.ratelimit.Gcra.hit`` and ``coord.local.pace``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import NoScriptError
+
+_NOW = """
+local now
+if ARGV[4] ~= nil and ARGV[4] ~= '' then
+  now = tonumber(ARGV[4])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+"""
+
+# KEYS[1] the cell. ARGV: emission (µs), burst tolerance (µs), cost, caller's now (µs) or ''.
+# Returns {allowed (0/1), retry_after (µs), remaining}.
+GCRA = (
+    """
+local emission = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+"""
+    + _NOW
+    + """
+local tat = now
+local stored = redis.call('GET', KEYS[1])
+if stored then tat = math.max(tonumber(stored), now) end
+local new_tat = tat + emission * cost
+local allow_at = new_tat - tolerance - emission
+if allow_at > now then
+  return {0, math.ceil(allow_at - now), 0}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat),
+           'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
+local remaining = math.floor((tolerance + emission - (new_tat - now)) / emission)
+return {1, 0, math.max(0, remaining)}
+"""
+)
+
+# KEYS[1] the connector's cell, KEYS[2] its lowered rate. ARGV: rate, burst, want, horizon (µs).
+# Returns {retry_after (µs, when nothing granted), {offset of each granted slot from now (µs)},
+# the rate used (a string: Lua would truncate a float to an integer)}.
+PACE = """
+local rate = tonumber(ARGV[1])
+local lowered = redis.call('GET', KEYS[2])
+if lowered and tonumber(lowered) < rate then rate = tonumber(lowered) end
+local emission = 1000000 / rate
+local tolerance = emission * (tonumber(ARGV[2]) - 1)
+local want = tonumber(ARGV[3])
+local horizon = tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = now
+local stored = redis.call('GET', KEYS[1])
+if stored then tat = math.max(tonumber(stored), now) end
+local out = {}
+while #out < want do
+  local allow_at = tat - tolerance
+  if allow_at > now + horizon then break end
+  out[#out + 1] = math.ceil(math.max(0, allow_at - now))
+  tat = tat + emission
+end
+local used = string.format('%.17g', rate)
+if #out > 0 then
+  redis.call('SET', KEYS[1], string.format('%.0f', tat),
+             'PX', math.max(1, math.ceil((tat - now) / 1000)))
+  return {0, out, used}
+end
+if want <= 0 then return {0, out, used} end
+return {math.ceil(tat - tolerance - now - horizon), out, used}
+"""
+
+# KEYS[1] the lowered-rate key. ARGV: rate, ttl (ms). A lower rate in force is kept.
+LOWER_RATE = """
+local current = redis.call('GET', KEYS[1])
+if current and tonumber(current) <= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+# KEYS: the connector's slot keys in order. ARGV: owner, ttl (ms). Returns the slot index or -1.
+ACQUIRE = """
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    redis.call('PEXPIRE', key, ARGV[2])
+    return i - 1
+  end
+end
+for i, key in ipairs(KEYS) do
+  if redis.call('SET', key, ARGV[1], 'NX', 'PX', ARGV[2]) then return i - 1 end
+end
+return -1
+"""
+
+# KEYS[1] the slot key. ARGV: owner, ttl (ms). Returns 1 when renewed.
+RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# KEYS[1] the slot key. ARGV: owner. Returns 1 when released.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class Script:
+    """A Lua script run by EVALSHA, loaded into the server's script cache when it is missing."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(
+        self, client: Redis, keys: Sequence[str], args: Sequence[str | int | float]
+    ) -> Any:
+        """Run the script once."""
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            # EVAL caches the script as well, so the next call's EVALSHA finds it.
+            return await client.eval(self.source, len(keys), *keys, *args)
+
+    async def many(
+        self, client: Redis, calls: Sequence[tuple[Sequence[str], Sequence[str | int | float]]]
+    ) -> list[Any]:
+        """Run the script once per (keys, args), pipelined: one round trip for the batch."""
+        results = await self._pipelined(client, calls)
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:
+            await client.script_load(self.source)
+            again = await self._pipelined(client, [calls[i] for i in missing])
+            for i, r in zip(missing, again, strict=True):
+                results[i] = r
+        for r in results:
+            if isinstance(r, Exception):
+                raise r
+        return results
+
+    async def _pipelined(
+        self, client: Redis, calls: Sequence[tuple[Sequence[str], Sequence[str | int | float]]]
+    ) -> list[Any]:
+        pipe: Pipeline = client.pipeline(transaction=False)
+        for keys, args in calls:
+            pipe.evalsha(self.sha, len(keys), *keys, *args)
+        return list(await pipe.execute(raise_on_error=False))

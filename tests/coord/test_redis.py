@@ -1,0 +1,164 @@
+"""What only the Redis coordinator does: survive a dropped pub/sub connection, share its clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from dakghar.coord import CoordinationUnavailable
+from dakghar.coord.redis import RedisCoordinator
+
+from .conftest import REDIS_URL, needs_redis
+
+pytestmark = needs_redis
+
+
+@pytest.fixture
+async def admin() -> AsyncIterator[Redis]:
+    client = Redis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+async def _kill(admin: Redis, name: str) -> int:
+    """Drop the connections of one client name (never anyone else's: the server is shared)."""
+    killed = 0
+    for client in await admin.client_list():
+        if client.get("name") == name:
+            await admin.execute_command("CLIENT", "KILL", "ID", client["id"])
+            killed += 1
+    return killed
+
+
+async def test_pubsub_reconnects_and_asks_for_a_resync_after_client_kill(
+    redis_pair: tuple[RedisCoordinator, RedisCoordinator], admin: Redis
+) -> None:
+    a, b = redis_pair
+    got: asyncio.Queue[bytes] = asyncio.Queue()
+    resynced = asyncio.Event()
+    sub = b.subscribe(["kill-switch"], lambda t, p: got.put_nowait(p), resynced.set)
+    await sub.ready()
+    assert await _kill(admin, b.fanout_client_name) == 1
+    await asyncio.wait_for(resynced.wait(), 3.0)
+    assert b.reconnects >= 1
+    await a.publish("kill-switch", b"after")
+    assert await asyncio.wait_for(got.get(), 1.0) == b"after"
+
+
+async def test_a_subscription_added_after_a_reconnect_is_live(
+    redis_pair: tuple[RedisCoordinator, RedisCoordinator], admin: Redis
+) -> None:
+    a, b = redis_pair
+    first = b.subscribe(["wakeup"], lambda t, p: None)
+    await first.ready()
+    await _kill(admin, b.fanout_client_name)
+    await asyncio.sleep(0.3)
+    got: asyncio.Queue[bytes] = asyncio.Queue()
+    later = b.subscribe(["account-pause"], lambda t, p: got.put_nowait(p))
+    await later.ready()
+    await a.publish("account-pause", b"acc_9")
+    assert await asyncio.wait_for(got.get(), 1.0) == b"acc_9"
+
+
+async def test_keys_live_under_the_prefix_and_expire(
+    redis_pair: tuple[RedisCoordinator, RedisCoordinator], admin: Redis
+) -> None:
+    a = redis_pair[0]
+    await a.limit("acct:1", 10, 5)
+    await a.reserve("smsc", 100, 1, 5)
+    await a.acquire_bind("smsc", 2, "me", 2.0)
+    names = sorted([k.decode() async for k in admin.scan_iter(match=a.prefix + "*")])
+    assert names == [a.prefix + "bind:smsc:0", a.prefix + "pace:smsc", a.prefix + "rl:acct:1"]
+    for name in names:
+        assert 0 < await admin.pttl(name) <= 2000
+
+
+async def test_an_unreachable_redis_is_reported_as_coordination_unavailable() -> None:
+    dead = RedisCoordinator("redis://127.0.0.1:1/0", prefix="x:", timeout=0.2)
+    try:
+        with pytest.raises(CoordinationUnavailable):
+            await dead.limit("k", 1, 1)
+        with pytest.raises(CoordinationUnavailable):
+            await dead.reserve("c", 1, 1, 1)
+    finally:
+        await dead.close()
+
+
+async def test_the_script_cache_is_refilled_after_a_flush(
+    redis_pair: tuple[RedisCoordinator, RedisCoordinator], admin: Redis
+) -> None:
+    a = redis_pair[0]
+    assert (await a.limit("k", 1, 2)).allowed
+    # SCRIPT FLUSH would empty the cache of every user of this shared server; a fresh script
+    # text (never loaded) takes the same path: EVALSHA answers NOSCRIPT.
+    from dakghar.coord import scripts
+
+    fresh = scripts.Script(scripts.RENEW + "\n-- " + a.prefix)
+    assert await fresh(a.client, [a.prefix + "none"], ["me", 10]) == 0
+    assert await fresh.many(a.client, [([a.prefix + "none"], ["me", 10])] * 2) == [0, 0]
+    fresher = scripts.Script(scripts.RENEW + "\n-- many " + a.prefix)
+    assert await fresher.many(a.client, [([a.prefix + "none"], ["me", 10])] * 3) == [0, 0, 0]
+
+
+class FreezingProxy:
+    """A TCP relay to the real Redis that can go silent on its open connections (a partition
+    that sends no reset), while still relaying connections made afterwards."""
+
+    def __init__(self) -> None:
+        self.frozen: list[asyncio.StreamWriter] = []
+        self.live: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 6379)
+        pair = (writer, up_writer)
+        self.live.append(pair)
+
+        async def relay(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                if pair not in self.live:
+                    continue  # frozen: swallow, answer nothing
+                dst.write(data)
+                await dst.drain()
+
+        await asyncio.gather(
+            relay(reader, up_writer), relay(up_reader, writer), return_exceptions=True
+        )
+
+    def freeze(self) -> None:
+        self.frozen.extend(w for pair in self.live for w in pair)
+        self.live.clear()
+
+    async def stop(self) -> None:
+        for w in self.frozen + [w for pair in self.live for w in pair]:
+            w.close()
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_a_silent_pubsub_connection_is_noticed_and_replaced(prefix: str) -> None:
+    proxy = FreezingProxy()
+    port = await proxy.start()
+    a = RedisCoordinator(REDIS_URL, prefix=prefix)
+    b = RedisCoordinator(f"redis://127.0.0.1:{port}/0", prefix=prefix)
+    try:
+        got: asyncio.Queue[bytes] = asyncio.Queue()
+        resynced = asyncio.Event()
+        sub = b.subscribe(["kill-switch"], lambda t, p: got.put_nowait(p), resynced.set)
+        await sub.ready()
+        proxy.freeze()
+        await a.publish("kill-switch", b"lost in the partition")
+        await asyncio.wait_for(resynced.wait(), 3.0 + 2 * 1.0 + 1.0)
+        await a.publish("kill-switch", b"after")
+        assert await asyncio.wait_for(got.get(), 1.0) == b"after"
+    finally:
+        await a.close()
+        await b.close()
+        await proxy.stop()
