@@ -44,14 +44,37 @@ class Gateway:
     key: str
     db: Path
     env: dict[str, str]
+    database_url: str | None = None  # PostgreSQL (``--database-url``), else the SQLite file
 
     def query(self, sql: str, *args: object) -> list[tuple[object, ...]]:
         """Read the gateway's database (WAL lets a reader in while it writes)."""
+        if self.database_url:
+            import psycopg
+
+            with psycopg.connect(self.database_url, autocommit=True) as pg:
+                return list(pg.execute(sql.replace("?", "%s"), args or None).fetchall())
         con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
         try:
             return con.execute(sql, args).fetchall()
         finally:
             con.close()
+
+
+@contextmanager
+def postgres_database(server: str) -> Iterator[str]:
+    """A fresh database on the PostgreSQL ``server`` URL (dropped afterwards)."""
+    import uuid
+
+    import psycopg
+
+    name = f"dk_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as pg:
+        pg.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(server, autocommit=True) as pg:
+            pg.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def cli(env: dict[str, str], *args: str) -> str:
@@ -60,15 +83,20 @@ def cli(env: dict[str, str], *args: str) -> str:
 
 @contextmanager
 def gateway(
-    *, mode: str = "--live", config: str = "", serve_args: tuple[str, ...] = ()
+    *,
+    mode: str = "--live",
+    config: str = "",
+    serve_args: tuple[str, ...] = (),
+    database_url: str | None = None,
 ) -> Iterator[Gateway]:
-    """Start `dakghar serve` on a fresh database with one account and key of ``mode``."""
+    """Start `dakghar serve` on a fresh database with one account and key of ``mode``
+    (SQLite in a temporary directory, or the given PostgreSQL database)."""
     tmp = tempfile.mkdtemp(prefix="dakghar-bench-")
     db = Path(tmp) / "bench.db"
     env = {
         **os.environ,
         "DAKGHAR_DATA_DIR": tmp,
-        "DAKGHAR_DATABASE_URL": f"sqlite:///{db}",
+        "DAKGHAR_DATABASE_URL": database_url or f"sqlite:///{db}",
         "DAKGHAR_LOG_LEVEL": "warning",
     }
     config_file = Path(tmp) / "dakghar.toml"
@@ -89,7 +117,7 @@ def gateway(
                 break
             except OSError:
                 time.sleep(0.1)
-        yield Gateway(port, key, db, env)
+        yield Gateway(port, key, db, env, database_url)
     finally:
         server.terminate()
         server.wait(20)

@@ -7,18 +7,20 @@ read from the gateway's own timestamps, and how far the backlog had drained mean
 Target (issue 4): p99 < 200 ms with a 100,000-message backlog.
 
     python bench/otp_under_load.py [--backlog 100000] [--otps 100] [--interval 0.1]
+    python bench/otp_under_load.py --postgresql postgresql://postgres@127.0.0.1:5432/test
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import time
 
-from _harness import Conn, drive, gateway, percentile, post_head
+from _harness import Conn, drive, gateway, percentile, post_head, postgres_database
 
 CONFIG = """
 [simulator]
@@ -31,6 +33,8 @@ def main() -> None:
     ap.add_argument("--backlog", type=int, default=100_000)
     ap.add_argument("--otps", type=int, default=100)
     ap.add_argument("--interval", type=float, default=0.1)
+    ap.add_argument("--postgresql", metavar="SERVER_URL",
+                    help="a fresh database on this PostgreSQL server, not SQLite")  # fmt: skip
     args = ap.parse_args()
 
     promos = [
@@ -43,7 +47,9 @@ def main() -> None:
         ).encode()
         for b in range(0, args.backlog, 1000)
     ]
-    with gateway(mode="--sandbox", config=CONFIG) as gw:
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(postgres_database(args.postgresql)) if args.postgresql else None
+        gw = stack.enter_context(gateway(mode="--sandbox", config=CONFIG, database_url=url))
         asyncio.run(drive(gw.port, gw.key, "/v1/messages/batch", promos, 2))
         queued_at_start = gw.query("SELECT count(*) FROM messages WHERE status = 'queued'")[0][0]
 
@@ -67,7 +73,8 @@ def main() -> None:
         )
         still_queued = gw.query("SELECT count(*) FROM messages WHERE status = 'queued'")[0][0]
     lat = sorted(float(r[0]) for r in rows if isinstance(r[0], int))
-    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}; gateway, "
+    store = "PostgreSQL" if args.postgresql else "SQLite"
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}; gateway on {store}, "
           "simulated carrier and load generator share the box")  # fmt: skip
     print(f"backlog: {args.backlog:,} promotional accepted; {queued_at_start:,} still queued when "
           f"the first OTP was sent, {still_queued:,} after the last")  # fmt: skip

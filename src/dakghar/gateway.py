@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from dakghar.api.auth import Authenticator
 from dakghar.api.services import Services
 from dakghar.campaigns.service import CampaignService
+from dakghar.coord import Coordinator, HintPublisher, Topic, listen_hints, open_coordinator
 from dakghar.observability.alerts import AlertEvaluator, parse_rules, start_alerts
 from dakghar.observability.logging import get_logger
 from dakghar.observability.metrics import Metrics, refresh_forever
@@ -149,6 +150,7 @@ class Gateway:
             await store.close()
             raise
         acceptor = Acceptor(store, switches, data_dir=settings.data_dir)
+        coord = open_coordinator(settings)
         api = role == "api"
         # Campaign ingests run where the API runs, on the store that holds their files' rows.
         campaigns = (
@@ -157,16 +159,20 @@ class Gateway:
         services = Services(
             settings=settings,
             store=store,
-            auth=Authenticator(store, settings.secret),
+            auth=Authenticator(store, settings.secret, limiter=coord if coord.shared else None),
             acceptor=acceptor,
             switches=switches,
             metrics=metrics or Metrics(),
             otp=OtpService(store, acceptor, settings.secret),
             campaigns=campaigns,
+            coord=coord,
         )
         gateway = cls(settings, services)
         gateway._stops.append(store.close)
+        gateway._stops.append(coord.close)
         try:
+            if coord.shared:
+                gateway._join_fleet(coord)
             if api:
                 await gateway._start_api()
                 await gateway._start_delivery(
@@ -198,6 +204,46 @@ class Gateway:
         if failed is not None:
             raise failed
 
+    def _join_fleet(self, coord: Coordinator) -> None:
+        """Share changes with the other processes: kill switches, pauses and revoked keys
+        take effect everywhere at once (within a second), not at each one's next refresh."""
+        svc = self.services
+        refreshing: set[asyncio.Task[None]] = set()
+
+        def refresh() -> None:
+            task = asyncio.get_running_loop().create_task(svc.switches.refresh())
+            refreshing.add(task)
+            task.add_done_callback(refreshing.discard)
+
+        def received(topic: str, payload: bytes) -> None:
+            subject = payload.decode(errors="replace")
+            if topic == Topic.KEY_REVOKED:
+                svc.auth.forget_key(subject)
+            elif topic == Topic.ACCOUNT_PAUSE:
+                svc.auth.forget_account(subject)
+                refresh()
+            elif topic == Topic.KILL_SWITCH:
+                refresh()
+
+        def resync() -> None:  # messages may have been missed: read everything again
+            svc.auth.forget()
+            refresh()
+
+        topics = [Topic.KEY_REVOKED, Topic.ACCOUNT_PAUSE, Topic.KILL_SWITCH]
+        subscription = coord.subscribe(topics, received, resync)
+
+        async def announce(scope: str, name: str, paused: bool) -> None:
+            topic = Topic.ACCOUNT_PAUSE if scope == "account" else Topic.KILL_SWITCH
+            with contextlib.suppress(Exception):  # stored already; the others' refresh finds it
+                await coord.publish(topic, (name if scope == "account" else scope).encode())
+
+        svc.switches.on_change.append(announce)
+
+        async def leave() -> None:
+            subscription.close()
+
+        self._stops.append(leave)
+
     def _task(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
 
@@ -210,6 +256,10 @@ class Gateway:
 
     async def _start_api(self) -> None:
         svc, metrics = self.services, self.services.metrics
+        if svc.coord is not None and svc.coord.shared:
+            hints = HintPublisher(svc.coord)  # wake every dispatcher of the fleet after accept
+            svc.acceptor.listeners.append(hints)
+            self._stops.append(hints.close)
         metrics.state.otp = svc.otp.stats
         svc.acceptor.listeners.append(metrics.on_accepted)
         self._task(refresh_forever(metrics, svc.store), "dakghar-metrics")
@@ -267,6 +317,7 @@ class Gateway:
             reload_on_hup=reload_on_hup,
             config_path=config_path,
             scan_interval=scan_interval,
+            fleet_pacer=svc.coord if svc.coord is not None and svc.coord.shared else None,
         )
         self._stops.append(pipeline.stop)
         svc.delivery = pipeline
@@ -284,5 +335,13 @@ class Gateway:
         close_hints = listen_for_hints(self.settings, pipeline.dispatcher.merge)
         if close_hints is not None:
             self._stops.append(close_hints)
+        coord = self.services.coord
+        if coord is not None and coord.shared:
+            subscription = listen_hints(coord, pipeline.dispatcher.merge)
+
+            async def unlisten() -> None:
+                subscription.close()
+
+            self._stops.append(unlisten)
         metrics = self.services.metrics
         self._task(write_forever(metrics_path(self.settings), metrics.render), "dakghar-metrics")

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import signal
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from dakghar.core.keys import parse_key
 from tests import pg
+from tests.coord.conftest import REDIS_UP, REDIS_URL
 from tests.e2e.carrier import carrier
 from tests.e2e.fleet import Fleet, config_text, fleet, post, receiver
 
@@ -111,3 +114,69 @@ def test_kill_9_of_a_dispatcher_loses_nothing_and_repeats_only_its_claims(
         # Only the dead dispatcher's claims (handed to the carrier, or about to be, and not yet
         # recorded as sent) can go out twice; the live one's were never taken from it.
         assert duplicates <= held
+
+
+needs_redis = pytest.mark.skipif(not REDIS_UP, reason="no Redis answering on 127.0.0.1:6379")
+
+
+def _redis_env() -> dict[str, str]:
+    return {"DAKGHAR_QUEUE_URL": REDIS_URL, "DAKGHAR_QUEUE_PREFIX": f"dk-{uuid.uuid4().hex[:8]}:"}
+
+
+@needs_redis
+def test_a_key_revoked_or_an_account_paused_is_refused_everywhere_within_a_second(
+    tmp_path: Path,
+) -> None:
+    with carrier() as sim:
+        assert sim.address is not None
+        with fleet(tmp_path, config_text(sim.address[1]), **_redis_env()) as f:
+            account = _account(f)
+            key = f.cli("keys", "create", account, "--sandbox")
+            other = f.cli("keys", "create", account, "--sandbox")
+            apis = [f.start_api(), f.start_api()]
+            one = {"to": "+919812345678", "body": "hello"}
+            for port in apis:  # both processes have the keys verified and cached
+                assert post(port, key, "/v1/messages", one)[0] == 202
+                assert post(port, other, "/v1/messages", one)[0] == 202
+            parsed = parse_key(key)
+            assert parsed is not None
+            key_id = parsed[1]
+            f.cli("keys", "revoke", account, key_id)
+            t0 = time.monotonic()
+            _wait(lambda: "still accepted", lambda: all(
+                post(p, key, "/v1/messages", one)[0] == 401 for p in apis), 5)  # fmt: skip
+            revoked_after = time.monotonic() - t0
+            f.cli("accounts", "pause", account)
+            t1 = time.monotonic()
+            _wait(lambda: "still sending", lambda: all(
+                post(p, other, "/v1/messages", one)[0] == 503 for p in apis), 5)  # fmt: skip
+            paused_after = time.monotonic() - t1
+        print(f"\nrevoked key refused by both APIs after {revoked_after * 1000:.0f} ms, "
+              f"paused account after {paused_after * 1000:.0f} ms")  # fmt: skip
+        assert revoked_after < 1.0 and paused_after < 1.0
+
+
+@needs_redis
+def test_two_dispatchers_together_keep_the_connectors_contracted_rate(tmp_path: Path) -> None:
+    rate, messages = 100, 600
+    with carrier(receipt_delay_ms=(1.0, 5.0)) as sim:
+        times: list[float] = []
+        sim.on_submit = lambda record: times.append(time.monotonic())
+        assert sim.address is not None
+        config = config_text(sim.address[1], window=20, rate=rate)
+        with fleet(tmp_path, config, **_redis_env()) as f:
+            account = _account(f)
+            live = f.cli("keys", "create", account, "--live")
+            api = f.start_api()
+            dispatchers = [f.start_dispatcher(), f.start_dispatcher()]
+            for b in range(0, messages, 300):
+                batch = [{"to": f"+9198{i:08d}", "body": f"tps {i}"} for i in range(b, b + 300)]
+                assert post(api, live, "/v1/messages/batch", {"messages": batch})[0] == 202
+            _wait(lambda: f"sent {len(times)}", lambda: len(times) >= messages, 60)
+            sent = [f.state(d)["stats"]["sent"] for d in dispatchers]  # type: ignore[index]
+        steady = sorted(times)[50:-50]  # without the first and last half second
+        achieved = (len(steady) - 1) / (steady[-1] - steady[0])
+        print(f"\ntwo dispatchers ({sent} each) at a contracted {rate}/s: {achieved:.1f}/s")
+        assert min(sent) > 0
+        assert achieved <= rate * 1.05
+        assert achieved >= rate * 0.9

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from dakghar.api.auth import Authenticator
 from dakghar.api.problems import validation_from_msgspec
+from dakghar.coord.base import Coordinator
 from dakghar.errors import IdempotencyConflict, PayloadTooLarge, ValidationError
 from dakghar.pipeline.accept import Acceptor
 from dakghar.pipeline.switches import Switchboard
@@ -47,6 +48,8 @@ class Services:
     otp: OtpService
     campaigns: CampaignService | None = None  # None: this store cannot hold campaigns
     alerts: AlertEvaluator | None = None  # the ``[[alerts]]`` evaluator, where it runs
+    # What the fleet shares beyond the store (Redis), or this process alone (coord.local).
+    coord: Coordinator | None = None
     readiness: dict[str, Any] = field(default_factory=dict)
     delivery: DeliveryView | None = None  # the dispatcher, in this process or another
     # URLs that passed check_callback: the check is a pure function of the URL and the

@@ -276,10 +276,29 @@ def accounts_credit(ctx: click.Context, account_id: str, amount: float) -> None:
     click.echo(f"{acc.balance_milli / 1000 if acc else 0}")
 
 
+async def _announce(settings: Settings, topic: str, subject: str) -> None:
+    """Tell a fleet's running processes (Redis fan-out) about a change just stored, so they
+    act on it within a second; without Redis they see it at their next refresh."""
+    if not settings.queue_url:
+        return
+    from dakghar.coord import open_coordinator
+
+    coord = open_coordinator(settings)
+    try:
+        await coord.publish(topic, subject.encode())
+    except Exception as exc:  # stored already: the processes' own refresh finds it
+        click.echo(f"  note: the fleet was not told at once ({type(exc).__name__})", err=True)
+    finally:
+        await coord.close()
+
+
 def _set_paused(ctx: click.Context, account_id: str, paused: bool) -> None:
-    async def body(store: Store, _s: Settings) -> None:
+    async def body(store: Store, settings: Settings) -> None:
+        from dakghar.coord import Topic
+
         await _account_or_fail(store, account_id)
         await store.update_account(account_id, sending_paused=paused)
+        await _announce(settings, Topic.ACCOUNT_PAUSE, account_id)
 
     with_store(ctx, body)
     click.echo(f"sending {'paused' if paused else 'resumed'} for {account_id}")
@@ -372,8 +391,13 @@ def keys_list(ctx: click.Context, account_id: str) -> None:
 def keys_revoke(ctx: click.Context, account_id: str, key_id: str) -> None:
     """Revoke a key by its visible id (e.g. test_k3j9x0a8b2c1)."""
 
-    async def body(store: Store, _s: Settings) -> bool:
-        return await store.revoke_api_key(account_id, key_id)
+    async def body(store: Store, settings: Settings) -> bool:
+        from dakghar.coord import Topic
+
+        revoked = await store.revoke_api_key(account_id, key_id)
+        if revoked:
+            await _announce(settings, Topic.KEY_REVOKED, key_id)
+        return revoked
 
     if not with_store(ctx, body):
         raise click.ClickException(f"no active key {key_id!r} on account {account_id!r}")

@@ -260,11 +260,13 @@ def serve(
     mode: DeliveryMode = "remote" if role == "api" else settings.server.delivery
     if no_delivery and role != "api":
         mode = "none"
+    from dakghar.coord import check_queue_url
     from dakghar.observability.alerts import parse_rules
 
     try:
         plan = check_config(settings, delivery=mode != "none")
         parse_rules(settings.alerts)
+        check_queue_url(settings)
         MetricsAccess.from_settings(settings)  # the token variable and the listener's settings
         tls = tls_context(settings.server)
     except (SettingsError, ValueError) as exc:

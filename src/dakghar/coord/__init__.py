@@ -43,10 +43,18 @@ __all__ = [
     "Pacer",
     "Subscription",
     "Topic",
+    "check_queue_url",
     "listen_hints",
     "messages",
     "open_coordinator",
 ]
+
+
+def check_queue_url(settings: Settings) -> None:
+    """Refuse a ``DAKGHAR_QUEUE_URL`` no coordinator speaks (``ValueError``, one line)."""
+    url = settings.queue_url
+    if url and url.partition("://")[0].lower() not in ("redis", "rediss"):
+        open_coordinator(settings)  # raises, naming the variable
 
 
 def open_coordinator(settings: Settings) -> Coordinator:

@@ -30,7 +30,7 @@ from dakghar.core.message import LANES, ErrorCode, Status
 from dakghar.observability.logging import get_logger
 from dakghar.pipeline.batching import Coalescer
 from dakghar.pipeline.breaker import CircuitBreaker
-from dakghar.pipeline.pacing import AsyncPacer
+from dakghar.pipeline.pacing import AsyncPacer, FleetPacer
 from dakghar.pipeline.retry import RetryPolicy
 from dakghar.pipeline.routing import SANDBOX_CONNECTOR, NoRoute, Router, RoutingInput
 from dakghar.pipeline.switches import Switchboard
@@ -81,6 +81,7 @@ class Dispatcher:
         rng: random.Random | None = None,
         on_change: Callable[[Sequence[MessageRow | None]], None] | None = None,
         exclusive: bool = False,
+        fleet_pacer: Any = None,
     ) -> None:
         self.store = store
         self.connectors = connectors
@@ -102,8 +103,12 @@ class Dispatcher:
         self.alive = False
         self._last_beat = 0.0
         self.breakers = {name: CircuitBreaker() for name in connectors}
-        self.pacers = {
-            name: AsyncPacer(c.rate_per_second, c.max_in_flight) for name, c in connectors.items()
+        # With a shared pacer (Redis), a connector's rate is the whole fleet's.
+        self.pacers: dict[str, AsyncPacer] = {
+            name: FleetPacer(name, c.rate_per_second, c.max_in_flight, fleet_pacer)
+            if fleet_pacer is not None and c.rate_per_second > 0
+            else AsyncPacer(c.rate_per_second, c.max_in_flight)
+            for name, c in connectors.items()
         }
         # How many messages may be claimed and not yet finished. Bounded by the connectors'
         # windows and by what their rate limits can send in ~0.2 s: anything more would wait

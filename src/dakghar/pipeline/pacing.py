@@ -107,3 +107,98 @@ class AsyncPacer:
             "waiting": self.waiting,
             "max_in_flight": self.max_in_flight,
         }
+
+
+class FleetPacer(AsyncPacer):
+    """An :class:`AsyncPacer` whose rate is the whole fleet's: send times come from the shared
+    pacer (``coord.Pacer``, one GCRA cell per connector in Redis) in batches of the next
+    ``PACING_HORIZON``, so every dispatcher together keeps the carrier's contracted rate. The
+    in-flight window stays per bind, here.
+
+    Slots a batch granted but this process did not use in time are dropped, never spent late
+    in a burst. When the shared pacer does not answer, nothing is sent until it does: a
+    contract's rate is never exceeded for want of coordination.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        rate: float,
+        max_in_flight: int,
+        pacer: Any,  # coord.base.Pacer (kept untyped: pipeline does not import coord)
+        burst: float | None = None,
+    ) -> None:
+        super().__init__(rate, max_in_flight, burst)
+        self.name = name
+        self._shared = pacer
+        self._slots: list[float] = []  # granted send times, monotonic, ascending
+        self._refill: asyncio.Task[None] | None = None
+        self.reservations = 0
+        self.dropped = 0
+
+    async def _next_send_at(self) -> float:
+        while True:
+            now = time.monotonic()
+            stale = 0
+            while self._slots and self._slots[0] < now - 0.05:
+                self._slots.pop(0)
+                stale += 1
+            self.dropped += stale
+            if self._slots:
+                return self._slots.pop(0)
+            if self._refill is None or self._refill.done():
+                self._refill = asyncio.create_task(self._reserve())
+            await asyncio.shield(self._refill)
+
+    async def _reserve(self) -> None:
+        want = max(1, self.waiting + 1, int(self.schedule.rate * 0.05) + 1)
+        try:
+            grant = await self._shared.reserve(
+                self.name, self.schedule.effective_rate(time.monotonic()),
+                max(1, int(self.schedule.burst)), want,
+            )  # fmt: skip
+        except Exception:  # the shared pacer is away: wait, never send unpaced
+            await asyncio.sleep(0.5)
+            return
+        self.reservations += 1
+        if grant.count:
+            self._slots.extend(grant.send_at)
+        else:
+            await asyncio.sleep(max(0.001, min(grant.retry_after, 0.05)))
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if self.schedule.rate <= 0:  # unlimited: the window alone
+            async with super().slot():
+                yield
+            return
+        self.waiting += 1
+        try:
+            await self._window.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            at = await self._next_send_at()
+            delay = at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.in_flight += 1
+            try:
+                yield
+            finally:
+                self.in_flight -= 1
+        finally:
+            self._window.release()
+
+    def slow_down(self, now: float, factor: float, duration: float) -> None:
+        """A throttled answer lowers the rate of the whole fleet, not only this process's."""
+        super().slow_down(now, factor, duration)
+        rate = self.schedule.effective_rate(now)
+        task = asyncio.get_running_loop().create_task(
+            self._shared.lower_rate(self.name, rate, duration)
+        )
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    def state(self) -> dict[str, Any]:
+        return {**super().state(), "fleet": True, "reservations": self.reservations,
+                "dropped_slots": self.dropped}  # fmt: skip

@@ -200,6 +200,7 @@ class Pipeline(LocalDelivery):
         reload_on_hup: bool = False,
         config_path: str | None = None,
         scan_interval: float = 2.0,
+        fleet_pacer: Any = None,
     ) -> Pipeline:
         """Start the delivery side of ``plan`` (by default, of ``settings``) over ``store``.
 
@@ -240,6 +241,7 @@ class Pipeline(LocalDelivery):
             # The embedded store's dispatcher lock makes this the only dispatcher; on a fleet's
             # store it is one of many (claims of dead ones only are rescued).
             exclusive=settings.database_url.startswith("sqlite:///"),
+            fleet_pacer=fleet_pacer,  # the fleet's shared pacing of each connector (Redis)
         )
         await webhooks.start()
         try:

@@ -6,6 +6,8 @@ keeps a copy refreshed every sweep (about a second) and updated at once by local
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from dakghar.store.base import Store
 
 
@@ -15,6 +17,9 @@ class Switchboard:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._paused: set[tuple[str, str]] = set()
+        # Called after a local change: the fleet's fan-out (``dakghar.gateway``) tells the
+        # other processes, which refresh at once instead of at their next sweep.
+        self.on_change: list[Callable[[str, str, bool], Awaitable[None]]] = []
 
     async def refresh(self) -> None:
         """Reload every switch from the store."""
@@ -27,6 +32,8 @@ class Switchboard:
         else:
             await self.store.set_switch(scope, name, paused)
         (self._paused.add if paused else self._paused.discard)((scope, name))
+        for notify in self.on_change:
+            await notify(scope, name, paused)
 
     @property
     def global_paused(self) -> bool:
