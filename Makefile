@@ -46,3 +46,4 @@ clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	rm -f dakghar.db dakghar.db-wal dakghar.db-shm dakghar.secret dakghar-demo.key \
 	  dakghar-state.json dakghar-state.tmp dakghar.pid dnd.bin
+	rm -rf fleet

@@ -237,8 +237,11 @@ class RedisCoordinator:
     async def _sync_channels(self, pubsub: PubSub) -> None:
         wanted = self._wanted()
         have = {c.decode() if isinstance(c, bytes) else c for c in pubsub.channels}
+        if self._closed:
+            return
         # A failure here also breaks the reader's connection, which reconnects and catches up.
-        with contextlib.suppress(RedisError, OSError):
+        # (AttributeError: redis-py's answer to a command on a connection closed under it.)
+        with contextlib.suppress(RedisError, OSError, AttributeError):
             if wanted - have:
                 await pubsub.subscribe(*(wanted - have))
             if have - wanted:
