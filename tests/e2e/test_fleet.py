@@ -163,7 +163,10 @@ def test_two_dispatchers_together_keep_the_connectors_contracted_rate(tmp_path: 
         times: list[float] = []
         sim.on_submit = lambda record: times.append(time.monotonic())
         assert sim.address is not None
-        config = config_text(sim.address[1], window=20, rate=rate)
+        # Two binds for the fleet: one each (bind leases), the rate shared by both.
+        config = config_text(sim.address[1], window=20, rate=rate).replace(
+            "window = 20\n", "window = 20\nbinds = 2\n"
+        )
         with fleet(tmp_path, config, **_redis_env()) as f:
             account = _account(f)
             live = f.cli("keys", "create", account, "--live")
@@ -180,3 +183,32 @@ def test_two_dispatchers_together_keep_the_connectors_contracted_rate(tmp_path: 
         assert min(sent) > 0
         assert achieved <= rate * 1.05
         assert achieved >= rate * 0.9
+
+
+@needs_redis
+def test_the_fleet_never_opens_more_binds_than_the_connector_allows(tmp_path: Path) -> None:
+    with carrier() as sim:
+        assert sim.address is not None
+        config = config_text(sim.address[1]).replace("rate = 0\n", "rate = 0\nbinds = 2\n")
+        with fleet(tmp_path, config, **_redis_env()) as f:
+            dispatchers = [f.start_dispatcher() for _ in range(3)]
+
+            def bound() -> list[int]:
+                out = []
+                for d in dispatchers:
+                    snap = f.state(d) or {}
+                    binds = snap.get("connectors", {}).get("carrier", {}).get("binds", [])
+                    out.append(sum(1 for b in binds if b.get("bound")))
+                return out
+
+            _wait(lambda: f"binds {bound()}", lambda: sum(bound()) == 2, 30)
+            time.sleep(12)  # every bind was asked for by now: still two, on two processes
+            assert sum(bound()) == 2 and max(bound()) == 1, bound()
+            assert sim.stats.bound_sessions == 2  # the carrier's own count
+            victim = f.dispatchers[bound().index(1)][1]
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(10)
+            _wait(lambda: "the bind stayed", lambda: sim.stats.bound_sessions == 1, 10)
+            # Its lease runs out (10 s) and a dispatcher still running takes the slot.
+            _wait(lambda: f"carrier binds {sim.stats.bound_sessions}",
+                  lambda: sim.stats.bound_sessions == 2, 40)  # fmt: skip

@@ -29,8 +29,12 @@ SMSC with a self-signed certificate, and only when written out.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import os
+import random
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -50,6 +54,8 @@ from dakghar.smpp.pdu import CommandStatus as S
 from dakghar.smpp.tlv import dlt_tlvs
 
 log = get_logger("dakghar.connectors.smpp")
+# Under fleet bind leases, bind i of a connector is first asked for i times this after start.
+BIND_SPREAD_SECONDS = 10.0
 
 _TEMPORARY = {S.ESME_RSYSERR, S.ESME_RX_T_APPN}
 _SLOW_DOWN = {S.ESME_RTHROTTLED, S.ESME_RMSGQFUL}
@@ -206,16 +212,67 @@ class SmppConnector:
         self._refs = itertools.count(int.from_bytes(os.urandom(2), "big"))
         self.senders: list[SmppClient] = []
         self.clients: list[SmppClient] = []
+        # The fleet's bind slots (``coord.base.BindLeases``, Redis): when set, ``binds`` is the
+        # contract's number for the whole fleet, and each bind opens only while this process
+        # holds a lease on one of its slots. None: this process opens every bind.
+        self.leases: Any = None
+        self._holders: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
         for i in range(config.binds):
-            if config.bind == "pair":
-                tx = self._client(f"{name}#{i}tx", "transmitter")
-                rx = self._client(f"{name}#{i}rx", "receiver")
-                self.senders.append(tx)
-                self.clients += [tx, rx]
-            else:
-                trx = self._client(f"{name}#{i}", "transceiver")
-                self.senders.append(trx)
-                self.clients.append(trx)
+            self._add_bind(i)
+
+    def _add_bind(self, i: int) -> list[SmppClient]:
+        name, config = self.name, self.config
+        if config.bind == "pair":
+            tx = self._client(f"{name}#{i}tx", "transmitter")
+            rx = self._client(f"{name}#{i}rx", "receiver")
+            self.senders.append(tx)
+            self.clients += [tx, rx]
+            return [tx, rx]
+        trx = self._client(f"{name}#{i}", "transceiver")
+        self.senders.append(trx)
+        self.clients.append(trx)
+        return [trx]
+
+    def _drop_bind(self, clients: list[SmppClient]) -> None:
+        for c in clients:
+            if c in self.senders:
+                self.senders.remove(c)
+            if c in self.clients:
+                self.clients.remove(c)
+
+    async def _hold(self, i: int) -> None:
+        """Keep bind ``i`` open while a lease on one of the fleet's slots is held."""
+        from dakghar.coord.leases import BindLease
+
+        # The first bind at once, later ones after the rest of the fleet had a chance to take
+        # a first bind of its own: the slots spread over the processes.
+        await asyncio.sleep(i * BIND_SPREAD_SECONDS)
+        owner = f"{socket.gethostname()}/{os.getpid()}/{id(self):x}/{i}"
+        lease = BindLease(self.leases, self.name, self.config.binds, owner)
+        while not self._stopped.is_set():
+            try:
+                slot = await lease.acquire()
+            except Exception:  # the coordinator is away: no slot, no bind
+                slot = None
+            if slot is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), random.uniform(2.0, 4.0))
+                continue
+            clients = self._add_bind(i)
+            for client in clients:
+                await client.start()
+            stop = asyncio.ensure_future(self._stopped.wait())
+            lost = asyncio.ensure_future(lease.lost.wait())
+            await asyncio.wait({stop, lost}, return_when=asyncio.FIRST_COMPLETED)
+            for fut in (stop, lost):
+                fut.cancel()
+            if lease.lost.is_set():
+                log.warning("bind slot lost; closing the bind", connector=self.name, bind=i)
+            self._drop_bind(clients)
+            for client in clients:
+                await client.stop()
+            await lease.release()
 
     def _client(self, label: str, mode: str) -> SmppClient:
         c = self.config
@@ -239,11 +296,23 @@ class SmppConnector:
 
     async def start(self, on_report: ReportSink) -> None:
         self._on_report = on_report
+        if self.leases is not None:
+            self.senders.clear()  # every bind opens under a lease (``_hold``)
+            self.clients.clear()
+            self._holders = [
+                asyncio.create_task(self._hold(i), name=f"smpp-lease-{self.name}-{i}")
+                for i in range(self.config.binds)
+            ]
+            return
         for client in self.clients:
             await client.start()
 
     async def stop(self) -> None:
-        for client in self.clients:
+        self._stopped.set()
+        if self._holders:
+            await asyncio.wait(self._holders, timeout=15)
+            self._holders = []
+        for client in list(self.clients):
             await client.stop()
 
     @property

@@ -217,6 +217,8 @@ class Pipeline(LocalDelivery):
         for connector in connectors.values():
             if isinstance(connector, SmppConnector) and connector.on_inbound is None:
                 connector.on_inbound = inbound  # STOP replies become opt-outs
+            if isinstance(connector, SmppConnector) and fleet_pacer is not None:
+                connector.leases = fleet_pacer  # its binds are the fleet's: leased per slot
         live = list(connectors)  # before the simulator joins: routes may only name these
         simulator: Simulator | None = None
         if plan.simulator_enabled:
