@@ -303,20 +303,8 @@ class OtpCheck:
 ResponseRenderer = Callable[[AcceptOutcome], tuple[int, str] | None]
 
 
-class Store(ComplianceStore, Protocol):
-    """Persistence as the rest of Dakghar sees it."""
-
-    async def open(self) -> None:
-        """Connect and migrate the schema to the newest version."""
-
-    async def close(self) -> None:
-        """Flush pending writes and release connections."""
-
-    def write_stats(self) -> dict[str, float]:
-        """Totals of the store's writes in this process (for status and benchmarks)."""
-
-    async def ping(self) -> bool:
-        """True when the store answers (``/readyz``)."""
+class AccountStore(Protocol):
+    """Accounts and their API keys."""
 
     async def create_account(self, **fields: Any) -> Account:
         """Create an account; unspecified fields take the schema's defaults."""
@@ -347,6 +335,10 @@ class Store(ComplianceStore, Protocol):
 
     async def list_api_keys(self, account_id: str) -> list[ApiKey]:
         """An account's keys (hashes only)."""
+
+
+class MessageStore(Protocol):
+    """Messages as the API sees them: accept (with credits and idempotency), read, cancel."""
 
     async def get_idempotency(self, account_id: str, key: str) -> IdempotencyRecord | None:
         """The stored first response for an Idempotency-Key, if still within its TTL."""
@@ -391,7 +383,9 @@ class Store(ComplianceStore, Protocol):
     ) -> MessageRow | None:
         """Move a message to ``status`` if the lifecycle allows it; None when it does not."""
 
-    # -- the delivery pipeline ---------------------------------------------------------------
+
+class QueueStore(Protocol):
+    """The delivery pipeline's queue: claims with owners, results, receipts, the sweep."""
 
     async def apply(self, changes: Sequence[StatusChange]) -> list[MessageRow | None]:
         """Apply lifecycle moves atomically, each with its event and webhook outbox row."""
@@ -462,6 +456,10 @@ class Store(ComplianceStore, Protocol):
         knows no other can run (the embedded store's lock), so every other claim is an orphan.
         """
 
+
+class OutboxStore(Protocol):
+    """The webhook outbox, written with each status change and drained by the sender."""
+
     async def claim_webhooks(self, limit: int, *, lease_ms: int) -> list[WebhookEvent]:
         """Due webhook events, the oldest pending one per message."""
 
@@ -473,11 +471,19 @@ class Store(ComplianceStore, Protocol):
     async def webhook_results(self, results: Sequence[WebhookResult]) -> None:
         """Record many webhook attempts at once."""
 
+
+class SwitchStore(Protocol):
+    """Kill switches, shared by every process."""
+
     async def switches(self) -> dict[tuple[str, str], bool]:
         """Kill switches: (scope, name) → paused, for scopes ``global`` and ``connector``."""
 
     async def set_switch(self, scope: str, name: str, paused: bool) -> None:
         """Pause or resume sending globally (scope ``global``, name ``*``) or per connector."""
+
+
+class StatsStore(Protocol):
+    """Delivery analytics (hourly rollups) and the queue's gauges."""
 
     async def delivery_stats(
         self, account_id: str | None, group_by: str, since: int, until: int
@@ -488,7 +494,9 @@ class Store(ComplianceStore, Protocol):
     async def queue_stats(self) -> dict[str, Any]:
         """Counts per status and lane, and the age of the oldest queued message per lane."""
 
-    # -- OTP verifications -------------------------------------------------------------------
+
+class OtpStore(Protocol):
+    """OTP verifications (codes stored only as HMACs)."""
 
     async def create_otp(self, otp: OtpVerification) -> int:
         """Store a new verification; earlier pending ones for the same number expire (count)."""
@@ -534,8 +542,42 @@ class Store(ComplianceStore, Protocol):
     async def expire_otps(self, now: int, limit: int = 5000) -> int:
         """Mark pending verifications past their expiry ``expired``; how many were."""
 
-    # -- retention ---------------------------------------------------------------------------
+
+class RetentionStore(Protocol):
+    """The retention purge of message bodies."""
 
     async def purge_bodies(self, now: int, limit: int = 1000) -> int:
         """Null the bodies of final messages older than their account's ``retention_days`` at
         ``now``, at most ``limit`` rows per write; how many were purged (API.md: then null)."""
+
+
+class Store(
+    AccountStore,
+    MessageStore,
+    QueueStore,
+    OutboxStore,
+    SwitchStore,
+    StatsStore,
+    OtpStore,
+    RetentionStore,
+    ComplianceStore,
+    Protocol,
+):
+    """Persistence as the rest of Dakghar sees it: every area's interface, and the lifecycle.
+
+    Code that needs one area may take that narrow protocol instead (``QueueStore`` for the
+    dispatcher's writes, ``ComplianceStore`` for the policy, ...). Every backend implements
+    all of them, and ``tests/store`` runs the same contract against each.
+    """
+
+    async def open(self) -> None:
+        """Connect and migrate the schema to the newest version."""
+
+    async def close(self) -> None:
+        """Flush pending writes and release connections."""
+
+    def write_stats(self) -> dict[str, float]:
+        """Totals of the store's writes in this process (for status and benchmarks)."""
+
+    async def ping(self) -> bool:
+        """True when the store answers (``/readyz``)."""
