@@ -7,15 +7,14 @@ of a claimed message checks that its writer still owns the claim.
 
 from __future__ import annotations
 
-from dakghar.store.base import Sent, StatusChange, now_ms
-from dakghar.store.sql import pipeline_ops as ops
+from dakghar.store.base import DEAD_AFTER_MS, Sent, StatusChange, now_ms
 from dakghar.store.sql.core import SqlStore
 from tests.store.test_sqlite_store import row
 
 
 async def _stale(store: SqlStore, owner: str) -> None:
     """Make ``owner``'s last heartbeat older than the fleet waits for."""
-    old = now_ms() - ops.DEAD_AFTER_MS - 1000
+    old = now_ms() - DEAD_AFTER_MS - 1000
     await store._write(
         lambda c: c.execute("UPDATE dispatchers SET heartbeat_at = ? WHERE id = ?", (old, owner))
     )

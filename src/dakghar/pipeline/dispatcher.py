@@ -35,8 +35,15 @@ from dakghar.pipeline.retry import RetryPolicy
 from dakghar.pipeline.routing import SANDBOX_CONNECTOR, NoRoute, Router, RoutingInput
 from dakghar.pipeline.switches import Switchboard
 from dakghar.pipeline.wakeup import collect
-from dakghar.store.base import MessageRow, Sent, StatusChange, Store, now_ms
-from dakghar.store.sql.pipeline_ops import DEAD_AFTER_MS, HEARTBEAT_EVERY_S
+from dakghar.store.base import (
+    DEAD_AFTER_MS,
+    HEARTBEAT_EVERY_S,
+    MessageRow,
+    Sent,
+    StatusChange,
+    Store,
+    now_ms,
+)
 
 log = get_logger("dakghar.dispatcher")
 __all__ = ["SANDBOX_CONNECTOR", "Dispatcher", "DispatcherStats"]

@@ -15,6 +15,14 @@ def engine_url(url: str) -> str:
     return url
 
 
+def sqlite_file(url: str) -> str:
+    """The file of a ``sqlite:///`` URL (``ValueError`` for another backend or ``:memory:``):
+    for what only the embedded store has, such as ``dakghar backup``."""
+    from dakghar.store.sqlite.store import sqlite_path
+
+    return sqlite_path(url)
+
+
 def open_store(settings: Settings) -> Store:
     """The store for ``settings.database_url`` (not yet opened)."""
     url = settings.database_url
@@ -29,4 +37,4 @@ def open_store(settings: Settings) -> Store:
     raise ValueError(f"unsupported DAKGHAR_DATABASE_URL scheme: {url.split(':', 1)[0]!r}")
 
 
-__all__ = ["Store", "engine_url", "open_store"]
+__all__ = ["Store", "engine_url", "open_store", "sqlite_file"]

@@ -136,6 +136,12 @@ class MessageRow:
 MESSAGE_COLUMNS = tuple(f for f in MessageRow.__dataclass_fields__ if f != "events")
 
 
+# The fleet's register of dispatchers (``Store.register_dispatcher``): each heartbeats this
+# often, and one silent for DEAD_AFTER_MS is dead, its claims returned to the queue.
+HEARTBEAT_EVERY_S = 2.0
+DEAD_AFTER_MS = 10_000
+
+
 # Moves whose event row is implied by the message's own columns when it carries no detail:
 # ``sent`` at ``submitted_at`` and ``delivered`` at ``delivered_at`` (see ``history``).
 IMPLIED = frozenset({"sent", "delivered"})

@@ -16,7 +16,7 @@ import msgspec
 from dakghar.core.ids import new_id
 from dakghar.core.message import LANES, Status, WebhookEvents, can_transition, is_retry_note
 from dakghar.core.times import iso
-from dakghar.store.base import IMPLIED, MESSAGE_COLUMNS, MessageRow, StatusChange
+from dakghar.store.base import DEAD_AFTER_MS, IMPLIED, MESSAGE_COLUMNS, MessageRow, StatusChange
 from dakghar.store.rollups import BUCKETS, FAILED, bucket, hour_of
 from dakghar.store.sql import Conn
 
@@ -206,11 +206,6 @@ def _wants_webhook(c: Conn, account_id: str, new: Status, ctx: OpContext | None 
         if ctx is not None:
             ctx.wants[account_id] = setting
     return setting is not None and setting.wants(new)
-
-
-# A dispatcher that has not heartbeaten for this long is dead: its claims are rescued.
-DEAD_AFTER_MS = 10_000
-HEARTBEAT_EVERY_S = 2.0
 
 
 def register_dispatcher(c: Conn, owner: str, host: str, pid: int, now: int) -> None:
