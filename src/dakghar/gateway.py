@@ -29,6 +29,7 @@ from dakghar.observability.alerts import AlertEvaluator, parse_rules, start_aler
 from dakghar.observability.logging import get_logger
 from dakghar.observability.metrics import Metrics, refresh_forever
 from dakghar.otp import OtpService
+from dakghar.otp.protection import Protection
 from dakghar.pipeline.accept import Acceptor
 from dakghar.pipeline.switches import Switchboard
 from dakghar.pipeline.view import DeliveryView
@@ -163,7 +164,12 @@ class Gateway:
             acceptor=acceptor,
             switches=switches,
             metrics=metrics or Metrics(),
-            otp=OtpService(store, acceptor, settings.secret),
+            otp=OtpService(
+                store,
+                acceptor,
+                settings.secret,
+                protection=Protection(shared=coord if coord.shared else None),
+            ),
             campaigns=campaigns,
             coord=coord,
         )

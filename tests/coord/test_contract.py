@@ -227,3 +227,32 @@ async def test_a_lowered_rate_paces_every_instance_until_it_expires(pair: Pair) 
     assert grant.count <= 2  # 50 ms apart at 20/s
     await asyncio.sleep(0.5)
     assert (await b.reserve("carrier-c", 100, 1, 50)).rate == 100
+
+
+async def test_distinct_admits_known_members_and_at_most_so_many_new_ones(pair: Pair) -> None:
+    a, b = pair
+    for n in range(3):  # three numbers of one range, from two "processes"
+        ok, _ = await (a if n % 2 else b).distinct("r", f"+91981234500{n}", 60, 3, add=True)
+        assert ok
+    ok, retry = await a.distinct("r", "+919812345009", 60, 3, add=False)
+    assert not ok and 0 < retry <= 60
+    assert (await b.distinct("r", "+919812345001", 60, 3, add=True))[0]  # a known one still
+    assert (await b.distinct("other", "+919812345009", 60, 3, add=True))[0]
+
+
+async def test_otp_pumping_protection_is_shared_by_the_processes(pair: Pair) -> None:
+    from dakghar.errors import RateLimited
+    from dakghar.otp.protection import Protection, ProtectionPolicy
+    from dakghar.store.base import Account
+
+    a, b = pair
+    policy = ProtectionPolicy(prefix_max_numbers=2)
+    first, second = Protection(policy, shared=a), Protection(policy, shared=b)
+    account = Account(
+        "acc_x", "x", 0, 1000, "IN", None, None, 10, "whsec", None, 100, 100, False, False,
+        False, 30, 0,
+    )  # fmt: skip
+    await first.check(account, "+919812345001", 0.0, new_number=True)
+    await second.check(account, "+919812345002", 0.0, new_number=True)
+    with pytest.raises(RateLimited, match="pumping"):
+        await first.check(account, "+919812345003", 0.0, new_number=True)

@@ -99,6 +99,21 @@ class Limiter(Protocol):
         """``limit`` for each check, in order, in one round trip."""
         ...
 
+    async def distinct(
+        self,
+        key: str,
+        member: str,
+        window: float,
+        most: int,
+        *,
+        add: bool,
+        now: float | None = None,
+    ) -> tuple[bool, float]:
+        """Admit ``member`` among the distinct members of ``key`` seen in the last ``window``
+        seconds: one already seen, or any while fewer than ``most`` are; ``add`` records it.
+        Returns (admitted, seconds until a new member would be). The SMS-pumping check."""
+        ...
+
 
 class FanOut(Protocol):
     """At-most-once broadcast to every process of the fleet (this one included)."""

@@ -12,6 +12,11 @@ def limit(prefix: str, key: str) -> str:
     return f"{prefix}rl:{key}"
 
 
+def distinct(prefix: str, key: str) -> str:
+    """The members seen in a window (a sorted set by time), e.g. numbers of one range."""
+    return f"{prefix}ds:{key}"
+
+
 def pacing(prefix: str, connector: str) -> str:
     """The GCRA cell of one connector's fleet-wide pacing."""
     return f"{prefix}pace:{connector}"

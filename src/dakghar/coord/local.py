@@ -70,6 +70,7 @@ class LocalCoordinator:
         self._pacing: dict[str, float] = {}
         self._lowered: dict[str, tuple[float, float]] = {}  # connector -> (rate, until)
         self._leases: dict[tuple[str, int], tuple[str, float]] = {}
+        self._distinct: dict[str, dict[str, float]] = {}
 
     # -- limits -------------------------------------------------------------------------------
 
@@ -78,6 +79,32 @@ class LocalCoordinator:
     ) -> Decision:
         """Account ``cost`` requests for ``key``; ``now`` (seconds) only for a shared test clock."""
         return self._hit(key, rate, burst, cost, time.monotonic() if now is None else now)
+
+    async def distinct(
+        self,
+        key: str,
+        member: str,
+        window: float,
+        most: int,
+        *,
+        add: bool,
+        now: float | None = None,
+    ) -> tuple[bool, float]:
+        """Admit ``member`` among the distinct members of ``key`` in the last ``window`` s."""
+        now = time.monotonic() if now is None else now
+        seen = self._distinct.setdefault(key, {})
+        for m, at in list(seen.items()):
+            if at <= now - window:
+                del seen[m]
+        if member not in seen and len(seen) >= most:
+            return False, min(seen.values()) + window - now
+        if add:
+            seen[member] = now
+            if len(self._distinct) > self._max_keys:
+                self._distinct = {k: v for k, v in self._distinct.items() if v}
+        elif not seen:
+            del self._distinct[key]
+        return True, 0.0
 
     async def limit_many(self, checks: Sequence[LimitCheck]) -> list[Decision]:
         """``limit`` for each check, in order."""

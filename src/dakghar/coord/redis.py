@@ -40,6 +40,7 @@ log = get_logger("dakghar.coord")
 
 _GCRA = scripts.Script(scripts.GCRA)
 _PACE = scripts.Script(scripts.PACE)
+_DISTINCT = scripts.Script(scripts.DISTINCT)
 _LOWER_RATE = scripts.Script(scripts.LOWER_RATE)
 _ACQUIRE = scripts.Script(scripts.ACQUIRE)
 _RENEW = scripts.Script(scripts.RENEW)
@@ -136,6 +137,28 @@ class RedisCoordinator:
             return [_decision(r) for r in await _GCRA.many(self.client, calls)]
         except (RedisError, OSError) as exc:
             raise CoordinationUnavailable(f"redis limit failed: {exc}") from exc
+
+    async def distinct(
+        self,
+        key: str,
+        member: str,
+        window: float,
+        most: int,
+        *,
+        add: bool,
+        now: float | None = None,
+    ) -> tuple[bool, float]:
+        """Admit ``member`` among the distinct members of ``key`` seen in the last ``window``
+        seconds (known, or fewer than ``most``); ``add`` records it. (admitted, retry_after)."""
+        args: list[str | int | float] = [member, int(window * 1e6), most, int(add),
+                                         "" if now is None else int(now * 1e6)]  # fmt: skip
+        try:
+            ok, retry, _count = await _DISTINCT(
+                self.client, [keys.distinct(self.prefix, key)], args
+            )
+        except (RedisError, OSError) as exc:
+            raise CoordinationUnavailable(f"redis distinct failed: {exc}") from exc
+        return bool(ok), int(retry) / 1e6
 
     # -- pacing -------------------------------------------------------------------------------
 

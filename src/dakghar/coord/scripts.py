@@ -53,6 +53,34 @@ return {1, 0, math.max(0, remaining)}
 """
 )
 
+# KEYS[1] a sorted set of members by last seen (µs). ARGV: member, window (µs), most members,
+# add (1: record the member when admitted), caller's now (µs) or ''. Admits a member already in
+# the window, or any while fewer than most are. Returns {admitted (0/1), retry_after (µs), count}.
+DISTINCT = """
+local member = ARGV[1]
+local window = tonumber(ARGV[2])
+local most = tonumber(ARGV[3])
+local add = tonumber(ARGV[4]) == 1
+local now
+if ARGV[5] ~= nil and ARGV[5] ~= '' then
+  now = tonumber(ARGV[5])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if not redis.call('ZSCORE', KEYS[1], member) and count >= most then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, math.ceil(tonumber(oldest[2]) + window - now), count}
+end
+if add then
+  redis.call('ZADD', KEYS[1], now, member)
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
+end
+return {1, 0, count}
+"""
+
 # KEYS[1] the connector's cell, KEYS[2] its lowered rate. ARGV: rate, burst, want, horizon (µs).
 # Returns {retry_after (µs, when nothing granted), {offset of each granted slot from now (µs)},
 # the rate used (a string: Lua would truncate a float to an integer)}.

@@ -142,7 +142,7 @@ class OtpService:
         otp_id = new_id("otp")
         code = self._new_code(req.length)
         row = self._message(account, req, code, sandbox=sandbox, route_step=0)
-        self.protection.admit(account, row.to_number, now / 1000, new_number=True)
+        await self.protection.check(account, row.to_number, now / 1000, new_number=True)
         otp = OtpVerification(
             id=otp_id,
             account_id=account.id,
@@ -212,7 +212,7 @@ class OtpService:
         if row.price_milli > account.balance_milli:
             # Refuse before the old code is replaced; the write below re-checks atomically.
             raise self._no_credit(account.balance_milli, row)
-        self.protection.admit(account, otp.to_number, now / 1000, new_number=False)
+        await self.protection.check(account, otp.to_number, now / 1000, new_number=False)
         updated = await self.store.resend_otp(
             account.id,
             otp.id,
