@@ -28,22 +28,22 @@ from dakghar.campaigns.multipart import read_form
 from dakghar.campaigns.service import CampaignService, CampaignSpec, CampaignView
 from dakghar.core.csvcells import safe_writer
 from dakghar.errors import NotReady, ValidationError
-from dakghar.store.sqlite.store import SqliteStore
+from dakghar.store.campaigns import CampaignStore
 
 
 def campaign_service(svc: Services) -> CampaignService:
     """The app's campaign service (built on first use)."""
     found = svc.extras.get("campaigns")
     if not isinstance(found, CampaignService):
-        if not isinstance(svc.store, SqliteStore):
-            raise NotReady("campaigns need the embedded SQLite store")
+        if not isinstance(svc.store, CampaignStore):
+            raise NotReady("the configured store does not keep campaigns")
         found = svc.extras["campaigns"] = CampaignService(svc.store, svc.acceptor)
     return found
 
 
 async def component(svc: Services) -> Callable[[], Awaitable[None]]:
     """Started with the app: recover what crashed ingests left; stop live ingests at the end."""
-    if not isinstance(svc.store, SqliteStore):
+    if not isinstance(svc.store, CampaignStore):
 
         async def nothing() -> None:
             return None

@@ -24,7 +24,8 @@ from typing import Any, Protocol
 class Cursor(Protocol):
     """What a statement returns: rows, and how many rows it changed."""
 
-    rowcount: int
+    @property
+    def rowcount(self) -> int: ...  # read-only, as on sqlite3.Cursor
 
     def fetchone(self) -> Any: ...
 

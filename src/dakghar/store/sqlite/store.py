@@ -39,6 +39,7 @@ from dakghar.store.base import (
     new_webhook_secret,
     now_ms,
 )
+from dakghar.store.sql.campaigns import CampaignStoreMixin
 from dakghar.store.sqlite.otp import OtpStoreMixin
 from dakghar.store.sqlite.pipeline import PipelineStoreMixin
 from dakghar.store.sqlite.retention import RetentionStoreMixin
@@ -111,7 +112,7 @@ def _account(row: tuple[Any, ...]) -> Account:
     return a
 
 
-class SqliteStore(PipelineStoreMixin, OtpStoreMixin, RetentionStoreMixin):
+class SqliteStore(PipelineStoreMixin, OtpStoreMixin, RetentionStoreMixin, CampaignStoreMixin):
     """:class:`dakghar.store.base.Store` on one SQLite file."""
 
     def __init__(self, url: str, settings: StoreSettings | None = None) -> None:
