@@ -123,10 +123,13 @@ def _release_staged(c: Conn, campaign_id: str, after: str, limit: int) -> tuple[
     ids = [r[0] for r in c.execute(_STAGED_PAGE, (account_id, campaign_id, after, staged, limit))]
     if not ids:
         return 0, after
+    # By primary key: the ids are this campaign's staged rows, and a condition on campaign_id
+    # here would make SQLite walk ix_messages_campaign (every waiting row of the campaign).
+    # Still staged is checked again, so that no row is ever moved twice.
     cur = c.execute(
-        f"{_SHIFT}WHERE id BETWEEN ? AND ? AND campaign_id = ? AND {_WAITING} "
+        f"{_SHIFT}WHERE id IN ({', '.join('?' for _ in ids)}) AND {_WAITING} "
         "AND next_attempt_at >= ?",
-        (delta, delta, delta, ids[0], ids[-1], campaign_id, staged),
+        (delta, delta, delta, *ids, staged),
     )
     return max(int(cur.rowcount), 1), str(ids[-1])  # >= 1: more may follow
 
