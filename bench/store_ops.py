@@ -69,6 +69,7 @@ async def run(count: int, batch: int) -> None:
         drafts = [Draft(to=f"+9198{i:08d}", body="Your order has shipped") for i in range(count)]
 
         async def accept_one(d: Draft) -> str:
+            await acceptor.prepare(account)
             rows, errors = acceptor.build_many([d], account, sandbox=False)
             assert not errors, errors
             out = await acceptor.write(account, [r for _, r in rows], sandbox=False)

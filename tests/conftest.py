@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from dakghar.api.app import create_app  # noqa: E402
 from dakghar.core.keys import generate_key  # noqa: E402
 from dakghar.settings import ApiSettings, Settings  # noqa: E402
 from dakghar.store.base import Account, ApiKey, now_ms  # noqa: E402
+from tests import pg  # noqa: E402
 
 
 @dataclass
@@ -57,10 +59,22 @@ class Gateway:
         return Tenant(acc, new.key)
 
 
+# DAKGHAR_TEST_STORE=postgresql runs the app-level tests on a fresh PostgreSQL database each
+# (the parity check of the two backends beyond the store contract suite).
+TEST_STORE = os.environ.get("DAKGHAR_TEST_STORE", "sqlite")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    yield
+    pg.drop_created()
+
+
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    """Settings on a fresh SQLite file in ``tmp_path``."""
+    """Settings on a fresh SQLite file in ``tmp_path`` (or PostgreSQL database, above)."""
+    url = pg.create() if TEST_STORE == "postgresql" else f"sqlite:///{tmp_path}/dakghar.db"
     return Settings(
-        database_url=f"sqlite:///{tmp_path}/dakghar.db",
+        database_url=url,
         data_dir=str(tmp_path),
         secret_key="test-secret-" + "x" * 32,
         **overrides,

@@ -62,7 +62,7 @@ def test_failover_to_a_second_provider_and_back_when_the_first_recovers(tmp_path
         ]
         routes = [{"country": "IN", "connectors": ["A", "B"]}]
         with delivering(tmp_path, connectors=connectors, routes=routes) as gw:
-            dispatcher = gw.services.extras["dispatcher"]
+            dispatcher = gw.services.delivery.dispatcher
             dispatcher.breakers["A"] = breaker = CircuitBreaker(open_seconds=1.0)
             t = gw.tenant(mode="live")
             first = [send(gw, t.headers, to=f"+9198123450{i:02d}")["id"] for i in range(20)]

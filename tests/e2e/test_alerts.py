@@ -35,7 +35,7 @@ def test_rules_fire_and_resolve_with_signed_webhooks(
             # the test drives evaluation itself instead of waiting for the timer
             start = alerts_component(gw.settings, interval=3600)
             stop = gw.client.portal.call(start, gw.services)
-            ev: AlertEvaluator = gw.services.extras["alerts"]
+            ev: AlertEvaluator = gw.services.alerts
             poor = gw.tenant(mode="live", name="lowbudget", balance_milli=10_000)
             t = gw.tenant(mode="test")
             for _ in range(2):
@@ -78,5 +78,5 @@ def test_the_prometheus_rules_file_only_uses_metrics_we_export(tmp_path: Path) -
         for name in re.findall(r"dakghar_[a-z0-9_]+", rule["expr"])
     }
     with delivering(tmp_path) as gw:
-        families = {f.name for f in gw.services.extras["metrics"].registry.collect()}
+        families = {f.name for f in gw.services.metrics.registry.collect()}
     assert used <= families, used - families

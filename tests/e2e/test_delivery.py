@@ -93,7 +93,7 @@ def test_a_long_unicode_message_is_delivered_once_every_part_is(gw: Gateway) -> 
     assert m["segments"] > 1
     done = wait_status(gw, t.headers, m["id"], FINAL)
     assert done["status"] == "delivered"
-    sim = gw.services.extras["simulator"]
+    sim = gw.services.delivery.simulator
     assert sim.stats.receipts_sent >= m["segments"]
 
 

@@ -95,7 +95,7 @@ def test_live_traffic_never_reaches_the_simulator_even_if_a_route_names_it(
     tmp_path: Path,
 ) -> None:
     with delivering(tmp_path) as gw:
-        dispatcher = gw.services.extras["dispatcher"]
+        dispatcher = gw.services.delivery.dispatcher
         # as a reload before this fix could leave it: a route to the fake carrier
         dispatcher.router = Router.from_settings([{"country": "IN", "connectors": ["simulator"]}])
         live = gw.tenant(mode="live", balance_milli=10_000)
@@ -116,7 +116,7 @@ def test_readyz_reflects_the_live_connectors_not_the_simulator(tmp_path: Path) -
     with delivering(tmp_path, connectors=connectors) as gw:
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:  # wait until the simulator is bound
-            if gw.services.extras["dispatcher"].connectors["simulator"].ready:
+            if gw.services.delivery.dispatcher.connectors["simulator"].ready:
                 break
             time.sleep(0.05)
         r = gw.client.get("/readyz")
@@ -149,7 +149,7 @@ def test_the_in_process_simulator_refuses_its_own_system_id_with_another_passwor
     tmp_path: Path,
 ) -> None:
     with delivering(tmp_path) as gw:
-        sim = gw.services.extras["simulator"]
+        sim = gw.services.delivery.simulator
         host, port = sim.address
         password = sim.config.password
         assert password and len(password) <= 8
@@ -180,7 +180,7 @@ def test_the_api_stays_up_while_the_smpp_port_is_flooded(tmp_path: Path) -> None
     import socket
 
     with delivering(tmp_path) as gw:
-        host, port = gw.services.extras["simulator"].address
+        host, port = gw.services.delivery.simulator.address
         t = gw.tenant(mode="test")
         flood: list[socket.socket] = []
         try:
@@ -193,7 +193,7 @@ def test_the_api_stays_up_while_the_smpp_port_is_flooded(tmp_path: Path) -> None
             m = send(gw, t.headers, to="+919812345678")
             assert wait_status(gw, t.headers, m["id"], FINAL)["status"] == "delivered"
             time.sleep(0.3)
-            refused = gw.services.extras["simulator"].stats.connections_refused
+            refused = gw.services.delivery.simulator.stats.connections_refused
             assert refused >= len(flood) - 50  # the excess was closed, not kept open
         finally:
             for s in flood:

@@ -28,5 +28,5 @@ def clock(gateway: Gateway) -> Clock:
     """Give the gateway an OTP service that reads this clock."""
     c = Clock()
     svc = gateway.services
-    svc.extras["otp"] = OtpService(svc.store, svc.acceptor, gateway.settings.secret, clock=c)
+    svc.otp = OtpService(svc.store, svc.acceptor, gateway.settings.secret, clock=c)
     return c

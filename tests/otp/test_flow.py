@@ -65,7 +65,7 @@ def test_sandbox_flow_send_read_check_wrong_then_right_then_reuse_is_refused(
     assert again.status_code == 409
     assert again.json()["code"] == "conflict"
     assert code not in again.text
-    stats = gateway.services.extras["otp"].stats()
+    stats = gateway.services.otp.stats()
     assert (stats["sent"], stats["approved"], stats["wrong_codes"]) == (1, 1, 1)
     assert stats["time_to_approve_seconds"]["count"] == 1
     assert stats["time_to_approve_seconds"]["buckets"]["10"] == 0
@@ -104,7 +104,7 @@ def test_a_code_expires_after_its_ttl(gateway: Gateway, clock: Clock) -> None:
     assert r.json() == {"id": otp["id"], "status": "expired", "attempts_left": 5}
     r = resend(gateway, t, otp["id"])
     assert r.status_code == 409
-    assert gateway.services.extras["otp"].stats()["expired"] == 1
+    assert gateway.services.otp.stats()["expired"] == 1
 
 
 def test_resend_waits_a_growing_cooldown_and_stops_after_three(
@@ -145,7 +145,7 @@ def test_resend_waits_a_growing_cooldown_and_stops_after_three(
     if latest != first_code:  # one chance in a million that the new code equals the old
         assert check(gateway, t, id=otp["id"], code=first_code).json()["status"] == "pending"
     assert check(gateway, t, id=otp["id"], code=latest).json()["status"] == "approved"
-    assert gateway.services.extras["otp"].stats()["resent"] == 3
+    assert gateway.services.otp.stats()["resent"] == 3
 
 
 def test_brute_force_ends_in_failed_and_the_right_code_no_longer_works(
@@ -159,7 +159,7 @@ def test_brute_force_ends_in_failed_and_the_right_code_no_longer_works(
     assert [s["status"] for s in seen] == ["pending"] * 4 + ["failed"]
     r = check(gateway, t, id=otp["id"], code=code)
     assert r.json() == {"id": otp["id"], "status": "failed", "attempts_left": 0}
-    assert gateway.services.extras["otp"].stats()["failed"] == 1
+    assert gateway.services.otp.stats()["failed"] == 1
 
 
 def test_twenty_racing_wrong_checks_get_no_more_than_the_attempts_left(
@@ -177,7 +177,7 @@ def test_twenty_racing_wrong_checks_get_no_more_than_the_attempts_left(
     assert all(r["status"] in ("pending", "failed") for r in results)
     assert sum(r["status"] == "pending" for r in results) == 4
     assert check(gateway, t, id=otp["id"], code=code).json()["status"] == "failed"
-    assert gateway.services.extras["otp"].stats()["wrong_codes"] == 5
+    assert gateway.services.otp.stats()["wrong_codes"] == 5
 
 
 def test_unknown_or_foreign_verifications_are_not_found(gateway: Gateway) -> None:
@@ -199,7 +199,7 @@ def test_a_repeated_idempotency_key_returns_the_first_verification(gateway: Gate
     assert again.headers["Idempotent-Replayed"] == "true"
     clash = gateway.client.post("/v1/otp", json={"to": "+919812345679"}, headers=headers)
     assert clash.status_code == 409
-    assert gateway.services.extras["otp"].stats()["sent"] == 1
+    assert gateway.services.otp.stats()["sent"] == 1
 
 
 def test_the_openapi_document_describes_the_otp_paths(gateway: Gateway) -> None:

@@ -40,7 +40,7 @@ def test_a_burst_to_many_numbers_of_one_range_is_blocked_as_sms_pumping(
     # Another range, and numbers already seen in this one, are unaffected.
     assert send(gateway, t, to="+919812346001").status_code == 201
     assert send(gateway, t, to="+919812345001").status_code == 201
-    assert gateway.services.extras["otp"].stats()["blocked"] == {"prefix": 1}
+    assert gateway.services.otp.stats()["blocked"] == {"prefix": 1}
     clock.advance(41)
     assert send(gateway, t, to="+919812345077").status_code == 201
 
@@ -58,7 +58,7 @@ def test_one_number_gets_a_few_codes_at_once_then_one_a_minute(
     assert send(gateway, t, to="+919812345679").status_code == 201  # other numbers go on
     clock.advance(60)
     assert send(gateway, t).status_code == 201
-    assert gateway.services.extras["otp"].stats()["blocked"] == {"number": 1}
+    assert gateway.services.otp.stats()["blocked"] == {"number": 1}
 
 
 def test_the_account_limit_applies_to_otp_sends_across_its_keys(gateway: Gateway) -> None:
@@ -75,7 +75,7 @@ def test_the_account_limit_applies_to_otp_sends_across_its_keys(gateway: Gateway
     assert r.status_code == 429
     assert "for this account" in r.json()["detail"]
     assert r.headers["Retry-After"] == "1"
-    assert gateway.services.extras["otp"].stats()["blocked"] == {"account": 1}
+    assert gateway.services.otp.stats()["blocked"] == {"account": 1}
 
 
 def test_countries_outside_the_accounts_allow_list_are_refused(gateway: Gateway) -> None:

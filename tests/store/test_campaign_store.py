@@ -20,10 +20,10 @@ from dakghar.store.campaigns import (
     CampaignStore,
     Reject,
 )
-from dakghar.store.sqlite import SqliteStore
+from dakghar.store.sql.core import SqlStore
 from tests.store.test_sqlite_store import row
 
-Store = SqliteStore  # what any_store yields; the tests use only its interfaces
+Store = SqlStore  # what any_store yields; the tests use only its interfaces
 
 
 def campaign(account_id: str, status: str = "ingesting", **fields: Any) -> CampaignRow:

@@ -13,6 +13,7 @@ import pytest
 
 from dakghar.core.ids import new_id
 from dakghar.store.base import OtpVerification, StatusChange, now_ms
+from dakghar.store.sql.core import SqlStore
 from dakghar.store.sqlite import SqliteStore
 from tests.store.test_sqlite_store import row
 
@@ -20,11 +21,9 @@ SECRET = b"s" * 32
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> SqliteStore:
-    s = SqliteStore(f"sqlite:///{tmp_path}/o.db")
-    await s.open()
-    yield s  # type: ignore[misc]
-    await s.close()
+def store(any_store: SqlStore) -> SqlStore:
+    """Every backend (the contract suite: ``tests/store/conftest.py``)."""
+    return any_store
 
 
 def digest(otp_id: str, code: str) -> str:
@@ -49,7 +48,7 @@ def verification(
     )  # fmt: skip
 
 
-async def otp_message(store: SqliteStore, account_id: str, *, sandbox: bool) -> str:
+async def otp_message(store: SqlStore, account_id: str, *, sandbox: bool) -> str:
     m = replace(
         row(account_id), type="otp", lane=0, body="Code 123456", redacted_body="Code ******",
         sandbox=sandbox,
@@ -58,7 +57,7 @@ async def otp_message(store: SqliteStore, account_id: str, *, sandbox: bool) -> 
     return m.id
 
 
-async def test_a_live_otp_body_is_masked_once_a_carrier_has_it(store: SqliteStore) -> None:
+async def test_a_live_otp_body_is_masked_once_a_carrier_has_it(store: SqlStore) -> None:
     acc = await store.create_account(name="a")
     mid = await otp_message(store, acc.id, sandbox=False)
     queued = await store.get_message(acc.id, mid)
@@ -71,7 +70,7 @@ async def test_a_live_otp_body_is_masked_once_a_carrier_has_it(store: SqliteStor
     assert stored is not None and stored.body == "Code ******"
 
 
-async def test_a_live_otp_that_ends_unsent_is_masked_too(store: SqliteStore) -> None:
+async def test_a_live_otp_that_ends_unsent_is_masked_too(store: SqlStore) -> None:
     acc = await store.create_account(name="a")
     mid = await otp_message(store, acc.id, sandbox=False)
     await store.apply([StatusChange(mid, "failed", error_code="no_route", detail="no route")])
@@ -79,7 +78,7 @@ async def test_a_live_otp_that_ends_unsent_is_masked_too(store: SqliteStore) -> 
     assert stored is not None and stored.body == "Code ******"
 
 
-async def test_sandbox_and_ordinary_bodies_are_kept_when_sent(store: SqliteStore) -> None:
+async def test_sandbox_and_ordinary_bodies_are_kept_when_sent(store: SqlStore) -> None:
     acc = await store.create_account(name="a")
     sandbox = await otp_message(store, acc.id, sandbox=True)
     plain = row(acc.id)
@@ -91,7 +90,7 @@ async def test_sandbox_and_ordinary_bodies_are_kept_when_sent(store: SqliteStore
 
 
 async def test_twenty_racing_wrong_checks_take_exactly_the_attempts_left(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     acc = await store.create_account(name="a")
     otp = verification(acc.id)
@@ -113,7 +112,7 @@ async def test_twenty_racing_wrong_checks_take_exactly_the_attempts_left(
     assert (right.verification.status, right.verification.attempts_left) == ("failed", 0)
 
 
-async def test_the_right_code_approves_once(store: SqliteStore) -> None:
+async def test_the_right_code_approves_once(store: SqlStore) -> None:
     acc = await store.create_account(name="a")
     otp = verification(acc.id)
     await store.create_otp(otp)
@@ -135,7 +134,7 @@ async def test_the_right_code_approves_once(store: SqliteStore) -> None:
     )
 
 
-async def test_only_one_of_two_racing_resends_wins(store: SqliteStore) -> None:
+async def test_only_one_of_two_racing_resends_wins(store: SqlStore) -> None:
     acc = await store.create_account(name="a")
     otp = verification(acc.id)
     await store.create_otp(otp)
@@ -174,7 +173,7 @@ async def test_only_one_of_two_racing_resends_wins(store: SqliteStore) -> None:
 
 
 async def test_a_new_verification_supersedes_and_the_sweep_expires_the_rest(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     acc = await store.create_account(name="a")
     first = verification(acc.id)

@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import pytest
 
 from dakghar.store.base import StatusChange, now_ms
-from dakghar.store.sqlite import SqliteStore
+from dakghar.store.sql.core import SqlStore
 from tests.store.test_sqlite_store import row
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> SqliteStore:
-    s = SqliteStore(f"sqlite:///{tmp_path}/p.db")
-    await s.open()
-    yield s  # type: ignore[misc]
-    await s.close()
+def store(any_store: SqlStore) -> SqlStore:
+    """Every backend (the contract suite: ``tests/store/conftest.py``)."""
+    return any_store
 
 
-async def queue(store: SqliteStore, account_id: str, n: int, **fields: object) -> list[str]:
+async def queue(store: SqlStore, account_id: str, n: int, **fields: object) -> list[str]:
     rows = []
     for _ in range(n):
         r = row(account_id)
@@ -33,7 +30,7 @@ async def queue(store: SqliteStore, account_id: str, n: int, **fields: object) -
 
 
 async def test_a_claim_takes_turns_between_accounts_and_leases_what_it_takes(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     big = await store.create_account(name="big", balance_milli=0)
     small = await store.create_account(name="small", balance_milli=0)
@@ -48,7 +45,7 @@ async def test_a_claim_takes_turns_between_accounts_and_leases_what_it_takes(
     assert again == []  # claimed messages are not claimed twice
 
 
-async def test_a_future_retry_is_not_claimed_before_it_is_due(store: SqliteStore) -> None:
+async def test_a_future_retry_is_not_claimed_before_it_is_due(store: SqlStore) -> None:
     acc = await store.create_account(name="a", balance_milli=0)
     later = now_ms() + 60_000
     await queue(store, acc.id, 2, next_attempt_at=later)
@@ -56,7 +53,7 @@ async def test_a_future_retry_is_not_claimed_before_it_is_due(store: SqliteStore
     assert rows == [] and dry == {acc.id: later}
 
 
-async def test_an_expired_lease_returns_the_message_to_the_queue(store: SqliteStore) -> None:
+async def test_an_expired_lease_returns_the_message_to_the_queue(store: SqlStore) -> None:
     acc = await store.create_account(name="a", balance_milli=0)
     await queue(store, acc.id, 1)
     rows, _ = await store.claim(1, [acc.id], 1, lease_ms=1)
@@ -68,7 +65,7 @@ async def test_an_expired_lease_returns_the_message_to_the_queue(store: SqliteSt
 
 
 async def test_a_report_before_the_submit_response_is_applied_when_the_id_arrives(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     acc = await store.create_account(name="a", balance_milli=0)
     [mid] = await queue(store, acc.id, 1)
@@ -83,7 +80,7 @@ async def test_a_report_before_the_submit_response_is_applied_when_the_id_arrive
 
 
 async def test_a_long_message_settles_only_when_every_part_is_reported(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     acc = await store.create_account(name="a", balance_milli=0)
     [mid] = await queue(store, acc.id, 1)
@@ -97,7 +94,7 @@ async def test_a_long_message_settles_only_when_every_part_is_reported(
     assert done is not None and done.status == "undelivered" and done.error_code == "undelivered"
 
 
-async def test_status_changes_write_signed_webhook_events_in_order(store: SqliteStore) -> None:
+async def test_status_changes_write_signed_webhook_events_in_order(store: SqlStore) -> None:
     acc = await store.create_account(name="a", balance_milli=0, webhook_events="sent")
     [mid] = await queue(store, acc.id, 1, callback_url="http://127.0.0.1:9/hook", reference="r1")
     await store.claim(1, [acc.id], 1, lease_ms=10_000)
@@ -116,7 +113,7 @@ async def test_status_changes_write_signed_webhook_events_in_order(store: Sqlite
     assert json.loads(second[0].payload)["status"] == "delivered"
 
 
-async def _webhook_statuses(store: SqliteStore, webhook_events: str, final: str) -> list[str]:
+async def _webhook_statuses(store: SqlStore, webhook_events: str, final: str) -> list[str]:
     acc = await store.create_account(name="w", balance_milli=0, webhook_events=webhook_events)
     [mid] = await queue(store, acc.id, 1, callback_url="http://127.0.0.1:9/hook")
     await store.claim(1, [acc.id], 1, lease_ms=10_000)
@@ -131,7 +128,7 @@ async def _webhook_statuses(store: SqliteStore, webhook_events: str, final: str)
 
 
 async def test_by_default_a_message_gets_one_webhook_at_its_final_status(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     assert await _webhook_statuses(store, "final", "delivered") == ["delivered"]
     assert await _webhook_statuses(store, "final", "undelivered") == ["undelivered"]
@@ -139,7 +136,7 @@ async def test_by_default_a_message_gets_one_webhook_at_its_final_status(
     assert await _webhook_statuses(store, "all", "delivered") == ["sending", "sent", "delivered"]
 
 
-async def test_a_retry_keeps_the_status_and_is_an_event_of_its_own(store: SqliteStore) -> None:
+async def test_a_retry_keeps_the_status_and_is_an_event_of_its_own(store: SqlStore) -> None:
     acc = await store.create_account(name="r", balance_milli=0, webhook_events="all")
     [mid] = await queue(store, acc.id, 1, callback_url="http://127.0.0.1:9/hook")
     await store.claim(1, [acc.id], 1, lease_ms=10_000)
@@ -163,17 +160,18 @@ async def test_a_retry_keeps_the_status_and_is_an_event_of_its_own(store: Sqlite
     assert statuses == ["sending"]  # the retry is not a status change: no second webhook
 
 
-async def test_an_abandoned_claim_returns_to_the_queue_still_sending(store: SqliteStore) -> None:
+async def test_an_abandoned_claim_returns_to_the_queue_still_sending(store: SqlStore) -> None:
     acc = await store.create_account(name="l", balance_milli=0)
     [mid] = await queue(store, acc.id, 1)
-    await store.claim(1, [acc.id], 1, lease_ms=10_000)
-    moved = await store.sweep(reclaim_all=True)
+    await store.claim(1, [acc.id], 1, lease_ms=10_000, owner="dsp_dead")
+    # A dispatcher that knows it is alone (the embedded lock) takes every other claim back.
+    moved = await store.sweep(owner="dsp_new", alone=True)
     assert [(m.id, m.status, m.lease_until) for m in moved["reclaimed"]] == [(mid, "sending", None)]
     [again], _ = await store.claim(1, [acc.id], 1, lease_ms=10_000)
     assert again.id == mid
 
 
-async def test_expiry_refunds_only_what_never_reached_a_carrier(store: SqliteStore) -> None:
+async def test_expiry_refunds_only_what_never_reached_a_carrier(store: SqlStore) -> None:
     acc = await store.create_account(name="a", balance_milli=5000)
     sent_row, kept_row = row(acc.id, price=1000), row(acc.id, price=1000)
     sent_row.expires_at = kept_row.expires_at = now_ms() - 1
@@ -192,7 +190,7 @@ async def test_expiry_refunds_only_what_never_reached_a_carrier(store: SqliteSto
     assert fresh is not None and fresh.balance_milli == 3000  # sent ones stay charged
 
 
-async def test_kill_switches_are_stored_and_listed(store: SqliteStore) -> None:
+async def test_kill_switches_are_stored_and_listed(store: SqlStore) -> None:
     acc = await store.create_account(name="a", balance_milli=0, sending_paused=True)
     await store.set_switch("global", "*", True)
     await store.set_switch("connector", "smsc-a", True)
@@ -205,7 +203,7 @@ async def test_kill_switches_are_stored_and_listed(store: SqliteStore) -> None:
 
 
 async def test_a_released_claim_is_back_in_the_queue_with_its_attempt_uncounted(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     acc = await store.create_account(name="a", balance_milli=0)
     await queue(store, acc.id, 3)
@@ -217,7 +215,7 @@ async def test_a_released_claim_is_back_in_the_queue_with_its_attempt_uncounted(
 
 
 async def test_batched_results_settle_each_message_and_count_each_in_the_rollups(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     from dakghar.store.base import Sent
 
@@ -235,7 +233,7 @@ async def test_batched_results_settle_each_message_and_count_each_in_the_rollups
 
 
 async def test_plain_sent_and_delivered_are_not_stored_but_still_listed_in_order(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     from dakghar.store.base import Sent
 
@@ -258,9 +256,9 @@ async def test_plain_sent_and_delivered_are_not_stored_but_still_listed_in_order
         ("delivered", None),
     ]
     assert msg.events[-2].at == msg.submitted_at and msg.events[-1].at == msg.delivered_at
-    import sqlite3
-
-    con = sqlite3.connect(store.path)  # the two implied events have no rows of their own
-    stored = con.execute("SELECT status FROM message_events WHERE message_id = ?", (mid,))
+    stored = await store._read(  # the two implied events have no rows of their own
+        lambda c: c.execute(
+            "SELECT status FROM message_events WHERE message_id = ? ORDER BY id", (mid,)
+        ).fetchall()
+    )
     assert [r[0] for r in stored] == ["sending", "sending"]
-    con.close()

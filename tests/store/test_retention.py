@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from starlette.testclient import TestClient
 from dakghar.api.app import create_app
 from dakghar.cli.main import cli
 from dakghar.store.base import MessageRow, now_ms
+from dakghar.store.sql.core import SqlStore
 from dakghar.store.sqlite import SqliteStore
 from tests.conftest import Gateway, make_settings
 from tests.store.test_sqlite_store import row
@@ -31,19 +31,17 @@ def aged(account_id: str, days: float, status: str = "delivered", **fields: obje
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(f"sqlite:///{tmp_path}/r.db")
-    await s.open()
-    yield s
-    await s.close()
+def store(any_store: SqlStore) -> SqlStore:
+    """Every backend (the contract suite: ``tests/store/conftest.py``)."""
+    return any_store
 
 
-async def bodies(store: SqliteStore, account_id: str, *msgs: MessageRow) -> list[str | None]:
+async def bodies(store: SqlStore, account_id: str, *msgs: MessageRow) -> list[str | None]:
     got = [await store.get_message(account_id, m.id) for m in msgs]
     return [g.body if g else "missing" for g in got]
 
 
-async def test_only_final_messages_past_retention_lose_their_body(store: SqliteStore) -> None:
+async def test_only_final_messages_past_retention_lose_their_body(store: SqlStore) -> None:
     acc = await store.create_account(name="a")  # retention_days 30, the default
     old = aged(acc.id, 31)
     old_otp = aged(acc.id, 40, "failed", redacted_body="Your code is ******")
@@ -60,7 +58,7 @@ async def test_only_final_messages_past_retention_lose_their_body(store: SqliteS
     assert await store.purge_bodies(now_ms()) == 0  # nothing left to do
 
 
-async def test_each_account_keeps_bodies_for_its_own_retention(store: SqliteStore) -> None:
+async def test_each_account_keeps_bodies_for_its_own_retention(store: SqlStore) -> None:
     week = await store.create_account(name="week", retention_days=7)
     forever = await store.create_account(name="forever", retention_days=0)
     w_old, w_new = aged(week.id, 8), aged(week.id, 6)
@@ -73,7 +71,7 @@ async def test_each_account_keeps_bodies_for_its_own_retention(store: SqliteStor
 
 
 async def test_a_backlog_is_purged_in_bounded_batches_between_other_writes(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     acc = await store.create_account(name="a")
     old = [aged(acc.id, 45, status) for status in ("delivered", "undelivered", "expired") * 7]

@@ -133,6 +133,8 @@ async def test_a_database_stamped_with_the_two_former_heads_upgrades(tmp_path: P
         conn.execute("ALTER TABLE accounts DROP COLUMN inbound_url")
         for later in ("previous_webhook_secret", "previous_secret_expires_at"):  # 0009
             conn.execute(f"ALTER TABLE accounts DROP COLUMN {later}")
+        conn.execute("DROP TABLE dispatchers")  # 0010
+        conn.execute("ALTER TABLE messages DROP COLUMN lease_owner")
     s2 = SqliteStore(url)
     await s2.open()
     got = await s2.get_account(acc.id)

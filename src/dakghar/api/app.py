@@ -1,14 +1,15 @@
-"""The app factory: builds the whole object graph from ``Settings`` in one place.
+"""The app factory: the ASGI face of the composition root (``dakghar.gateway``).
 
-``create_app(settings)`` returns the ASGI app; its lifespan opens the store and starts the
-background parts, so tests build exactly the graph production runs.
+``create_app(settings)`` returns the ASGI app; its lifespan opens a :class:`Gateway` with the
+API's role and closes it at shutdown, so tests build exactly the graph production runs. The
+app adds only HTTP: routes, middleware, problem+json errors and ``/metrics``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -30,51 +31,38 @@ from dakghar.api import (
 )
 from dakghar.api.metrics_access import MetricsAccess, MetricsListenerOnly
 from dakghar.api.problems import handle_dakghar_error, handle_http_exception, handle_unexpected
-from dakghar.api.services import Services
 from dakghar.errors import DakgharError
-from dakghar.observability.logging import get_logger
-from dakghar.observability.metrics import (
-    CONTENT_TYPE,
-    Metrics,
-    MetricsMiddleware,
-    refresh_forever,
-)
-from dakghar.otp import OtpService
+from dakghar.gateway import Component, DeliveryMode, Gateway
+from dakghar.observability.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from dakghar.settings import Settings, ensure_secret_key
-from dakghar.store import Store, open_store
-from dakghar.store.base import now_ms
+from dakghar.store import Store
 
-RETENTION_EVERY_SECONDS = 600.0
+if TYPE_CHECKING:
+    from dakghar.pipeline.runtime import DeliveryPlan
 
-
-async def purge_forever(store: Store, every: float = RETENTION_EVERY_SECONDS) -> None:
-    """Run the retention purge (``Store.purge_bodies``) at start and then every ``every`` s."""
-    log = get_logger("dakghar.retention")
-    while True:
-        try:
-            purged = await store.purge_bodies(now_ms())
-            if purged:
-                log.info("retention purge", bodies=purged)
-        except Exception:  # a failed run is retried at the next one; the gateway goes on
-            log.exception("retention purge failed")
-        await asyncio.sleep(every)
-
-
-# A part started with the app (dispatcher, simulator, ...): gets the services, returns its stop.
-Component = Callable[[Services], Awaitable[Callable[[], Awaitable[None]]]]
+__all__ = ["Component", "create_app"]
 
 
 def create_app(
     settings: Settings,
     *,
     store: Store | None = None,
-    components: list[Component] | None = None,
+    delivery: DeliveryMode = "none",
+    plan: DeliveryPlan | None = None,
+    delivery_argv: Sequence[str] | None = None,
+    alerts: bool = False,
+    reload_on_hup: bool = False,
+    config_path: str | None = None,
+    components: Sequence[Component] | None = None,
     metrics_access: MetricsAccess | None = None,
 ) -> Starlette:
     """The ASGI application for ``settings``.
 
-    ``metrics_access`` says who may read ``/metrics`` (``dakghar serve`` passes the rule for the
-    addresses it bound); by default it is derived from ``settings`` and the environment.
+    ``delivery`` … ``config_path`` say which parts the gateway runs (``Gateway.open``); by
+    default the API alone, over ``store`` or the one ``settings`` names. ``components`` start
+    last, with the services. ``metrics_access`` says who may read ``/metrics`` (``dakghar
+    serve`` passes the rule for the addresses it bound); by default it is derived from
+    ``settings`` and the environment.
     """
     settings = ensure_secret_key(settings)
     metrics = Metrics()
@@ -89,31 +77,25 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        st = store or open_store(settings)
-        await st.open()
-        svc = await Services.assemble(settings, st)
-        svc.extras["metrics"] = metrics
-        otp_service = svc.extras["otp"] = OtpService(st, svc.acceptor, settings.secret)
-        metrics.state.otp = otp_service.stats
-        svc.acceptor.listeners.append(metrics.on_accepted)
-        app.state.services = svc
-        refresher = asyncio.create_task(refresh_forever(metrics, st), name="dakghar-metrics")
-        purger = asyncio.create_task(purge_forever(st), name="dakghar-retention")
-        stops = []
+        gateway = await Gateway.open(
+            settings,
+            role="api",
+            store=store,
+            metrics=metrics,
+            delivery=delivery,
+            plan=plan,
+            delivery_argv=delivery_argv,
+            alerts=alerts,
+            reload_on_hup=reload_on_hup,
+            config_path=config_path,
+            components=components or (),
+        )
+        app.state.gateway = gateway
+        app.state.services = gateway.services
         try:
-            # Campaigns first: ingests a crash interrupted are ended before anything dispatches.
-            stops.append(await campaigns.component(svc))
-            for component in components or []:
-                stops.append(await component(svc))
             yield
         finally:
-            for stop in reversed(stops):
-                await stop()
-            for task in (refresher, purger):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await st.close()
+            await gateway.close()
 
     return Starlette(
         routes=[

@@ -3,14 +3,14 @@
 The upload is parsed as a stream (``campaigns.multipart``): the CSV goes to a temporary file in
 the data directory, and once the whole body is received the request answers ``201`` with the
 campaign ``ingesting``; :class:`dakghar.campaigns.service.CampaignService` (on the app's
-services, ``extras["campaigns"]``) reads the file back row by row in the background. The report
+services, ``Services.campaigns``) reads the file back row by row in the background. The report
 streams page by page, every cell neutralised against formula injection (``core.csvcells``).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -28,30 +28,13 @@ from dakghar.campaigns.multipart import read_form
 from dakghar.campaigns.service import CampaignService, CampaignSpec, CampaignView
 from dakghar.core.csvcells import safe_writer
 from dakghar.errors import NotReady, ValidationError
-from dakghar.store.campaigns import CampaignStore
 
 
 def campaign_service(svc: Services) -> CampaignService:
-    """The app's campaign service (built on first use)."""
-    found = svc.extras.get("campaigns")
-    if not isinstance(found, CampaignService):
-        if not isinstance(svc.store, CampaignStore):
-            raise NotReady("the configured store does not keep campaigns")
-        found = svc.extras["campaigns"] = CampaignService(svc.store, svc.acceptor)
-    return found
-
-
-async def component(svc: Services) -> Callable[[], Awaitable[None]]:
-    """Started with the app: recover what crashed ingests left; stop live ingests at the end."""
-    if not isinstance(svc.store, CampaignStore):
-
-        async def nothing() -> None:
-            return None
-
-        return nothing
-    service = campaign_service(svc)
-    await service.recover()
-    return service.close
+    """The app's campaign service (built, and recovered, by ``dakghar.gateway``)."""
+    if svc.campaigns is None:
+        raise NotReady("the configured store does not keep campaigns")
+    return svc.campaigns
 
 
 def view(c: CampaignView) -> dict[str, Any]:

@@ -53,7 +53,7 @@ async def dashboard_data(request: Request) -> Response:
         if status == "queued":
             lanes[_LANES.get(lane, lane)] += int(n)
     counters = {"accepted": 0.0, "sent": 0.0, "delivered": 0.0, "failed": 0.0}
-    metrics = svc.extras.get("metrics")
+    metrics = svc.metrics
     if metrics is not None:
         for family in metrics.families():
             for s in family.samples:
@@ -89,7 +89,7 @@ async def dashboard_data(request: Request) -> Response:
                     "failed": sum(done.get(s, 0) for s in _FAILED),
                 }
             )
-    alerts = svc.extras.get("alerts")
+    alerts = svc.alerts
     by_carrier = await svc.store.delivery_stats(None, "carrier", since, now + 1)
     by_region = await svc.store.delivery_stats(None, "region", since, now + 1)
     body = {

@@ -95,6 +95,7 @@ async def send_message(request: Request) -> Response:
     req: schemas.MessageRequest = decode_json(_message_decoder, body)
     svc.check_callback(req.callback_url)
     svc.acceptor.check_open(caller.account)
+    await svc.acceptor.prepare(caller.account)
     rows, failed = svc.acceptor.build_many(
         [_draft(req, req.to)], caller.account, sandbox=caller.sandbox
     )
@@ -207,6 +208,7 @@ async def send_batch(request: Request) -> Response:
             return replay(earlier, digest)
     drafts = _batch_drafts(svc, body)
     svc.acceptor.check_open(caller.account)
+    await svc.acceptor.prepare(caller.account)
     rows, failed = svc.acceptor.build_many(drafts, caller.account, sandbox=caller.sandbox)
 
     def response(outcome: AcceptOutcome) -> schemas.BatchResponse:

@@ -1,7 +1,7 @@
 """``/v1/otp``: start a verification, resend its code, check a code (API.md "OTP").
 
 Handlers decode with the Structs of ``api.otp_schemas`` and leave every rule to
-:class:`dakghar.otp.OtpService`, which lives on the app's services (``extras["otp"]``).
+:class:`dakghar.otp.OtpService`, which lives on the app's services (``Services.otp``).
 """
 
 from __future__ import annotations
@@ -36,11 +36,8 @@ _encoder = render.encoder
 
 
 def otp_service(svc: Services) -> OtpService:
-    """The app's OTP service (built on first use unless the app factory provided one)."""
-    found = svc.extras.get("otp")
-    if not isinstance(found, OtpService):
-        found = svc.extras["otp"] = OtpService(svc.store, svc.acceptor, svc.settings.secret)
-    return found
+    """The app's OTP service (built by the composition root, ``dakghar.gateway``)."""
+    return svc.otp
 
 
 def view(otp: OtpVerification, max_resends: int) -> otp_schemas.Otp:

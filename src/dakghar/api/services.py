@@ -1,4 +1,4 @@
-"""What the API handlers work with, built once by the app factory and kept on ``app.state``.
+"""What the API handlers work with, built once by ``dakghar.gateway`` and kept on ``app.state``.
 
 Also the request-body and idempotency plumbing that every creating endpoint shares.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -23,38 +23,35 @@ from dakghar.settings import Settings
 from dakghar.store.base import IdempotencyRecord, Store
 from dakghar.webhooks.urls import check_callback_url, gateway_addresses
 
+if TYPE_CHECKING:
+    from dakghar.campaigns.service import CampaignService
+    from dakghar.observability.alerts import AlertEvaluator
+    from dakghar.observability.metrics import Metrics
+    from dakghar.otp import OtpService
+
 JSON = "application/json"
 T = TypeVar("T")
 
 
 @dataclass
 class Services:
-    """The app's object graph."""
+    """What the handlers work with: built once by the composition root (``dakghar.gateway``),
+    each part typed; nothing is built on a first request."""
 
     settings: Settings
     store: Store
     auth: Authenticator
     acceptor: Acceptor
     switches: Switchboard
+    metrics: Metrics
+    otp: OtpService
+    campaigns: CampaignService | None = None  # None: this store cannot hold campaigns
+    alerts: AlertEvaluator | None = None  # the ``[[alerts]]`` evaluator, where it runs
     readiness: dict[str, Any] = field(default_factory=dict)
     delivery: DeliveryView | None = None  # the dispatcher, in this process or another
     # URLs that passed check_callback: the check is a pure function of the URL and the
     # settings, and applications send the same callback URL with every message.
     _callbacks_ok: set[tuple[str, str]] = field(default_factory=set, repr=False)
-    extras: dict[str, Any] = field(default_factory=dict)  # parts started by components
-
-    @classmethod
-    async def assemble(cls, settings: Settings, store: Store) -> Services:
-        """The parts every process of the gateway shares, over an open ``store``."""
-        switches = Switchboard(store)
-        await switches.refresh()
-        return cls(
-            settings=settings,
-            store=store,
-            auth=Authenticator(store, settings.secret),
-            acceptor=Acceptor(store, switches),
-            switches=switches,
-        )
 
     def check_callback(self, url: str | None, *, field: str = "callback_url") -> None:
         """Refuse a callback or inbound URL the gateway must not POST to (SSRF), with 422

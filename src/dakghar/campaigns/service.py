@@ -271,6 +271,7 @@ class CampaignService:
         """
         _check_spec(spec)
         self.acceptor.check_open(account)
+        await self.acceptor.prepare(account)  # rows are checked later, on the loop, without reads
         text = io.TextIOWrapper(upload, encoding="utf-8-sig", errors="replace", newline="")
         reader = csv.reader(text)
         try:
@@ -390,9 +391,7 @@ class CampaignService:
     ) -> Renderer:
         if spec.body:
             return renderer(spec.body, columns)
-        # The compliance tables are not behind the store's interface yet (compliance.records
-        # reads them on the store's reader connection): a store without them has no templates.
-        registered = (await compliance_records.load(self.store, account.id)).templates  # type: ignore[arg-type]
+        registered = (await compliance_records.load(self.store, account.id)).templates
         found = next((t for t in registered if t.id == spec.template_id), None)
         if found is None:
             raise NotFound(f"no DLT template {spec.template_id!r} on this account")

@@ -1,8 +1,9 @@
 """``dakghar senders|templates|dnd`` and ``dakghar accounts dlt``: India's DLT rules from the shell.
 
 Register sender headers and DLT templates per account, import the national do-not-disturb list
-(a file beside the database that a running gateway picks up within a second), and switch an
-account's DLT enforcement on or off. Each command opens the configured store and closes it.
+(a file beside an SQLite database, else in the data directory, that a running gateway picks up
+within a second), and switch an account's DLT enforcement on or off. Each command opens the
+configured store, whichever backend it is, and closes it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from dakghar.errors import DakgharError
 from dakghar.settings import Settings
 from dakghar.store import Store
 from dakghar.store.base import Account
-from dakghar.store.sqlite.store import SqliteStore, sqlite_path
 
 _ACCOUNT_HELP = "Account id or name."
 
@@ -31,12 +31,6 @@ async def _account(store: Store, name_or_id: str) -> Account:
     if acc is None:
         raise click.ClickException(f"no account with id or name {name_or_id!r}")
     return acc
-
-
-def _sqlite(store: Store) -> SqliteStore:
-    if not isinstance(store, SqliteStore):
-        raise click.ClickException("compliance records need the embedded SQLite store")
-    return store
 
 
 @accounts.command("dlt")
@@ -80,7 +74,7 @@ def senders_add(
 
     async def body(store: Store, _s: Settings) -> str:
         acc = await _account(store, account)
-        await records.add_sender(_sqlite(store), acc.id, records.Sender(header, stype, entity_id))
+        await records.add_sender(store, acc.id, records.Sender(header, stype, entity_id))
         return acc.id
 
     acc_id = with_store(ctx, body)
@@ -95,7 +89,7 @@ def senders_list(ctx: click.Context, account: str) -> None:
 
     async def body(store: Store, _s: Settings) -> records.Rules:
         acc = await _account(store, account)
-        return await records.load(_sqlite(store), acc.id)
+        return await records.load(store, acc.id)
 
     for s in with_store(ctx, body).senders:
         click.echo(json.dumps({"header": s.header, "type": s.type, "entity_id": s.entity_id}))
@@ -109,7 +103,7 @@ def templates() -> None:
 def _add(ctx: click.Context, account: str, items: list[Template]) -> int:
     async def body(store: Store, _s: Settings) -> int:
         acc = await _account(store, account)
-        return await records.add_templates(_sqlite(store), acc.id, items)
+        return await records.add_templates(store, acc.id, items)
 
     return with_store(ctx, body)
 
@@ -185,7 +179,7 @@ def templates_list(ctx: click.Context, account: str) -> None:
 
     async def body(store: Store, _s: Settings) -> records.Rules:
         acc = await _account(store, account)
-        return await records.load(_sqlite(store), acc.id)
+        return await records.load(store, acc.id)
 
     for t in with_store(ctx, body).templates:
         click.echo(
@@ -204,8 +198,10 @@ def dnd_group() -> None:
 def dnd_import(ctx: click.Context, file: Path) -> None:
     """Replace the DND list with FILE (CSV: phone,preferences; 0 = fully blocked)."""
 
-    async def where(_store: Store, settings: Settings) -> Path:
-        return Path(sqlite_path(settings.database_url)).parent
+    async def where(store: Store, settings: Settings) -> Path:
+        found = dnd.list_dir(store, settings.data_dir)
+        assert found is not None  # a data directory is always set
+        return found
 
     target = with_store(ctx, where)
     total = file.stat().st_size

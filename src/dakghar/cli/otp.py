@@ -38,7 +38,8 @@ async def _service(store: Store, settings: Settings) -> OtpService:
     structlog.configure(cache_logger_on_first_use=False)  # one short command: nothing to cache
     switches = Switchboard(store)
     await switches.refresh()
-    return OtpService(store, Acceptor(store, switches), settings.secret)
+    acceptor = Acceptor(store, switches, data_dir=settings.data_dir)
+    return OtpService(store, acceptor, settings.secret)
 
 
 def _fail(exc: DakgharError) -> click.ClickException:

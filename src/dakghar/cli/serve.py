@@ -1,4 +1,9 @@
-"""``dakghar serve``: the API (and the pipeline's parts as they come) in one process."""
+"""``dakghar serve``: checks the config, binds the listeners and runs one role of the gateway.
+
+Every role composes the one :class:`dakghar.gateway.Gateway`: the API (through
+``api.app.create_app``) with the delivery side inline, in a child process, or run apart; or
+(``--role dispatcher``) the delivery side alone.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +13,25 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 import msgspec
 
 from dakghar import __version__
-from dakghar.api.app import Component, create_app
+from dakghar.api.app import create_app
 from dakghar.api.listener import ListenError, StartupFailed, bind, hostport, tls_context
 from dakghar.api.listener import serve as run_server
 from dakghar.api.metrics_access import MetricsAccess, is_loopback, metrics_host
 from dakghar.api.services import Services
 from dakghar.core.keys import generate_key, parse_key, verify_key
+from dakghar.gateway import Component, DeliveryMode
 from dakghar.observability.logging import configure_logging, get_logger
 from dakghar.settings import PID_FILE, Settings, SettingsError, ensure_secret_key, load_settings
 from dakghar.store.base import ApiKey, now_ms
+
+if TYPE_CHECKING:
+    from dakghar.pipeline.runtime import DeliveryPlan
 
 DEMO_ACCOUNT = "demo"
 DEMO_KEY_FILE = "dakghar-demo.key"
@@ -132,20 +141,18 @@ def pid_file_component(path: Path) -> Component:
     return start
 
 
-def check_config(settings: Settings, *, delivery: bool) -> None:
-    """Build what the lifespan will build from the config once, so that errors come first.
+def check_config(settings: Settings, *, delivery: bool) -> DeliveryPlan | None:
+    """The delivery plan (connectors, router, simulated carrier) when this process delivers or
+    sees a delivery process, built once here so that errors come first.
 
-    The delivery component builds its connectors and router again when it starts (cheap: no
-    connection is opened by a constructor); building them here turns a bad table into one line
-    before any socket, store or banner.
+    No connection is opened by a constructor, so a bad table is one line before any socket,
+    store or banner; the gateway then runs these very objects instead of building them again.
     """
     if not delivery:
-        return
-    from dakghar.pipeline.runtime import build_connectors, build_router, simulator_config
+        return None
+    from dakghar.pipeline.runtime import DeliveryPlan
 
-    connectors = build_connectors(settings.connectors)
-    build_router(settings.routes, list(connectors))
-    simulator_config(settings.simulator)
+    return DeliveryPlan.from_settings(settings)
 
 
 def describe(exc: BaseException) -> str:
@@ -247,15 +254,17 @@ def serve(
         server = msgspec.structs.replace(settings.server, **given)
         settings = msgspec.structs.replace(settings, server=server)
     configure_logging(settings.log_level, settings.log_format)
-    delivery = "none" if no_delivery or role == "api" else settings.server.delivery
     if role == "dispatcher":
         _run_dispatcher(settings, config)
         return
-    from dakghar.observability.alerts import alerts_component
+    mode: DeliveryMode = "remote" if role == "api" else settings.server.delivery
+    if no_delivery and role != "api":
+        mode = "none"
+    from dakghar.observability.alerts import parse_rules
 
     try:
-        check_config(settings, delivery=delivery != "none" or role == "api")
-        alerts = alerts_component(settings)
+        plan = check_config(settings, delivery=mode != "none")
+        parse_rules(settings.alerts)
         MetricsAccess.from_settings(settings)  # the token variable and the listener's settings
         tls = tls_context(settings.server)
     except (SettingsError, ValueError) as exc:
@@ -274,43 +283,42 @@ def serve(
     metrics_port = sockets[1].getsockname()[1] if len(sockets) > 1 else None
     access = MetricsAccess.from_settings(settings, api_host=api_host, metrics_port=metrics_port)
     url = f"{'https' if tls else 'http'}://{hostport(settings.host, api_port)}"
-    components: list[Component] = []
-    # Imported here so that the admin commands start without loading the SMPP stack.
-    if delivery == "inline":
-        from dakghar.pipeline.runtime import delivery_component
-
-        components.append(delivery_component(settings, reload_on_hup=True, config_path=config))
-    elif delivery == "process" or role == "api":
-        from dakghar.pipeline.process import DeliveryProcess
-
-        argv = None
-        if delivery == "process":
-            argv = [sys.executable, "-m", "dakghar", "serve", "--role", "dispatcher",
-                    "--host", settings.host, "--port", str(api_port)]  # fmt: skip
-            argv += ["--config", config] if config else []
-            argv += ["--demo"] if demo else []
-        components.append(DeliveryProcess(settings, argv).component)
-    components.append(alerts)
-    components.append(pid_file_component(Path(settings.data_dir) / PID_FILE))
+    argv: list[str] | None = None
+    if mode == "process":
+        argv = [sys.executable, "-m", "dakghar", "serve", "--role", "dispatcher",
+                "--host", settings.host, "--port", str(api_port)]  # fmt: skip
+        argv += ["--config", config] if config else []
+        argv += ["--demo"] if demo else []
+    components: list[Component] = [pid_file_component(Path(settings.data_dir) / PID_FILE)]
     on_started: list[Callable[[], None]] = []
     if demo:
         banner = DemoBanner(url)
         components.append(banner.component)
         on_started.append(banner.show)
-    app = create_app(settings, components=components, metrics_access=access)
+    app = create_app(
+        settings,
+        delivery=mode,
+        plan=plan,
+        delivery_argv=argv,
+        alerts=True,
+        reload_on_hup=True,
+        config_path=config,
+        components=components,
+        metrics_access=access,
+    )
     log = get_logger("dakghar.serve")
-    log.info("starting", url=url, database=settings.database_url, role=role, delivery=delivery)
+    log.info("starting", url=url, database=settings.database_url, role=role, delivery=mode)
     if metrics_port is not None:
         mhost = metrics_host(settings)
         log.info("metrics listener", url=f"http://{hostport(mhost, metrics_port)}/metrics")
         if access.token is None and not is_loopback(mhost):
             log.warning("metrics listener open to every peer that reaches it", host=mhost)
     with contextlib.ExitStack() as stack:
-        if delivery == "inline":
-            from dakghar.pipeline.process import dispatcher_lock
+        if mode == "inline":
+            from dakghar.pipeline.process import embedded_lock
 
-            try:  # one dispatcher per store: this process is it
-                stack.enter_context(dispatcher_lock(settings))
+            try:  # one dispatcher per embedded store: this process is it
+                stack.enter_context(embedded_lock(settings))
             except RuntimeError as exc:
                 raise StartupError(str(exc)) from exc
         try:
@@ -325,14 +333,21 @@ def serve(
 
 def _run_dispatcher(settings: Settings, config: str | None) -> None:
     """``--role dispatcher``: the delivery side alone, in this process."""
+    from dakghar.gateway import Gateway
     from dakghar.pipeline.process import run_dispatcher
 
     try:
-        check_config(settings, delivery=True)
+        plan = check_config(settings, delivery=True)
     except (SettingsError, ValueError) as exc:
         raise StartupError(describe(exc)) from exc
+
+    async def open_gateway() -> Gateway:
+        return await Gateway.open(
+            settings, role="dispatcher", plan=plan, reload_on_hup=True, config_path=config
+        )
+
     try:
-        run_dispatcher(settings, config)
+        run_dispatcher(settings, open_gateway)
     except (SettingsError, ValueError, RuntimeError, OSError) as exc:
         raise StartupError(describe(exc)) from exc
     except KeyboardInterrupt:

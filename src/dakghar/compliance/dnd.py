@@ -131,6 +131,15 @@ def _read_run(path: Path) -> Iterator[int]:
             yield from block
 
 
+def list_dir(store: object, data_dir: str | Path | None) -> Path | None:
+    """Where the imported list lives: beside an embedded store's database file, else (a
+    database server) in the data directory; None when neither is known."""
+    path = getattr(store, "path", None)  # the file of an embedded (SQLite) store
+    if isinstance(path, str):
+        return Path(path).parent
+    return Path(data_dir) if data_dir is not None else None
+
+
 def import_csv(
     source: Path, target_dir: Path, on_progress: Callable[[int], None] | None = None
 ) -> ImportResult:

@@ -9,14 +9,11 @@ accounts to the number are refused as ``dnd_blocked`` (``pipeline.dnd``).
 
 from __future__ import annotations
 
-import sqlite3
-
 from dakghar.compliance import records
 from dakghar.core.numbers import mask, parse_number
 from dakghar.errors import DakgharError
 from dakghar.observability.logging import get_logger
-from dakghar.store.base import Store
-from dakghar.store.sqlite.store import SqliteStore
+from dakghar.store.compliance import ComplianceStore
 
 log = get_logger(__name__)
 
@@ -31,42 +28,19 @@ def is_opt_out(text: str) -> bool:
     return bool(words) and words[0].upper().rstrip(".!") in KEYWORDS
 
 
-def _owners(conn: sqlite3.Connection, header: str, number: str) -> list[str]:
-    """Accounts the reply belongs to: those that registered ``header``, else that used it."""
-    registered = [
-        r[0]
-        for r in conn.execute(
-            "SELECT DISTINCT account_id FROM senders WHERE header = ? ORDER BY account_id",
-            (header.upper(),),
-        )
-    ]
-    if registered:
-        return registered
-    owners: list[str] = []
-    for (account_id,) in conn.execute("SELECT id FROM accounts ORDER BY id").fetchall():
-        used = conn.execute(  # ix_messages_account_to: one index range per account
-            "SELECT 1 FROM messages WHERE account_id = ? AND to_number = ? AND upper(sender) = ? "
-            "LIMIT 1",
-            (account_id, number, header.upper()),
-        ).fetchone()
-        if used:
-            owners.append(account_id)
-    return owners
-
-
-async def handle_inbound(store: Store, from_number: str, to: str, text: str) -> list[str]:
+async def handle_inbound(store: ComplianceStore, from_number: str, to: str, text: str) -> list[str]:
     """Record an opt-out if ``text`` is one; the accounts that now suppress ``from_number``.
 
     An inbound no account can be tied to records nothing: a suppression is per account, since
     the header the subscriber answered belongs to one.
     """
-    if not is_opt_out(text) or not isinstance(store, SqliteStore):
+    if not is_opt_out(text):
         return []
     try:
         number = parse_number(from_number, default_region="IN", allowed_countries=None).e164
     except DakgharError:
         return []
-    owners = await store._read(lambda c: _owners(c, to, number))
+    owners = await store.opt_out_owners(to, number)
     for account_id in owners:
         await records.suppress(store, account_id, number, "opt_out")
         log.info("opt_out", account_id=account_id, number=mask(number))

@@ -13,24 +13,14 @@ import itertools
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from dakghar.errors import ValidationError
+from dakghar.store.compliance import Template as Template  # the stored record, re-exported
 
 VAR = "{#var#}"
 MAX_VAR_CHARS = 30
 _VAR_SPLIT = re.compile(re.escape(VAR), re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
-
-
-@dataclass(frozen=True, slots=True)
-class Template:
-    """One registered DLT template of an account."""
-
-    id: str
-    header: str
-    category: str
-    text: str
 
 
 def pattern(text: str) -> str:

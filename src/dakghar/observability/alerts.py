@@ -31,19 +31,26 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import msgspec
 
-from dakghar.api.services import Services
 from dakghar.core.message import LANES
 from dakghar.core.times import iso
 from dakghar.observability.logging import get_logger
 from dakghar.observability.metrics import Metrics
 from dakghar.settings import Settings, SettingsError
-from dakghar.store.base import now_ms
+from dakghar.store.base import Store, now_ms
 from dakghar.webhooks.signing import sign
+
+
+class DeliveryState(Protocol):
+    """The delivery side as alerts see it (``pipeline.view.DeliveryView`` is one)."""
+
+    def state(self) -> dict[str, Any]:
+        """Dispatcher, connector and breaker state."""
+
 
 log = get_logger("dakghar.alerts")
 KINDS = {
@@ -114,11 +121,25 @@ def _window_delta(
 
 
 class AlertEvaluator:
-    """Evaluates rules on a timer and reports transitions."""
+    """Evaluates rules on a timer and reports transitions.
 
-    def __init__(self, rules: list[Rule], svc: Services, interval: float = 5.0) -> None:
+    Reads the store, the API's ``metrics`` (HTTP counters) and, through ``delivery``, the
+    delivery side as the API sees it (which may start after the evaluator is built).
+    """
+
+    def __init__(
+        self,
+        rules: list[Rule],
+        store: Store,
+        *,
+        metrics: Metrics | None = None,
+        delivery: Callable[[], DeliveryState | None] = lambda: None,
+        interval: float = 5.0,
+    ) -> None:
         self.rules = rules
-        self.svc = svc
+        self.store = store
+        self.metrics = metrics
+        self.delivery = delivery
         self.interval = interval
         self.states = {r.name: AlertState() for r in rules}
         self.recent: deque[dict[str, Any]] = deque(maxlen=100)
@@ -165,7 +186,7 @@ class AlertEvaluator:
         if rule.kind == "delivery_rate":
             minutes = float(p.get("minutes", 15))
             end = now_ms()
-            rows = await self.svc.store.delivery_stats(
+            rows = await self.store.delivery_stats(
                 None, "carrier", end - int(minutes * 60_000), end + 1
             )
             if "carrier" in p:
@@ -191,7 +212,7 @@ class AlertEvaluator:
             return Evaluation(p99 * 1000 > float(p["above_ms"]), p99 * 1000,
                               f"API p99 {p99 * 1000:.0f} ms")  # fmt: skip
         if rule.kind == "connector_down":
-            delivery = self.svc.delivery
+            delivery = self.delivery()
             connectors = delivery.state()["connectors"] if delivery else {}
             down = [
                 name
@@ -201,7 +222,7 @@ class AlertEvaluator:
             ]
             return Evaluation(bool(down), float(len(down)), f"down: {', '.join(down) or 'none'}")
         if rule.kind == "queue_age":
-            queue = await self.svc.store.queue_stats()
+            queue = await self.store.queue_stats()
             ages = queue.get("oldest_queued_seconds", {})
             lane = _LANES.get(str(p.get("lane")))
             oldest = max((a for k, a in ages.items() if lane in (None, int(k))), default=0.0)
@@ -210,14 +231,12 @@ class AlertEvaluator:
         # credits_low
         below = int(float(p["below"]) * 1000)
         account = p.get("account")
-        low = [
-            a for a in await self.svc.store.accounts_below(below) if account in (None, a.id, a.name)
-        ]
+        low = [a for a in await self.store.accounts_below(below) if account in (None, a.id, a.name)]
         names = ", ".join(a.name for a in low[:5])
         return Evaluation(bool(low), float(len(low)), f"low balance: {names or 'none'}")
 
     def _http_counters(self) -> dict[str, float]:
-        metrics: Metrics | None = self.svc.extras.get("metrics")
+        metrics = self.metrics
         out: dict[str, float] = {}
         if metrics is None:
             return out
@@ -275,19 +294,42 @@ def _p99(delta: dict[str, float]) -> float | None:
     return buckets[-1][0]
 
 
+class AlertsHost(Protocol):
+    """What :func:`alerts_component` needs of the parts it joins (the API's services)."""
+
+    @property
+    def store(self) -> Store: ...
+    @property
+    def metrics(self) -> Metrics | None: ...
+    @property
+    def delivery(self) -> DeliveryState | None: ...
+
+    alerts: AlertEvaluator | None
+
+
+async def start_alerts(
+    rules: list[Rule], host: AlertsHost, interval: float = 5.0
+) -> AlertEvaluator:
+    """Start evaluating ``rules`` over ``host``'s parts; it becomes ``host.alerts`` and feeds
+    ``dakghar_alerts_firing``."""
+    evaluator = AlertEvaluator(
+        rules, host.store, metrics=host.metrics, delivery=lambda: host.delivery, interval=interval
+    )
+    host.alerts = evaluator
+    if host.metrics is not None:
+        host.metrics.state.alerts = evaluator.firing
+    await evaluator.start()
+    return evaluator
+
+
 def alerts_component(
     settings: Settings, interval: float = 5.0
-) -> Callable[[Services], Awaitable[Callable[[], Awaitable[None]]]]:
-    """The start-up part that evaluates ``[[alerts]]`` inside the gateway."""
+) -> Callable[[AlertsHost], Awaitable[Callable[[], Awaitable[None]]]]:
+    """A start-up part (``api.app.Component``) that evaluates ``[[alerts]]`` in the gateway;
+    ``create_app(settings, alerts=True)`` does the same through the composition root."""
     rules = parse_rules(settings.alerts)
 
-    async def start(svc: Services) -> Callable[[], Awaitable[None]]:
-        evaluator = AlertEvaluator(rules, svc, interval)
-        svc.extras["alerts"] = evaluator
-        metrics: Metrics | None = svc.extras.get("metrics")
-        if metrics is not None:
-            metrics.state.alerts = evaluator.firing
-        await evaluator.start()
-        return evaluator.stop
+    async def start(host: AlertsHost) -> Callable[[], Awaitable[None]]:
+        return (await start_alerts(rules, host, interval)).stop
 
     return start

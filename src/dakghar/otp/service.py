@@ -137,6 +137,7 @@ class OtpService:
         """Start a verification: a new code in a new ``otp`` message."""
         check_request(req)
         self.acceptor.check_open(account)
+        await self.acceptor.prepare(account)
         now = self._now_ms()
         otp_id = new_id("otp")
         code = self._new_code(req.length)
@@ -191,6 +192,7 @@ class OtpService:
         otp = await self._get(account, otp_id)
         self._ensure_resendable(otp, now)
         self.acceptor.check_open(account)
+        await self.acceptor.prepare(account)
         step = 0
         if otp.message_id is not None:
             previous = await self.store.get_message(account.id, otp.message_id)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dakghar.compliance.dnd import FILE_NAME as DND_FILE
+from dakghar.compliance.dnd import list_dir
 from dakghar.compliance.hours import next_window
 from dakghar.compliance.policy import Compliance
 from dakghar.core.compose import Composed, compose
@@ -49,10 +50,10 @@ class Draft:
 Listener = Callable[[Sequence[MessageRow]], None]
 
 
-def dnd_path(store: Store) -> Path | None:
-    """Where the imported DND list lives: beside an embedded store's database file."""
-    path = getattr(store, "path", None)
-    return Path(path).parent / DND_FILE if isinstance(path, str) else None
+def dnd_path(store: Store, data_dir: str | None = None) -> Path | None:
+    """Where the imported DND list lives (``compliance.dnd.list_dir``, as ``dnd import``)."""
+    where = list_dir(store, data_dir)
+    return where / DND_FILE if where is not None else None
 
 
 class Acceptor:
@@ -64,11 +65,13 @@ class Acceptor:
         switches: Switchboard | None = None,
         dnd: DndRegistry | None = None,
         compliance: Compliance | None = None,
+        *,
+        data_dir: str | None = None,
     ) -> None:
         self.store = store
         self.switches = switches
         self.compliance = compliance or Compliance(store)
-        self.dnd = dnd or DndRegistry(path=dnd_path(store))
+        self.dnd = dnd or DndRegistry(path=dnd_path(store, data_dir))
         if self.dnd.suppressed is None:
             self.dnd.suppressed = self.compliance.suppressed
         self.listeners: list[Listener] = []
@@ -87,8 +90,19 @@ class Acceptor:
         ):
             raise SendingPaused.account()
 
+    async def prepare(self, account: Account) -> None:
+        """Have the account's compliance rules at hand for :meth:`build` (await it first).
+
+        Reads them only when this process's copy is missing or older than the refresh interval,
+        so a request normally costs nothing here; ``build`` itself never reads the database.
+        """
+        await self.compliance.prepare(account.id)
+
     def build(self, draft: Draft, account: Account, *, sandbox: bool, now: int) -> MessageRow:
-        """Validate and price one draft into a row ready to write (raises DakgharError)."""
+        """Validate and price one draft into a row ready to write (raises DakgharError).
+
+        Call :meth:`prepare` for the account first when on the event loop.
+        """
         mtype = MessageType(draft.type)
         composed: Composed = compose(
             to=draft.to,

@@ -2,18 +2,22 @@
 
 Lanes are strict priorities (otp > transactional > promotional); inside a lane, accounts take
 turns, so one account's million-message campaign never starves another's notifications. Claims
-are atomic in the store and carry a lease: a message whose worker dies returns to the queue when
-the lease runs out. Each message goes through its route's connectors in order (the simulator for
-sandbox keys); temporary failures are retried with backoff (``pipeline.retry``), moving on when
-a connector keeps failing or its circuit breaker is open; permanent ones fail at once, refunding
-what was never sent. Reports from connectors settle messages through the store.
+are atomic in the store and carry their owner: each dispatcher registers in the store and
+heartbeats, a dead one's claims return to the queue (never a live one's), every later write of a
+claimed message is fenced on its owner, and a dispatcher that cannot heartbeat stops sending.
+Each message goes through its route's connectors in order (the simulator for sandbox keys);
+temporary failures are retried with backoff (``pipeline.retry``), moving on when a connector
+keeps failing or its circuit breaker is open; permanent ones fail at once, refunding what was
+never sent. Reports from connectors settle messages through the store.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dakghar.connectors.base import Connector, ConnectorError, Outbound, Report
+from dakghar.core.ids import new_id
 from dakghar.core.message import LANES, ErrorCode, Status
 from dakghar.observability.logging import get_logger
 from dakghar.pipeline.batching import Coalescer
@@ -31,6 +36,7 @@ from dakghar.pipeline.routing import SANDBOX_CONNECTOR, NoRoute, Router, Routing
 from dakghar.pipeline.switches import Switchboard
 from dakghar.pipeline.wakeup import collect
 from dakghar.store.base import MessageRow, Sent, StatusChange, Store, now_ms
+from dakghar.store.sql.pipeline_ops import DEAD_AFTER_MS, HEARTBEAT_EVERY_S
 
 log = get_logger("dakghar.dispatcher")
 __all__ = ["SANDBOX_CONNECTOR", "Dispatcher", "DispatcherStats"]
@@ -47,6 +53,7 @@ class DispatcherStats:
     reports: int = 0
     reclaimed: int = 0
     expired: int = 0
+    fenced: int = 0  # times this dispatcher stopped sending for want of a heartbeat
     by_connector: dict[str, int] = field(default_factory=dict)
 
 
@@ -73,7 +80,7 @@ class Dispatcher:
         scan_interval: float = 2.0,
         rng: random.Random | None = None,
         on_change: Callable[[Sequence[MessageRow | None]], None] | None = None,
-        exclusive: bool = True,
+        exclusive: bool = False,
     ) -> None:
         self.store = store
         self.connectors = connectors
@@ -85,7 +92,15 @@ class Dispatcher:
         self.scan_interval = scan_interval
         self.rng = rng or random.Random()
         self.on_change = on_change
-        self.exclusive = exclusive  # the only dispatcher on this store (embedded SQLite)
+        # The only dispatcher that can run on this store (the embedded store's dispatcher lock
+        # says so): every claim but its own is an orphan. Otherwise only dead owners' are.
+        self.exclusive = exclusive
+        self.owner = new_id("dsp")
+        # False while the store has not heard this dispatcher's heartbeat recently enough for
+        # the fleet to count it alive: it claims and sends nothing then (its claims may be
+        # another's by now).
+        self.alive = False
+        self._last_beat = 0.0
         self.breakers = {name: CircuitBreaker() for name in connectors}
         self.pacers = {
             name: AsyncPacer(c.rate_per_second, c.max_in_flight) for name, c in connectors.items()
@@ -139,10 +154,11 @@ class Dispatcher:
         """Start connectors, recover the queue's state, and begin dispatching."""
         for name, connector in self.connectors.items():
             await connector.start(self._reporter(name))
-        # The embedded store has one dispatcher: claims found at start belong to a dead process
-        # (kill -9, power loss) and go back to the queue now rather than when their lease ends.
+        await self._register()
+        # Claims of dispatchers that died (kill -9, power loss) go back to the queue now; on
+        # the embedded store, which has one dispatcher, that is every claim found at start.
         while True:
-            moved = await self.store.sweep(reclaim_all=self.exclusive)
+            moved = await self.store.sweep(owner=self.owner, alone=self.exclusive)
             self.stats.reclaimed += len(moved["reclaimed"])
             if len(moved["reclaimed"]) < 5000:
                 break
@@ -152,6 +168,7 @@ class Dispatcher:
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="dakghar-claim"),
             asyncio.create_task(self._sweep_loop(), name="dakghar-sweep"),
+            asyncio.create_task(self._heartbeat_loop(), name="dakghar-heartbeat"),
         ]
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
@@ -174,6 +191,45 @@ class Dispatcher:
         await self._reports.close()
         for connector in self.connectors.values():
             await connector.stop()
+        with contextlib.suppress(Exception):  # else the fleet finds it dead in DEAD_AFTER_MS
+            await self.store.unregister_dispatcher(self.owner)
+
+    # -- the fleet's register ----------------------------------------------------------------
+
+    async def _register(self) -> None:
+        self.owner = new_id("dsp")
+        await self.store.register_dispatcher(self.owner, socket.gethostname(), os.getpid())
+        self.alive = True
+        self._last_beat = time.monotonic()
+
+    async def _heartbeat_loop(self) -> None:
+        while self._running:
+            await asyncio.sleep(HEARTBEAT_EVERY_S)
+            try:
+                if await self.store.heartbeat(self.owner):
+                    self._last_beat = time.monotonic()
+                    self.alive = True
+                else:
+                    # The fleet declared this dispatcher dead and rescued its claims: drop what
+                    # is buffered (theirs now) and join again under a new name.
+                    log.warning("declared dead by the fleet; registering again", owner=self.owner)
+                    self._fence()
+                    await self._register()
+            except Exception:
+                log.exception("heartbeat failed", owner=self.owner)
+            if self.alive and time.monotonic() - self._last_beat > DEAD_AFTER_MS / 2000:
+                log.error("no heartbeat for too long; sending stops", owner=self.owner)
+                self._fence()
+
+    def _fence(self) -> None:
+        """Stop sending: buffered claims are forgotten (the sweep of a live dispatcher returns
+        them to the queue once this one counts as dead)."""
+        if self.alive:
+            self.stats.fenced += 1
+        self.alive = False
+        for lane in self._ready.values():
+            lane.clear()
+        self._buffered = 0
 
     @property
     def ready(self) -> bool:
@@ -241,7 +297,7 @@ class Dispatcher:
 
     async def _release(self, ids: Sequence[str]) -> None:
         try:
-            await self.store.release(ids)
+            await self.store.release(ids, owner=self.owner)
         except Exception:  # their leases run out and the sweep returns them instead
             log.exception("could not return claimed messages to the queue", count=len(ids))
 
@@ -253,7 +309,7 @@ class Dispatcher:
         return min(1.0, max(0.005, (min(dues) - now) / 1000))
 
     async def _claim_once(self) -> list[MessageRow]:
-        if self.switches.global_paused:
+        if self.switches.global_paused or not self.alive:
             return []
         free = self._room()
         claimed: list[MessageRow] = []
@@ -270,7 +326,9 @@ class Dispatcher:
             self.rng.shuffle(accounts)  # fair turns without a persistent cursor
             per = max(1, min(500, free // len(accounts)))
             accounts = accounts[: max(1, free // per)]
-            rows, dry = await self.store.claim(lane, accounts, per, lease_ms=self.lease_ms)
+            rows, dry = await self.store.claim(
+                lane, accounts, per, lease_ms=self.lease_ms, owner=self.owner
+            )
             for account, nxt in dry.items():
                 if nxt is None:
                     active.pop(account, None)
@@ -334,6 +392,8 @@ class Dispatcher:
             free_slot()
 
     async def _send_one(self, row: MessageRow, free_slot: Callable[[], None]) -> None:
+        if not self.alive or row.lease_owner != self.owner:
+            return  # claimed under a name the fleet has since declared dead: not ours to send
         if row.expires_at <= now_ms():
             await self._finish(row, Status.EXPIRED, ErrorCode.EXPIRED,
                                "validity ended before it could be sent", refund=True)  # fmt: skip
@@ -374,7 +434,9 @@ class Dispatcher:
         # The carrier has answered: the slot is free for the next message now, while this one's
         # "sent" is written together with others' (the claim lease covers a crash in between).
         free_slot()
-        sent = await self._mark_sent(Sent(row.id, name, accepted.provider_ids, accepted.parts))
+        sent = await self._mark_sent(
+            Sent(row.id, name, accepted.provider_ids, accepted.parts, owner=self.owner)
+        )
         self._changed([sent])
 
     async def _failed(
@@ -426,6 +488,7 @@ class Dispatcher:
                 "step_attempts": attempts_here,
                 "lease_until": None,
             },
+            owner=self.owner,
         )
         self._changed(await self.store.apply([change]))
         active = self._active[row.lane]
@@ -444,7 +507,7 @@ class Dispatcher:
         self.stats.failed += 1
         fields = {"connector": connector} if connector else {}
         change = StatusChange(row.id, status.value, error_code=str(error_code), detail=detail,
-                              refund=refund, fields=fields)  # fmt: skip
+                              refund=refund, fields=fields, owner=self.owner)  # fmt: skip
         self._changed(await self.store.apply([change]))
 
     # -- reports and time --------------------------------------------------------------------
@@ -472,7 +535,7 @@ class Dispatcher:
         last_scan = time.monotonic()
         while self._running:
             try:
-                moved = await self.store.sweep()
+                moved = await self.store.sweep(owner=self.owner, alone=self.exclusive)
                 await self.switches.refresh()
                 if time.monotonic() - last_scan >= self.scan_interval:
                     # Messages queued by another process (the CLI, a campaign import) announce
@@ -495,6 +558,8 @@ class Dispatcher:
     def state(self) -> dict[str, Any]:
         """Connector, breaker and queue state for metrics, readiness and the CLI."""
         return {
+            "owner": self.owner,
+            "alive": self.alive,
             "in_flight": self._in_flight,
             "claimed_ahead": self._buffered,
             "active_accounts": {lane: len(a) for lane, a in self._active.items()},

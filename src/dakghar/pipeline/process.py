@@ -39,14 +39,22 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
 from dakghar.observability.logging import get_logger
 from dakghar.settings import STATE_FILE, Settings
+
+if TYPE_CHECKING:
+    from dakghar.connectors.base import Connector
+    from dakghar.observability.metrics import Metrics
+    from dakghar.pipeline.accept import Acceptor
+    from dakghar.pipeline.view import RemoteDelivery
+    from dakghar.pipeline.wakeup import Hint, HintSender
+    from dakghar.store.base import Store
 
 log = get_logger("dakghar.process")
 
@@ -83,6 +91,17 @@ def wake_address(settings: Settings) -> str | None:
         return None
     digest = hashlib.sha256(store_key(settings).encode()).hexdigest()[:24]
     return f"\0dakghar-wake-{digest}"
+
+
+def is_embedded(settings: Settings) -> bool:
+    """Whether the store is the embedded SQLite file, which has one dispatcher at a time."""
+    return settings.database_url.startswith("sqlite:///")
+
+
+def embedded_lock(settings: Settings) -> contextlib.AbstractContextManager[object]:
+    """The dispatcher lock on the embedded store; nothing on a fleet's store, where
+    dispatchers register and heartbeat in the store instead (any number may run)."""
+    return dispatcher_lock(settings) if is_embedded(settings) else contextlib.nullcontext()
 
 
 @contextlib.contextmanager
@@ -166,9 +185,16 @@ def inherited_settings() -> Settings | None:
 # -- the delivery process ---------------------------------------------------------------------
 
 
-def run_dispatcher(settings: Settings, config_path: str | None) -> None:
-    """``dakghar serve --role dispatcher``: the delivery side alone, until SIGTERM/SIGINT or
-    until the parent that started it goes away."""
+class Closable(Protocol):
+    """What the delivery process runs until it is told to stop (``dakghar.gateway.Gateway``)."""
+
+    async def close(self) -> None:
+        """Stop everything it started, in reverse."""
+
+
+def run_dispatcher(settings: Settings, open_parts: Callable[[], Awaitable[Closable]]) -> None:
+    """``dakghar serve --role dispatcher``: run what ``open_parts`` opens (the delivery side),
+    until SIGTERM/SIGINT or until the parent that started this process goes away."""
     factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     try:
         import uvloop
@@ -177,18 +203,11 @@ def run_dispatcher(settings: Settings, config_path: str | None) -> None:
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         pass
     # Taken before the loop starts: until the lock is ours, nothing here may touch the queue.
-    with dispatcher_lock(settings), asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(_dispatch(settings, config_path))
+    with embedded_lock(settings), asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(_dispatch(open_parts))
 
 
-async def _dispatch(settings: Settings, config_path: str | None) -> None:
-    from dakghar.api.services import Services
-    from dakghar.observability.metrics import Metrics
-    from dakghar.pipeline.runtime import delivery_component
-    from dakghar.pipeline.view import LocalDelivery
-    from dakghar.pipeline.wakeup import listen
-    from dakghar.store import open_store
-
+async def _dispatch(open_parts: Callable[[], Awaitable[Closable]]) -> None:
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -207,45 +226,42 @@ async def _dispatch(settings: Settings, config_path: str | None) -> None:
             done.set()
 
         loop.add_reader(fd, parent_gone)
-    store = open_store(settings)
-    await store.open()
-    stops: list[Callable[[], Awaitable[None]]] = []
-    tasks: list[asyncio.Task[Any]] = []
+    parts = await open_parts()
     try:
-        svc = await Services.assemble(settings, store)
-        metrics = svc.extras["metrics"] = Metrics()
-        start = delivery_component(
-            settings, reload_on_hup=True, config_path=config_path, scan_interval=1.0
-        )
-        stops.append(await start(svc))
-        assert isinstance(svc.delivery, LocalDelivery)
-        dispatcher = svc.delivery.dispatcher
-        address = wake_address(settings)
-        if address is not None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            sock.bind(address)
-            unlisten = listen(sock, dispatcher.merge)
-
-            async def close_hints() -> None:
-                unlisten()
-                sock.close()
-
-            stops.append(close_hints)
-        tasks.append(
-            asyncio.create_task(
-                write_forever(metrics_path(settings), metrics.render), name="dakghar-metrics"
-            )
-        )
         log.info("delivery process started", pid=os.getpid())
         await done.wait()
     finally:
-        for task in tasks:
-            task.cancel()
-        for stop in reversed(stops):
-            await stop()
-        await store.close()
+        await parts.close()
+
+
+def listen_for_hints(
+    settings: Settings, merge: Callable[[list[Hint]], None]
+) -> Callable[[], Awaitable[None]] | None:
+    """Bind the store's hint socket (the dispatcher lock's holder does) and hand what arrives
+    to ``merge`` (``Dispatcher.merge``); returns the stop, or None where there is no socket."""
+    from dakghar.pipeline.wakeup import listen
+
+    address = wake_address(settings)
+    if address is None:
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    try:
+        sock.bind(address)
+    except OSError:
+        # Another dispatcher of a fleet on this host has it: hints are only hints, and this
+        # one finds new messages by its scan of the queue (and by Redis, when configured).
+        sock.close()
+        log.info("wake-up socket taken by another dispatcher on this host; polling")
+        return None
+    unlisten = listen(sock, merge)
+
+    async def close_hints() -> None:
+        unlisten()
+        sock.close()
+
+    return close_hints
 
 
 # -- the API process's side -------------------------------------------------------------------
@@ -260,7 +276,8 @@ class DeliveryFailed(Exception):
 
 
 class DeliveryProcess:
-    """A start-up part of the API process: runs, watches and stops the delivery process.
+    """The API process's link to the delivery process: runs, watches and stops it
+    (``Gateway.open(..., delivery="process")`` starts it, ``close`` stops it).
 
     With ``argv`` None (``serve --role api``) it starts nothing and only connects the API to a
     dispatcher run separately on the same store.
@@ -275,59 +292,70 @@ class DeliveryProcess:
         self._pipe: tuple[int, int] = (-1, -1)
         self._state_path = Path(settings.data_dir) / STATE_FILE
         self._hup_task: asyncio.Task[None] | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._hints: HintSender | None = None
+        self._acceptor: Acceptor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def component(self, svc: Any) -> Callable[[], Awaitable[None]]:
-        """Start the child and give the API its view of the delivery side."""
-        from dakghar.pipeline.routing import SANDBOX_CONNECTOR
-        from dakghar.pipeline.runtime import build_connectors, simulator_config
+    async def start(
+        self,
+        store: Store,
+        acceptor: Acceptor,
+        *,
+        connectors: Mapping[str, Connector],
+        names: set[str],
+        metrics: Metrics | None = None,
+    ) -> RemoteDelivery:
+        """Start the child; returns the API's view of the delivery side.
+
+        ``connectors`` (built, never started, by the delivery plan) verify provider callbacks;
+        ``names`` are every connector's, the simulated carrier's included.
+        """
         from dakghar.pipeline.view import RemoteDelivery
         from dakghar.pipeline.wakeup import HintSender
 
         settings = self.settings
-        connectors = build_connectors(settings.connectors)  # to verify provider callbacks
-        names = set(connectors)
-        if simulator_config(settings.simulator)[0]:
-            names.add(SANDBOX_CONNECTOR)
-        delivery = RemoteDelivery(svc.store, self._state_path, connectors, names)
-        svc.delivery = delivery
-        svc.readiness["connectors"] = lambda: delivery.ready
-        metrics = svc.extras.get("metrics")
+        delivery = RemoteDelivery(store, self._state_path, connectors, names)
         if metrics is not None:
             mpath = metrics_path(settings)
             metrics.peers.append(lambda: read_peer_metrics(mpath))
-        hints: HintSender | None = None
+        self._acceptor = acceptor
         address = wake_address(settings)
         if address is not None:
-            hints = HintSender(socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM), address)
-            svc.acceptor.listeners.append(hints)
-        loop = asyncio.get_running_loop()
-        supervisor: asyncio.Task[None] | None = None
+            self._hints = HintSender(socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM), address)
+            acceptor.listeners.append(self._hints)
+        self._loop = asyncio.get_running_loop()
         if self.argv is not None:
             self._pipe = os.pipe()
             await self._spawn()
             await self._started()
-            supervisor = asyncio.create_task(self._supervise(), name="dakghar-delivery-process")
+            self._supervisor = asyncio.create_task(
+                self._supervise(), name="dakghar-delivery-process"
+            )
         # SIGHUP (`dakghar reload`, which finds this process's pid file) goes on to the
         # dispatcher, which holds the routes: the one started here, or one started apart.
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGHUP, self._forward_hup)
+            self._loop.add_signal_handler(signal.SIGHUP, self._forward_hup)
+        return delivery
 
-        async def stop() -> None:
-            self._stopping = True
+    async def stop(self) -> None:
+        """Stop the child (if this process started it) and the hints to it."""
+        self._stopping = True
+        if self._loop is not None:
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signal.SIGHUP)
-            if supervisor is not None:
-                supervisor.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await supervisor
-                await self._terminate()
-            if hints is not None:
-                if hints in svc.acceptor.listeners:
-                    svc.acceptor.listeners.remove(hints)
-                hints.close()
-            self._close_pipe()
-
-        return stop
+                self._loop.remove_signal_handler(signal.SIGHUP)
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            await self._terminate()
+        hints = self._hints
+        if hints is not None:
+            if self._acceptor is not None and hints in self._acceptor.listeners:
+                self._acceptor.listeners.remove(hints)
+            hints.close()
+            self._hints = None
+        self._close_pipe()
 
     async def _spawn(self) -> None:
         assert self.argv is not None

@@ -14,9 +14,9 @@ def open_store(settings: Settings) -> Store:
 
         return SqliteStore(url, settings.store)
     if url.startswith(("postgresql://", "postgres://")):
-        raise NotImplementedError(
-            "the PostgreSQL store arrives with the scale-out backends; use sqlite:/// for now"
-        )
+        from dakghar.store.postgres import PostgresStore
+
+        return PostgresStore(url, settings.store)
     raise ValueError(f"unsupported DAKGHAR_DATABASE_URL scheme: {url.split(':', 1)[0]!r}")
 
 

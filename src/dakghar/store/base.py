@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from dakghar.store.compliance import ComplianceStore
 from dakghar.store.rollups import StatsRow
 
 
@@ -128,6 +129,7 @@ class MessageRow:
     redacted_body: str | None = None  # OTP messages: the body to keep once a carrier has it
     entity_id: str | None = None  # India DLT: the principal entity id carriers require
     campaign_id: str | None = None  # the bulk campaign that created it, if any
+    lease_owner: str | None = None  # the dispatcher holding its claim (store.sql fencing)
     events: list[MessageEvent] | None = field(default=None)
 
 
@@ -190,6 +192,9 @@ class StatusChange:
     fields: dict[str, Any] = field(default_factory=dict)  # other columns to set with it
     refund: bool = False  # give the message's credits back (never-sent segments)
     provider_part: str | None = None
+    # The dispatcher making the move: a message it claimed moves only while it still holds the
+    # claim (fencing: a claim rescued from it and taken by another dispatcher stays theirs).
+    owner: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +205,7 @@ class Sent:
     connector: str
     provider_ids: Sequence[str]
     parts: int | None = None
+    owner: str | None = None  # the claiming dispatcher (fencing, as StatusChange.owner)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +303,7 @@ class OtpCheck:
 ResponseRenderer = Callable[[AcceptOutcome], tuple[int, str] | None]
 
 
-class Store(Protocol):
+class Store(ComplianceStore, Protocol):
     """Persistence as the rest of Dakghar sees it."""
 
     async def open(self) -> None:
@@ -391,12 +397,30 @@ class Store(Protocol):
         """Apply lifecycle moves atomically, each with its event and webhook outbox row."""
 
     async def claim(
-        self, lane: int, accounts: Sequence[str], per_account: int, *, lease_ms: int
+        self,
+        lane: int,
+        accounts: Sequence[str],
+        per_account: int,
+        *,
+        lease_ms: int,
+        owner: str | None = None,
     ) -> tuple[list[MessageRow], dict[str, int | None]]:
-        """Claim due queued messages of a lane, fairly across ``accounts``."""
+        """Claim due queued messages of a lane, fairly across ``accounts``, for dispatcher
+        ``owner`` (rows another dispatcher is claiming at the same moment are skipped)."""
 
-    async def release(self, message_ids: Sequence[str]) -> None:
-        """Return claimed messages that were never tried to the queue (a claim undone)."""
+    async def release(self, message_ids: Sequence[str], *, owner: str | None = None) -> None:
+        """Return claimed messages that were never tried to the queue (a claim undone); with
+        ``owner``, only those that dispatcher still holds."""
+
+    async def register_dispatcher(self, owner: str, host: str, pid: int) -> None:
+        """Enter a dispatcher in the fleet's register; it must then :meth:`heartbeat`."""
+
+    async def heartbeat(self, owner: str) -> bool:
+        """Say the dispatcher is alive; False when the fleet declared it dead (it must stop
+        sending and register afresh)."""
+
+    async def unregister_dispatcher(self, owner: str) -> None:
+        """Leave the register at a clean stop."""
 
     async def waiting_accounts(self) -> list[tuple[int, str, int]]:
         """(lane, account, earliest due) for every account with queued messages."""
@@ -428,12 +452,14 @@ class Store(Protocol):
     ) -> list[MessageRow | None]:
         """:meth:`report` for many (connector, provider id, change) at once; a row each."""
 
-    async def sweep(self, *, reclaim_all: bool = False) -> dict[str, list[MessageRow]]:
-        """Release due scheduled messages, expire overdue ones, requeue abandoned claims.
+    async def sweep(
+        self, *, owner: str | None = None, alone: bool = False
+    ) -> dict[str, list[MessageRow]]:
+        """Release due scheduled messages, expire overdue ones, requeue orphaned claims.
 
-        ``reclaim_all`` requeues every claim, not only those whose lease ran out: for a
-        dispatcher starting on a store that no other dispatcher uses (the embedded one), every
-        claim it finds belongs to a process that died.
+        An orphan is a claim whose dispatcher stopped heartbeating (or left the register); a
+        live dispatcher's claim is never taken. ``alone``: the sweeping dispatcher ``owner``
+        knows no other can run (the embedded store's lock), so every other claim is an orphan.
         """
 
     async def claim_webhooks(self, limit: int, *, lease_ms: int) -> list[WebhookEvent]:

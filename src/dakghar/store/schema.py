@@ -107,6 +107,9 @@ messages = Table(
     Column("redacted_body", Text, nullable=True),
     Column("entity_id", String(40), nullable=True),  # India DLT principal entity id
     Column("campaign_id", String(40), nullable=True),  # the bulk campaign that created it
+    # The dispatcher holding the claim (``dispatchers.id``): every later write of a claimed
+    # message is fenced on it, and a claim is rescued only once its owner stopped heartbeating.
+    Column("lease_owner", String(40), nullable=True),
 )
 Index("ix_messages_account_id", messages.c.account_id, messages.c.id)
 Index("ix_messages_account_status", messages.c.account_id, messages.c.status, messages.c.id)
@@ -243,6 +246,18 @@ switches = Table(
     Column("name", String(60), primary_key=True),
     Column("paused", Boolean, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+)
+
+# The dispatchers of the fleet, each heartbeating every couple of seconds. A claim whose owner
+# is missing here, or stopped heartbeating, is an orphan the sweep returns to the queue.
+dispatchers = Table(
+    "dispatchers",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),
 )
 
 # OTP verifications: the code is stored only as HMAC-SHA256(server secret, id + code).

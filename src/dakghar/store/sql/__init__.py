@@ -17,27 +17,63 @@ Rules for the SQL in this package (it must run unchanged on SQLite 3.40 and Post
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What one database says differently in the shared SQL (appended to the statements)."""
+
+    name: str
+    # Row locks for read-then-write: SQLite has one writer, so it needs none; PostgreSQL runs
+    # writers of several processes at once, and without the lock two of them would both move
+    # the same message or both spend the same balance.
+    for_update: str = ""
+    # The same lock on the message of a join (a report reads its part and message together).
+    for_update_of_m: str = ""
+    # A claim skips rows another dispatcher's open transaction is claiming.
+    skip_locked: str = ""
+    # The queue index, named where the planner needs telling (SQLite's skip scan).
+    queue_index: str = ""
+    # Serializes the two writers that meet on one carrier id: the dispatcher recording a
+    # part's id and a report for that id arriving on another process's bind. Without it each
+    # transaction misses the other's uncommitted row and the report waits forever. A
+    # transaction-scoped lock taking (connector, provider id); empty: one writer, no need.
+    part_lock: str = ""
+
+
+SQLITE = Dialect("sqlite", queue_index="INDEXED BY ix_messages_queue")
+POSTGRESQL = Dialect(
+    "postgresql",
+    for_update=" FOR UPDATE",
+    for_update_of_m=" FOR UPDATE OF m",
+    skip_locked=" FOR UPDATE SKIP LOCKED",
+    part_lock="SELECT pg_advisory_xact_lock(hashtextextended(? || '/' || ?, 0))",
+)
+
+
 class Cursor(Protocol):
-    """What a statement returns: rows, and how many rows it changed."""
+    """What a statement returns: its rows, and how many rows it changed."""
 
     @property
-    def rowcount(self) -> int: ...  # read-only, as on sqlite3.Cursor
+    def rowcount(self) -> int: ...
 
     def fetchone(self) -> Any: ...
 
     def fetchall(self) -> list[Any]: ...
 
-    def __iter__(self) -> Any: ...
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 class Conn(Protocol):
     """The connection the shared SQL runs on (``sqlite3.Connection`` has this shape, and the
-    PostgreSQL backend wraps its connection to match)."""
+    PostgreSQL backend wraps its connection to match), with the :class:`Dialect` it speaks."""
 
-    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Cursor: ...
+    @property
+    def dialect(self) -> Dialect: ...
 
-    def executemany(self, sql: str, params: Iterable[Sequence[Any]], /) -> Cursor: ...
+    def execute(self, sql: str, params: Any = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, params: Any, /) -> Cursor: ...

@@ -1,7 +1,7 @@
-"""Group commit for SQLite: one writer thread owns the only write connection.
+"""Group commit: one writer thread per process owns the process's write connection.
 
-Callers hand over small write operations (functions of a ``sqlite3.Connection``) and await a
-future. The thread takes everything waiting in its queue, runs each operation inside its own
+Callers hand over small write operations (functions of a :class:`dakghar.store.sql.Conn`) and
+await a future. The thread takes everything waiting in its queue, runs each operation inside its own
 SAVEPOINT (so one failing operation does not undo the others), and commits the lot with one fsync.
 Under load many API requests share one commit; with a single caller there is no added wait.
 
@@ -11,6 +11,10 @@ of up to 100 ms, which turned every contended commit into a stall of several mil
 each writer also takes an exclusive ``flock`` on ``<database>.write.lock`` around its
 transaction: the kernel wakes a waiting writer the moment the other commits, and SQLite's lock
 is then always free when asked for.
+
+PostgreSQL lets writers of many processes run at once, so it takes no file lock; an operation
+that loses a deadlock to another process's transaction (``retryable``) is rolled back to its
+savepoint and run again, and a connection the server dropped is replaced before the next batch.
 """
 
 from __future__ import annotations
@@ -20,14 +24,16 @@ import contextlib
 import fcntl
 import os
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from dakghar.store.sql import Conn
+
 T = TypeVar("T")
-WriteOp = Callable[[sqlite3.Connection], Any]
+WriteOp = Callable[[Conn], Any]
+RETRIES = 3  # runs of an operation that keeps losing deadlocks before its error is returned
 _Item = tuple[WriteOp, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 
 
@@ -45,20 +51,27 @@ class GroupCommitWriter:
 
     def __init__(
         self,
-        connect: Callable[[], sqlite3.Connection],
+        connect: Callable[[], Any],
         *,
         max_batch: int = 2000,
         max_wait_ms: float = 0.0,
         lock_path: str | None = None,
         count_statements: bool = False,
+        begin: str = "BEGIN IMMEDIATE",
+        retryable: Callable[[BaseException], bool] | None = None,
+        broken: Callable[[Any], bool] | None = None,
+        name: str = "dakghar-sqlite-writer",
     ) -> None:
         self._connect = connect
+        self._begin = begin
+        self._retryable = retryable
+        self._broken = broken
         self._lock_path = lock_path
         self._lock_fd: int | None = None
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._max_batch = max_batch
         self._max_wait = max_wait_ms / 1000.0
-        self._thread = threading.Thread(target=self._run, name="dakghar-sqlite-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self.commits = 0
@@ -76,7 +89,7 @@ class GroupCommitWriter:
         if self._startup_error:
             raise self._startup_error
 
-    def submit(self, op: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+    def submit(self, op: Callable[[Conn], T]) -> asyncio.Future[T]:
         """Queue ``op``; the returned future resolves after its batch has committed."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
@@ -113,14 +126,8 @@ class GroupCommitWriter:
     def _run(self) -> None:
         try:
             conn = self._connect()
-            counts = self.statements
-            if counts is not None:
-
-                def count(sql: str) -> None:
-                    word = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
-                    counts[word] = counts.get(word, 0) + 1
-
-                conn.set_trace_callback(count)
+            if self.statements is not None:
+                conn.set_trace_callback(self._count)
             if self._lock_path is not None:
                 self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         except BaseException as exc:  # reported to start()
@@ -134,6 +141,8 @@ class GroupCommitWriter:
                 if first is None:
                     break
                 batch, stopping = self._gather(first)
+                if self._broken is not None and self._broken(conn):
+                    conn = self._reconnect(conn)
                 self._commit(conn, batch)
                 if stopping:
                     break
@@ -142,7 +151,26 @@ class GroupCommitWriter:
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
 
-    def _commit(self, conn: sqlite3.Connection, batch: list[_Item]) -> None:
+    def _reconnect(self, old: Any) -> Any:
+        with contextlib.suppress(Exception):
+            old.close()
+        while True:
+            try:
+                conn = self._connect()
+            except Exception:  # the server is still away: the batch waits, nothing is lost
+                time.sleep(0.5)
+                continue
+            if self.statements is not None:
+                conn.set_trace_callback(self._count)
+            return conn
+
+    def _count(self, sql: str) -> None:
+        counts = self.statements
+        if counts is not None:
+            word = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+            counts[word] = counts.get(word, 0) + 1
+
+    def _commit(self, conn: Any, batch: list[_Item]) -> None:
         t0 = time.perf_counter()
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # waits without the GIL
@@ -161,26 +189,30 @@ class GroupCommitWriter:
             with contextlib.suppress(RuntimeError):  # the caller's loop has closed
                 loop.call_soon_threadsafe(_settle, fut, result, error)
 
-    def _transaction(
-        self, conn: sqlite3.Connection, batch: list[_Item]
-    ) -> list[tuple[Any, BaseException | None]]:
+    def _run_op(self, conn: Any, op: WriteOp) -> tuple[Any, BaseException | None]:
+        for run in range(RETRIES):
+            conn.execute("SAVEPOINT op")
+            try:
+                result = op(conn)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                if run + 1 < RETRIES and self._retryable is not None and self._retryable(exc):
+                    continue
+                return None, exc
+            conn.execute("RELEASE op")
+            return result, None
+        raise AssertionError("unreachable")
+
+    def _transaction(self, conn: Any, batch: list[_Item]) -> list[tuple[Any, BaseException | None]]:
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(self._begin)
             for op, _fut, _loop in batch:
-                conn.execute("SAVEPOINT op")
-                try:
-                    result = op(conn)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    outcomes.append((None, exc))
-                else:
-                    conn.execute("RELEASE op")
-                    outcomes.append((result, None))
+                outcomes.append(self._run_op(conn, op))
             conn.execute("COMMIT")
         except Exception as exc:  # the commit itself failed: nothing in the batch is durable
-            with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(Exception):
                 conn.execute("ROLLBACK")
             outcomes = [(None, exc)] * len(batch)
         return outcomes

@@ -21,13 +21,12 @@ lifespan (``api/app.py``) and by ``dakghar purge`` (``cli/upkeep.py``), not by t
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
 
 from dakghar.core.message import FINAL_STATUSES
+from dakghar.store.sql import Conn
 
 T = TypeVar("T")
 
@@ -40,26 +39,27 @@ _FIND = (
 )
 _CLEAR = (
     "UPDATE messages SET body = NULL, redacted_body = NULL "
-    "WHERE id IN (SELECT value FROM json_each(?)) AND created_at < ? "
+    "WHERE id IN ({ids}) AND created_at < ? "
     f"AND status IN ({', '.join('?' for _ in _FINAL)}) AND {_HOLDS_BODY}"
 )
 
 
-def _find(found: tuple[str, str, str, int, int], c: sqlite3.Connection) -> list[str]:
+def _find(found: tuple[str, str, str, int, int], c: Conn) -> list[str]:
     return [r[0] for r in c.execute(_FIND, found)]
 
 
-def _clear(ids: list[str], cutoff: int, c: sqlite3.Connection) -> int:
-    return c.execute(_CLEAR, (json.dumps(ids), cutoff, *_FINAL)).rowcount
+def _clear(ids: list[str], cutoff: int, c: Conn) -> int:
+    sql = _CLEAR.format(ids=", ".join("?" * len(ids)))
+    return c.execute(sql, (*ids, cutoff, *_FINAL)).rowcount
 
 
 class RetentionStoreMixin:
     """``purge_bodies``; needs ``_write`` and ``_read`` from the store."""
 
-    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, op: Callable[[Conn], T]) -> T:
         raise NotImplementedError
 
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _read(self, fn: Callable[[Conn], T]) -> T:
         raise NotImplementedError
 
     async def purge_bodies(self, now: int, limit: int = 1000) -> int:

@@ -8,11 +8,11 @@ are left" holds however many checks race, on this writer or a database shared by
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from dakghar.store.base import OTP_COLUMNS, OtpCheck, OtpVerification
+from dakghar.store.sql import Conn
 
 T = TypeVar("T")
 
@@ -28,7 +28,7 @@ def _otp(row: tuple[Any, ...] | None) -> OtpVerification | None:
 
 
 def _find(
-    c: sqlite3.Connection, account_id: str, otp_id: str | None, to_number: str | None
+    c: Conn, account_id: str, otp_id: str | None, to_number: str | None
 ) -> OtpVerification | None:
     if otp_id is not None:
         row = c.execute(f"{_SELECT} WHERE id = ? AND account_id = ?", (otp_id, account_id))
@@ -41,7 +41,7 @@ def _find(
 
 
 def _check(
-    c: sqlite3.Connection,
+    c: Conn,
     account_id: str,
     otp_id: str | None,
     to_number: str | None,
@@ -87,17 +87,17 @@ def _check(
 class OtpStoreMixin:
     """OTP verifications; needs ``_write`` and ``_read`` from the store."""
 
-    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, op: Callable[[Conn], T]) -> T:
         raise NotImplementedError
 
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _read(self, fn: Callable[[Conn], T]) -> T:
         raise NotImplementedError
 
     async def create_otp(self, otp: OtpVerification) -> int:
         """Insert ``otp``; earlier pending verifications of the number stop working."""
         values = [getattr(otp, f) for f in OTP_COLUMNS]
 
-        def op(c: sqlite3.Connection) -> int:
+        def op(c: Conn) -> int:
             superseded = c.execute(
                 "UPDATE otp_verifications SET status = 'expired', updated_at = ? "
                 "WHERE account_id = ? AND to_number = ? AND status = 'pending'",
@@ -140,7 +140,7 @@ class OtpStoreMixin:
     ) -> OtpVerification | None:
         """Swap in the new code and message, only from the state the caller decided on."""
 
-        def op(c: sqlite3.Connection) -> OtpVerification | None:
+        def op(c: Conn) -> OtpVerification | None:
             cur = c.execute(
                 "UPDATE otp_verifications SET code_hash = ?, message_id = ?, resends = ?, "
                 "resend_after = ?, expires_at = ?, updated_at = ? WHERE id = ? AND account_id = ? "
@@ -176,7 +176,7 @@ class OtpStoreMixin:
     async def expire_otps(self, now: int, limit: int = 5000) -> int:
         """Expire pending verifications past their time (the partial index holds only those)."""
 
-        def op(c: sqlite3.Connection) -> int:
+        def op(c: Conn) -> int:
             return c.execute(
                 "UPDATE otp_verifications SET status = 'expired', updated_at = ? WHERE id IN "
                 "(SELECT id FROM otp_verifications WHERE status = 'pending' AND expires_at <= ? "

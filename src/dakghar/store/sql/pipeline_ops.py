@@ -7,7 +7,6 @@ lifecycle rule (``core.message.can_transition``) is checked here for every move.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -19,6 +18,7 @@ from dakghar.core.message import LANES, Status, WebhookEvents, can_transition, i
 from dakghar.core.times import iso
 from dakghar.store.base import IMPLIED, MESSAGE_COLUMNS, MessageRow, StatusChange
 from dakghar.store.rollups import BUCKETS, FAILED, bucket, hour_of
+from dakghar.store.sql import Conn
 
 _SELECT = f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM messages"
 _encode = msgspec.json.Encoder().encode
@@ -33,14 +33,16 @@ def _rows(cur: Iterable[tuple[object, ...]]) -> list[MessageRow]:
     return out
 
 
+_BUCKET_COLS = tuple(f"d{i}" for i in range(len(BUCKETS)))
 _ROLLUP_SQL = (
     "INSERT INTO stats_hourly (account_id, hour, carrier, region, connector, type, submitted, "
     "delivered, failed, delivery_ms, " + ", ".join(f"d{i}" for i in range(len(BUCKETS))) + ") "
     "VALUES (" + ", ".join("?" * (10 + len(BUCKETS))) + ") "
     "ON CONFLICT (account_id, hour, carrier, region, connector, type) DO UPDATE SET "
-    "submitted = submitted + excluded.submitted, delivered = delivered + excluded.delivered, "
-    "failed = failed + excluded.failed, delivery_ms = delivery_ms + excluded.delivery_ms, "
-    + ", ".join(f"d{i} = d{i} + excluded.d{i}" for i in range(len(BUCKETS)))
+    + ", ".join(
+        f"{col} = stats_hourly.{col} + excluded.{col}"
+        for col in ("submitted", "delivered", "failed", "delivery_ms", *_BUCKET_COLS)
+    )
 )
 
 
@@ -68,16 +70,14 @@ class OpContext:
             for i, v in enumerate(values):
                 acc[i] += v
 
-    def flush(self, c: sqlite3.Connection) -> None:
+    def flush(self, c: Conn) -> None:
         """Write the summed rollups."""
         if self.rollups:
             c.executemany(_ROLLUP_SQL, [(*k, *v) for k, v in self.rollups.items()])
             self.rollups.clear()
 
 
-def roll_up(
-    c: sqlite3.Connection, msg: MessageRow, new: Status, now: int, ctx: OpContext | None = None
-) -> None:
+def roll_up(c: Conn, msg: MessageRow, new: Status, now: int, ctx: OpContext | None = None) -> None:
     """Count a status change in the hourly delivery analytics (``store.rollups``)."""
     counts = [0, 0, 0]
     delivery_ms = 0
@@ -102,7 +102,7 @@ def roll_up(
 
 
 def apply_change(
-    c: sqlite3.Connection,
+    c: Conn,
     change: StatusChange,
     now: int,
     ctx: OpContext | None = None,
@@ -114,10 +114,18 @@ def apply_change(
     ``row``: the message's columns when the caller has just read them.
     """
     if row is None:
-        row = c.execute(f"{_SELECT} WHERE id = ?", (change.message_id,)).fetchone()
+        row = c.execute(
+            f"{_SELECT} WHERE id = ?{c.dialect.for_update}", (change.message_id,)
+        ).fetchone()
         if row is None:
             return None
     msg = _rows([row])[0]
+    if (
+        change.owner is not None
+        and msg.status == Status.SENDING.value
+        and msg.lease_owner != change.owner
+    ):
+        return None  # fenced: the claim was rescued from this dispatcher
     new = Status(change.status)
     retry = is_retry_note(Status(msg.status), new)
     if not retry and not can_transition(Status(msg.status), new):
@@ -134,6 +142,8 @@ def apply_change(
         values["delivered_at"] = change.at or now
     if new.is_final or new is Status.SENT:
         values["lease_until"] = None
+    if "lease_until" in values and values["lease_until"] is None:
+        values["lease_owner"] = None  # the claim ends with its lease
         if msg.redacted_body is not None and not msg.sandbox:
             values["body"] = msg.redacted_body  # an OTP's code leaves us with the carrier only
     if change.refund and msg.price_milli:
@@ -160,7 +170,7 @@ def apply_change(
     return msg
 
 
-def enqueue_webhook(c: sqlite3.Connection, msg: MessageRow, new: Status, at: int, now: int) -> None:
+def enqueue_webhook(c: Conn, msg: MessageRow, new: Status, at: int, now: int) -> None:
     """Write the ``message.status`` webhook for ``msg`` reaching ``new`` into the outbox."""
     event_id = new_id("evt")
     payload = _encode(
@@ -183,9 +193,7 @@ def enqueue_webhook(c: sqlite3.Connection, msg: MessageRow, new: Status, at: int
     )
 
 
-def _wants_webhook(
-    c: sqlite3.Connection, account_id: str, new: Status, ctx: OpContext | None = None
-) -> bool:
+def _wants_webhook(c: Conn, account_id: str, new: Status, ctx: OpContext | None = None) -> bool:
     if new.is_final:
         return True  # every setting POSTs the final status: no lookup on the common path
     if ctx is not None and account_id in ctx.wants:
@@ -200,18 +208,39 @@ def _wants_webhook(
     return setting is not None and setting.wants(new)
 
 
+# A dispatcher that has not heartbeaten for this long is dead: its claims are rescued.
+DEAD_AFTER_MS = 10_000
+HEARTBEAT_EVERY_S = 2.0
+
+
+def register_dispatcher(c: Conn, owner: str, host: str, pid: int, now: int) -> None:
+    """Enter a dispatcher in the fleet's register."""
+    c.execute(
+        "INSERT INTO dispatchers (id, host, pid, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?)",
+        (owner, host, pid, now, now),
+    )
+
+
+def heartbeat(c: Conn, owner: str, now: int) -> bool:
+    """Say ``owner`` is alive; False when the fleet has declared it dead (row swept away)."""
+    return bool(
+        c.execute("UPDATE dispatchers SET heartbeat_at = ? WHERE id = ?", (now, owner)).rowcount
+    )
+
+
 # The queue (index ix_messages_queue): new messages, and retries that keep their ``sending``
 # status with no lease while they wait for their next attempt.
 WAITING = "status IN ('queued', 'sending') AND lease_until IS NULL"
 
 
 def claim(
-    c: sqlite3.Connection,
+    c: Conn,
     lane: int,
     accounts: Sequence[str],
     per_account: int,
     now: int,
     lease_until: int,
+    owner: str | None = None,
 ) -> tuple[list[MessageRow], dict[str, int | None]]:
     """Claim due queued messages of ``lane``, up to ``per_account`` from each account in turn.
 
@@ -224,7 +253,7 @@ def claim(
     for account in accounts:
         found = c.execute(
             f"SELECT id, status FROM messages WHERE {WAITING} AND lane = ? AND account_id = ? "
-            "AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+            f"AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?{c.dialect.skip_locked}",
             (lane, account, now, per_account),
         ).fetchall()
         if len(found) < per_account:
@@ -240,9 +269,9 @@ def claim(
         first = {r[0] for r in found if r[1] == Status.QUEUED.value}  # not retries
         marks = ",".join("?" * len(ids))
         c.execute(
-            f"UPDATE messages SET status = 'sending', lease_until = ?, attempts = attempts + 1, "
-            f"updated_at = ? WHERE id IN ({marks})",
-            (lease_until, now, *ids),
+            "UPDATE messages SET status = 'sending', lease_until = ?, lease_owner = ?, "
+            f"attempts = attempts + 1, updated_at = ? WHERE id IN ({marks})",
+            (lease_until, owner, now, *ids),
         )
         c.executemany(
             "INSERT INTO message_events (message_id, status, at, detail) "
@@ -258,7 +287,7 @@ def claim(
     return claimed, dry
 
 
-def waiting_accounts(c: sqlite3.Connection) -> list[tuple[int, str, int]]:
+def waiting_accounts(c: Conn) -> list[tuple[int, str, int]]:
     """Every (lane, account, earliest due) with queued messages.
 
     A skip scan over the partial queue index (lane, account_id, next_attempt_at): one seek per
@@ -270,7 +299,7 @@ def waiting_accounts(c: sqlite3.Connection) -> list[tuple[int, str, int]]:
         account = ""
         while True:
             row = c.execute(
-                "SELECT account_id, next_attempt_at FROM messages INDEXED BY ix_messages_queue "
+                f"SELECT account_id, next_attempt_at FROM messages {c.dialect.queue_index} "
                 f"WHERE {WAITING} AND lane = ? AND account_id > ? "
                 "ORDER BY account_id, next_attempt_at LIMIT 1",
                 (lane, account),
@@ -282,14 +311,13 @@ def waiting_accounts(c: sqlite3.Connection) -> list[tuple[int, str, int]]:
     return out
 
 
-def bill_parts(
-    c: sqlite3.Connection, message_id: str, parts: int, fields: dict[str, object]
-) -> str | None:
+def bill_parts(c: Conn, message_id: str, parts: int, fields: dict[str, object]) -> str | None:
     """Bill a message that went out in more parts than its segments (a connector whose UDH is
     larger than the one accept counted with): set ``segments``/``price_milli`` in ``fields``,
     debit the difference, and return the event detail saying so. None when nothing changes."""
     row = c.execute(
-        "SELECT account_id, segments, price_milli, status FROM messages WHERE id = ?",
+        f"SELECT account_id, segments, price_milli, status FROM messages WHERE id = ?"
+        f"{c.dialect.for_update}",
         (message_id,),
     ).fetchone()
     if row is None or parts <= row[1] or row[3] != Status.SENDING.value:
@@ -305,13 +333,25 @@ def bill_parts(
     return f"sent as {parts} parts (the connector's header leaves less room); billed {parts}"
 
 
-def any_early_reports(c: sqlite3.Connection) -> bool:
-    """Whether any report waits for its message's ids (rare: read once per operation)."""
+def any_early_reports(c: Conn) -> bool:
+    """Whether any report waits for its message's ids (rare: read once per operation).
+
+    Only meaningful with one writer: where writers run at once (``Dialect.part_lock``), a
+    report may be committing while this reads, so every part looks for its own.
+    """
+    if c.dialect.part_lock:
+        return True
     return c.execute("SELECT 1 FROM early_reports LIMIT 1").fetchone() is not None
 
 
+def lock_part(c: Conn, connector: str, provider_id: str) -> None:
+    """Take the carrier id's lock (``Dialect.part_lock``) until the transaction ends."""
+    if c.dialect.part_lock:
+        c.execute(c.dialect.part_lock, (connector, provider_id))
+
+
 def record_parts(
-    c: sqlite3.Connection,
+    c: Conn,
     message_id: str,
     connector: str,
     provider_ids: Sequence[str],
@@ -323,9 +363,12 @@ def record_parts(
 
     ``look_early`` False: the caller knows no early report is waiting (``any_early_reports``).
     """
+    for pid in sorted(provider_ids):  # one order everywhere: no deadlock between two parts
+        lock_part(c, connector, pid)
     c.executemany(
-        "INSERT OR REPLACE INTO message_parts (connector, provider_message_id, message_id, part, "
-        "status) VALUES (?, ?, ?, ?, NULL)",
+        "INSERT INTO message_parts (connector, provider_message_id, message_id, part, status) "
+        "VALUES (?, ?, ?, ?, NULL) ON CONFLICT (connector, provider_message_id) DO UPDATE SET "
+        "message_id = excluded.message_id, part = excluded.part, status = NULL",
         [(connector, pid, message_id, i) for i, pid in enumerate(provider_ids)],
     )
     early: list[StatusChange] = []
@@ -365,7 +408,7 @@ _REPORT_SELECT = (
 
 
 def report(
-    c: sqlite3.Connection,
+    c: Conn,
     connector: str,
     provider_id: str,
     change: StatusChange,
@@ -373,11 +416,14 @@ def report(
     ctx: OpContext | None = None,
 ) -> MessageRow | None:
     """Apply a delivery report for one part; the message settles when all parts have."""
-    row = c.execute(_REPORT_SELECT, (connector, provider_id)).fetchone()
+    lock_part(c, connector, provider_id)
+    row = c.execute(_REPORT_SELECT + c.dialect.for_update_of_m, (connector, provider_id)).fetchone()
     if row is None:
         c.execute(
-            "INSERT OR REPLACE INTO early_reports (connector, provider_message_id, status, "
-            "error_code, detail, at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO early_reports (connector, provider_message_id, status, error_code, "
+            "detail, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connector, provider_message_id) "
+            "DO UPDATE SET status = excluded.status, error_code = excluded.error_code, "
+            "detail = excluded.detail, at = excluded.at",
             (
                 connector,
                 provider_id,
@@ -415,11 +461,20 @@ def report(
 
 
 def sweep(
-    c: sqlite3.Connection, now: int, limit: int = 5000, *, reclaim_all: bool = False
+    c: Conn,
+    now: int,
+    limit: int = 5000,
+    *,
+    owner: str | None = None,
+    alone: bool = False,
+    dead_after_ms: int = DEAD_AFTER_MS,
 ) -> dict[str, list[MessageRow]]:
     """Time-driven moves: release due scheduled messages, expire what outlived its validity,
-    and return abandoned claims (a crashed worker) to the queue: those whose lease ran out, or
-    every claim when ``reclaim_all`` (a dispatcher starting on a store no other one uses)."""
+    and return orphaned claims (their dispatcher died) to the queue.
+
+    ``owner`` is the sweeping dispatcher; ``alone`` says no other dispatcher can be running
+    (the embedded store's dispatcher lock), so every claim but its own is an orphan.
+    """
     out: dict[str, list[MessageRow]] = {"released": [], "expired": [], "reclaimed": []}
     due = [
         r[0]
@@ -459,11 +514,27 @@ def sweep(
         m = apply_change(c, change, now)
         if m:
             out["expired"].append(m)
+    # Orphans: claims whose owner is gone (no heartbeat for DEAD_AFTER_MS, or unregistered),
+    # or, for a dispatcher that knows it is alone (the embedded store's lock), any claim not
+    # its own. A live owner's claim is never taken, however long its send takes. Claims of
+    # no owner (written before owners existed) return when their lease runs out.
+    live_since = now - dead_after_ms
+    c.execute("DELETE FROM dispatchers WHERE heartbeat_at < ?", (live_since,))
+    if alone:
+        orphan = "(lease_owner IS NULL OR lease_owner <> ?)"
+        args: tuple[object, ...] = (owner or "",)
+    else:
+        orphan = (
+            "(lease_owner IS NULL AND lease_until <= ? OR lease_owner IS NOT NULL AND "
+            "lease_owner NOT IN (SELECT id FROM dispatchers))"
+        )
+        args = (now,)
     leased = [
         r[0]
         for r in c.execute(
-            "SELECT id FROM messages WHERE status = 'sending' AND lease_until <= ? LIMIT ?",
-            (2**62 if reclaim_all else now, limit),
+            "SELECT id FROM messages WHERE status = 'sending' AND lease_until IS NOT NULL "
+            f"AND {orphan} LIMIT ?{c.dialect.skip_locked}",
+            (*args, limit),
         )
     ]
     for mid in leased:
@@ -472,7 +543,7 @@ def sweep(
             StatusChange(
                 mid,
                 Status.SENDING.value,  # back in the queue, without moving its status back
-                detail="retry: the process sending it stopped (lease expired)",
+                detail="retry: the process sending it stopped",
                 fields={"next_attempt_at": now, "lease_until": None},
             ),
             now,
@@ -482,9 +553,7 @@ def sweep(
     return out
 
 
-def claim_webhooks(
-    c: sqlite3.Connection, now: int, limit: int, lease_ms: int
-) -> list[tuple[Any, ...]]:
+def claim_webhooks(c: Conn, now: int, limit: int, lease_ms: int) -> list[tuple[Any, ...]]:
     """Due webhook events, at most one per message (the oldest), leased while being sent."""
     rows = c.execute(
         "SELECT w.id, w.event_id, w.account_id, w.message_id, w.url, w.payload, w.attempts, "

@@ -6,14 +6,14 @@ functions of ``pipeline_ops`` on the writer's connection.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from dakghar.core.message import Status
 from dakghar.store.base import MessageRow, Sent, StatusChange, WebhookEvent, WebhookResult, now_ms
 from dakghar.store.rollups import BUCKETS, GROUPS, StatsRow, hour_of, report
-from dakghar.store.sqlite import pipeline_ops as ops
+from dakghar.store.sql import Conn
+from dakghar.store.sql import pipeline_ops as ops
 
 T = TypeVar("T")
 
@@ -21,16 +21,16 @@ T = TypeVar("T")
 class PipelineStoreMixin:
     """Pipeline operations; needs ``_write`` and ``_read`` from the store."""
 
-    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, op: Callable[[Conn], T]) -> T:
         raise NotImplementedError
 
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _read(self, fn: Callable[[Conn], T]) -> T:
         raise NotImplementedError
 
     async def apply(self, changes: Sequence[StatusChange]) -> list[MessageRow | None]:
         """Apply lifecycle moves atomically."""
 
-        def op(c: sqlite3.Connection) -> list[MessageRow | None]:
+        def op(c: Conn) -> list[MessageRow | None]:
             now = now_ms()
             ctx = ops.OpContext()
             out = [ops.apply_change(c, ch, now, ctx) for ch in changes]
@@ -40,29 +40,51 @@ class PipelineStoreMixin:
         return await self._write(op)
 
     async def claim(
-        self, lane: int, accounts: Sequence[str], per_account: int, *, lease_ms: int
+        self,
+        lane: int,
+        accounts: Sequence[str],
+        per_account: int,
+        *,
+        lease_ms: int,
+        owner: str | None = None,
     ) -> tuple[list[MessageRow], dict[str, int | None]]:
-        """Claim due queued messages fairly across accounts."""
+        """Claim due queued messages fairly across accounts, for dispatcher ``owner``."""
 
-        def op(c: sqlite3.Connection) -> tuple[list[MessageRow], dict[str, int | None]]:
+        def op(c: Conn) -> tuple[list[MessageRow], dict[str, int | None]]:
             now = now_ms()
-            return ops.claim(c, lane, accounts, per_account, now, now + lease_ms)
+            return ops.claim(c, lane, accounts, per_account, now, now + lease_ms, owner)
 
         return await self._write(op)
 
-    async def release(self, message_ids: Sequence[str]) -> None:
-        """Undo claims that were never tried: back in the queue at once, the attempt uncounted."""
+    async def release(self, message_ids: Sequence[str], *, owner: str | None = None) -> None:
+        """Undo claims that were never tried: back in the queue at once, the attempt uncounted.
+        With ``owner``, only the claims that dispatcher still holds (fencing)."""
         if not message_ids:
             return
         ids = list(message_ids)
         marks = ",".join("?" * len(ids))
+        fence = " AND lease_owner = ?" if owner is not None else ""
+        args = [*ids, owner] if owner is not None else ids
         await self._write(
             lambda c: c.execute(
-                "UPDATE messages SET lease_until = NULL, attempts = MAX(0, attempts - 1) "
-                f"WHERE id IN ({marks}) AND status = 'sending' AND lease_until IS NOT NULL",
-                ids,
+                "UPDATE messages SET lease_until = NULL, lease_owner = NULL, "
+                "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END "
+                f"WHERE id IN ({marks}) AND status = 'sending' AND lease_until IS NOT NULL{fence}",
+                args,
             )
         )
+
+    async def register_dispatcher(self, owner: str, host: str, pid: int) -> None:
+        """Enter a dispatcher in the fleet's register (it then heartbeats)."""
+        await self._write(lambda c: ops.register_dispatcher(c, owner, host, pid, now_ms()))
+
+    async def heartbeat(self, owner: str) -> bool:
+        """Say the dispatcher is alive; False once the fleet has declared it dead."""
+        return await self._write(lambda c: ops.heartbeat(c, owner, now_ms()))
+
+    async def unregister_dispatcher(self, owner: str) -> None:
+        """Leave the register (a clean stop): claims still held become orphans at once."""
+        await self._write(lambda c: c.execute("DELETE FROM dispatchers WHERE id = ?", (owner,)))
 
     async def waiting_accounts(self) -> list[tuple[int, str, int]]:
         """Accounts with queued messages per lane."""
@@ -82,7 +104,7 @@ class PipelineStoreMixin:
     async def mark_sent_many(self, sent: Sequence[Sent]) -> list[MessageRow | None]:
         """:meth:`mark_sent` for many messages in one write operation."""
 
-        def op(c: sqlite3.Connection) -> list[MessageRow | None]:
+        def op(c: Conn) -> list[MessageRow | None]:
             now = now_ms()
             ctx = ops.OpContext()
             early = ops.any_early_reports(c)
@@ -103,7 +125,7 @@ class PipelineStoreMixin:
     ) -> list[MessageRow | None]:
         """:meth:`report` for many parts in one write operation."""
 
-        def op(c: sqlite3.Connection) -> list[MessageRow | None]:
+        def op(c: Conn) -> list[MessageRow | None]:
             now = now_ms()
             ctx = ops.OpContext()
             out = [ops.report(c, conn, pid, ch, now, ctx) for conn, pid, ch in reports]
@@ -112,9 +134,11 @@ class PipelineStoreMixin:
 
         return await self._write(op)
 
-    async def sweep(self, *, reclaim_all: bool = False) -> dict[str, list[MessageRow]]:
-        """Time-driven moves."""
-        return await self._write(lambda c: ops.sweep(c, now_ms(), reclaim_all=reclaim_all))
+    async def sweep(
+        self, *, owner: str | None = None, alone: bool = False
+    ) -> dict[str, list[MessageRow]]:
+        """Time-driven moves, and orphaned claims back to the queue (``ops.sweep``)."""
+        return await self._write(lambda c: ops.sweep(c, now_ms(), owner=owner, alone=alone))
 
     async def claim_webhooks(self, limit: int, *, lease_ms: int) -> list[WebhookEvent]:
         """Due webhook events."""
@@ -150,10 +174,10 @@ class PipelineStoreMixin:
     async def switches(self) -> dict[tuple[str, str], bool]:
         """All kill switches, paused accounts included as scope ``account``."""
 
-        def fn(c: sqlite3.Connection) -> list[tuple[str, str, bool]]:
+        def fn(c: Conn) -> list[tuple[str, str, bool]]:
             rows = c.execute("SELECT scope, name, paused FROM switches").fetchall()
             rows += c.execute(
-                "SELECT 'account', id, 1 FROM accounts WHERE sending_paused = 1"
+                "SELECT 'account', id, TRUE FROM accounts WHERE sending_paused = TRUE"
             ).fetchall()
             return rows
 
@@ -192,7 +216,7 @@ class PipelineStoreMixin:
     async def queue_stats(self) -> dict[str, Any]:
         """Counts per status and lane, and the oldest queued message's age per lane."""
 
-        def fn(c: sqlite3.Connection) -> dict[str, Any]:
+        def fn(c: Conn) -> dict[str, Any]:
             now = now_ms()
             counts = {
                 f"{r[0]}:{r[1]}": int(r[2])
@@ -218,9 +242,7 @@ class PipelineStoreMixin:
         return await self._read(fn)
 
 
-def _mark_sent(
-    c: sqlite3.Connection, s: Sent, now: int, ctx: ops.OpContext, early: bool
-) -> MessageRow | None:
+def _mark_sent(c: Conn, s: Sent, now: int, ctx: ops.OpContext, early: bool) -> MessageRow | None:
     fields: dict[str, object] = {
         "connector": s.connector,
         "provider_message_id": s.provider_ids[0] if s.provider_ids else None,
@@ -228,7 +250,9 @@ def _mark_sent(
     # One part never exceeds the segments counted at accept (at least one): no read.
     parts = s.parts
     detail = ops.bill_parts(c, s.message_id, parts, fields) if parts and parts > 1 else None
-    change = StatusChange(s.message_id, Status.SENT.value, detail=detail, fields=fields)
+    change = StatusChange(
+        s.message_id, Status.SENT.value, detail=detail, fields=fields, owner=s.owner
+    )
     msg = ops.apply_change(c, change, now, ctx)
     parts_early = ops.record_parts(
         c, s.message_id, s.connector, s.provider_ids, now, look_early=early

@@ -1,0 +1,219 @@
+"""The scale-out store: PostgreSQL, shared by every process of a fleet.
+
+The same SQL as the embedded store (``store/sql``) runs here through psycopg 3, on the same
+group-commit writer: one writer thread per process, one transaction per batch, a savepoint per
+operation. PostgreSQL lets the writers of many processes run at once, so the shared SQL takes
+row locks where it reads before it writes (``Dialect.for_update``), claims skip rows another
+dispatcher is claiming (``FOR UPDATE SKIP LOCKED``), and an operation that loses a deadlock is
+run again. Reads go to a small pool of threads, each with its own autocommit connection.
+
+Why psycopg 3 and not asyncpg: the lifecycle SQL is written once, as functions of a DB-API
+connection, and runs unchanged on SQLite's writer thread and here; asyncpg would need a second,
+async copy of every move. psycopg's C implementation prepares repeated statements and pipelines
+``executemany``, and the writer thread releases the GIL while it waits on the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors as pg_errors
+from sqlalchemy import create_engine, text
+
+from dakghar.settings import StoreSettings
+from dakghar.store import migrate
+from dakghar.store.sql import POSTGRESQL, Conn, Dialect
+from dakghar.store.sql.core import SqlStore
+from dakghar.store.sql.writer import GroupCommitWriter
+
+T = TypeVar("T")
+
+# One key for the advisory lock that serializes migrations across the fleet.
+_MIGRATE_LOCK = 0x64616B6768617201  # "dakghar" + 1
+
+_translated: dict[str, str] = {}
+
+
+def _pg_sql(sql: str) -> str:
+    """The shared SQL's ``?`` placeholders in psycopg's ``%s`` style (cached per statement)."""
+    out = _translated.get(sql)
+    if out is None:
+        out = sql.replace("%", "%%").replace("?", "%s")
+        if len(_translated) < 10_000:
+            _translated[sql] = out
+    return out
+
+
+def is_postgres_url(url: str) -> bool:
+    """Whether ``url`` names a PostgreSQL database."""
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def _conninfo(url: str) -> str:
+    if url.startswith("postgres://"):
+        return "postgresql://" + url[len("postgres://") :]
+    return url
+
+
+def _sqlalchemy_url(url: str) -> str:
+    return "postgresql+psycopg://" + _conninfo(url)[len("postgresql://") :]
+
+
+class PgConnection:
+    """A psycopg connection with the shape of :class:`dakghar.store.sql.Conn`."""
+
+    dialect: Dialect = POSTGRESQL
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+        self._trace: Callable[[str], None] | None = None
+
+    def set_trace_callback(self, trace: Callable[[str], None] | None) -> None:
+        """Call ``trace`` with every statement (statement counts for benchmarks)."""
+        self._trace = trace
+
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
+        """Run one statement; its cursor holds the rows."""
+        if self._trace is not None:
+            self._trace(sql)
+        cur = self.raw.cursor()
+        cur.execute(_pg_sql(sql), tuple(params))
+        return cur
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]], /) -> psycopg.Cursor[Any]:
+        """Run one statement for every parameter row (pipelined by psycopg)."""
+        rows = [tuple(p) for p in params]
+        cur = self.raw.cursor()
+        if rows:
+            if self._trace is not None:
+                for _ in rows:
+                    self._trace(sql)
+            cur.executemany(_pg_sql(sql), rows)
+        return cur
+
+    def close(self) -> None:
+        """Close the server connection."""
+        self.raw.close()
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, pg_errors.DeadlockDetected | pg_errors.SerializationFailure)
+
+
+def _broken(conn: Any) -> bool:
+    raw = conn.raw
+    return bool(raw.closed or raw.broken)
+
+
+class PostgresStore(SqlStore):
+    """:class:`dakghar.store.base.Store` on a PostgreSQL database."""
+
+    def __init__(self, url: str, settings: StoreSettings | None = None) -> None:
+        if not is_postgres_url(url):
+            raise ValueError(f"not a PostgreSQL URL: {url!r}")
+        self.url = _conninfo(url)
+        self.settings = settings or StoreSettings()
+        self._writer: GroupCommitWriter | None = None
+        self._local = threading.local()
+        self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dakghar-pg-read")
+        self._reader_conns: list[PgConnection] = []
+        self._lock = threading.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _connect(self) -> PgConnection:
+        raw = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        return PgConnection(raw)
+
+    async def open(self) -> None:
+        """Migrate (one process of the fleet at a time) and start the writer."""
+        await asyncio.get_running_loop().run_in_executor(self._readers, self._migrate)
+        self._writer = GroupCommitWriter(
+            self._connect,
+            max_batch=self.settings.group_commit_max_batch,
+            max_wait_ms=self.settings.group_commit_max_wait_ms,
+            count_statements=self.settings.count_statements,
+            begin="BEGIN",
+            retryable=_retryable,
+            broken=_broken,
+            name="dakghar-pg-writer",
+        )
+        self._writer.start()
+
+    def _migrate(self) -> None:
+        engine = create_engine(_sqlalchemy_url(self.url))
+        try:
+            with engine.connect() as lock:
+                # Processes starting together wait for the first one's migration.
+                lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATE_LOCK})
+                lock.commit()
+                try:
+                    migrate.upgrade(engine)
+                finally:
+                    lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATE_LOCK})
+                    lock.commit()
+        finally:
+            engine.dispose()
+
+    async def close(self) -> None:
+        """Drain the writer and close the readers' connections."""
+        if self._writer:
+            await asyncio.get_running_loop().run_in_executor(None, self._writer.stop)
+            self._writer = None
+        self._readers.shutdown(wait=True)
+        with self._lock:
+            for conn in self._reader_conns:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            self._reader_conns.clear()
+
+    @property
+    def writer(self) -> GroupCommitWriter:
+        """The group-commit writer (for statistics)."""
+        if self._writer is None:
+            raise RuntimeError("store is not open")
+        return self._writer
+
+    def write_stats(self) -> dict[str, float]:
+        """The writer's totals: commits, operations, seconds inside transactions."""
+        w = self._writer
+        if w is None:
+            return {}
+        return {
+            "commits": w.commits,
+            "operations": w.operations,
+            "lock_wait_seconds": round(w.lock_wait_seconds, 3),
+            "busy_seconds": round(w.busy_seconds, 3),
+        }
+
+    async def _write(self, op: Callable[[Conn], T]) -> T:
+        return await self.writer.submit(op)
+
+    def _reader(self) -> PgConnection:
+        conn: PgConnection | None = getattr(self._local, "conn", None)
+        if conn is not None and _broken(conn):
+            conn = None
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[[Conn], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
+
+    async def ping(self) -> bool:
+        """True when a read succeeds and the writer thread is alive."""
+        try:
+            await self._read(lambda c: c.execute("SELECT 1").fetchone())
+        except psycopg.Error:
+            return False
+        return self._writer is not None
