@@ -36,7 +36,7 @@ from dakghar.pipeline.view import DeliveryView
 from dakghar.settings import Settings, ensure_secret_key
 from dakghar.store import Store, open_store
 from dakghar.store.base import now_ms
-from dakghar.store.sqlite.store import SqliteStore
+from dakghar.store.campaigns import CampaignStore
 
 if TYPE_CHECKING:  # the SMPP stack is loaded only by a process that delivers
     from dakghar.pipeline.process import DeliveryProcess
@@ -155,7 +155,7 @@ class Gateway:
         api = role == "api"
         # Campaign ingests run where the API runs, on the store that holds their files' rows.
         campaigns = (
-            CampaignService(store, acceptor) if api and isinstance(store, SqliteStore) else None
+            CampaignService(store, acceptor) if api and isinstance(store, CampaignStore) else None
         )
         services = Services(
             settings=settings,

@@ -33,7 +33,7 @@ from dakghar.errors import NotReady, ValidationError
 def campaign_service(svc: Services) -> CampaignService:
     """The app's campaign service (built, and recovered, by ``dakghar.gateway``)."""
     if svc.campaigns is None:
-        raise NotReady("campaigns need the embedded SQLite store")
+        raise NotReady("the configured store does not keep campaigns")
     return svc.campaigns
 
 

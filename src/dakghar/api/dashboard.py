@@ -20,10 +20,9 @@ from dakghar.api import render
 from dakghar.api.endpoint import Endpoint, Reply, documented
 from dakghar.api.operations import _admin
 from dakghar.api.services import JSON, services
-from dakghar.campaigns import records as campaign_records
 from dakghar.core.message import FAILED_STATUSES, LANES
 from dakghar.store.base import now_ms
-from dakghar.store.sqlite import SqliteStore
+from dakghar.store.campaigns import CampaignStore
 
 _LANES = {str(int(lane)): lane.label for lane in LANES}
 _FAILED = sorted(s.value for s in FAILED_STATUSES)
@@ -77,9 +76,9 @@ async def dashboard_data(request: Request) -> Response:
         for name, c in (delivery.state()["connectors"] if delivery else {}).items()
     ]
     campaigns = []
-    if isinstance(svc.store, SqliteStore):
-        for row in await campaign_records.recent(svc.store, 5):
-            done = await campaign_records.progress(svc.store, row.id)
+    if isinstance(svc.store, CampaignStore):
+        for row in await svc.store.recent_campaigns(5):
+            done = await svc.store.campaign_progress(row.id)
             campaigns.append(
                 {
                     "id": row.id,

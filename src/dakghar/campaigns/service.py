@@ -23,10 +23,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
-from dakghar.campaigns import records
-from dakghar.campaigns.records import ENDED, FAILED, STAGE_SHIFT, WAITING, CampaignRow
+from dakghar.campaigns.records import FAILED
 from dakghar.compliance import records as compliance_records
 from dakghar.compliance.hours import next_window
 from dakghar.compliance.templates import VAR
@@ -35,8 +34,8 @@ from dakghar.core.message import MessageType, Status
 from dakghar.errors import Conflict, DakgharError, DndBlocked, NotFound, ValidationError
 from dakghar.observability.logging import get_logger
 from dakghar.pipeline.accept import MAX_SCHEDULE_AHEAD_MS, Acceptor, Draft
-from dakghar.store.base import Account, MessageRow, StatusChange, now_ms
-from dakghar.store.sqlite.store import SqliteStore
+from dakghar.store.base import Account, MessageRow, StatusChange, Store, now_ms
+from dakghar.store.campaigns import ENDED, STAGE_SHIFT, WAITING, CampaignRow, CampaignStore, Reject
 
 log = get_logger(__name__)
 
@@ -233,11 +232,16 @@ class _Job:
     now: int
 
 
+class CampaignBackend(Store, CampaignStore, Protocol):
+    """What the service needs of a store: the campaigns area, and the lifecycle moves that
+    cancel (and refund) a campaign's waiting messages."""
+
+
 class CampaignService:
     """Create, follow, pause, resume and cancel campaigns."""
 
     def __init__(
-        self, store: SqliteStore, acceptor: Acceptor, *, clock: Callable[[], int] = now_ms
+        self, store: CampaignBackend, acceptor: Acceptor, *, clock: Callable[[], int] = now_ms
     ) -> None:
         self.store = store
         self.acceptor = acceptor
@@ -290,7 +294,7 @@ class CampaignService:
             cid, account.id, spec.name, spec.type, spec.sender, "ingesting",
             spec.rate_per_second, start if start > now else None, 0, 0, 0, 0, 0, None, now, now,
         )  # fmt: skip
-        await records.insert(self.store, row)
+        await self.store.insert_campaign(row)
         job = _Job(account, spec, row, reader, text, phone, render, sandbox, now)
         task = asyncio.create_task(self._run(job), name=f"dakghar-ingest-{cid}")
         self._live[cid] = task
@@ -307,7 +311,7 @@ class CampaignService:
             finally:
                 job.text.close()  # deletes the spooled upload
             status = "scheduled" if job.row.schedule_at else "running"
-            if not await records.commit_ingest(self.store, cid, status, **counts.fields()):
+            if not await self.store.commit_campaign_ingest(cid, status, **counts.fields()):
                 raise _Stopped
             log.info("campaign_created", campaign_id=cid, account_id=job.account.id,
                      total=counts.total, valid=counts.valid)  # fmt: skip
@@ -324,12 +328,12 @@ class CampaignService:
             log.warning("campaign_ingest_failed", campaign_id=cid, reason=f"{exc}{where}")
             # Rows first, so that a campaign seen ``failed`` has nothing waiting any more.
             await self._cancel_waiting(cid)
-            await records.end(self.store, cid, "failed", only_if="ingesting")
+            await self.store.end_campaign(cid, "failed", only_if="ingesting")
 
     async def _release(self, cid: str) -> None:
-        after = 0
+        after = ""
         while True:
-            moved, after = await records.release_staged(self.store, cid, after)
+            moved, after = await self.store.release_staged(cid, after)
             if not moved:
                 return
             await asyncio.sleep(0)  # other writes (OTPs) go between the chunks
@@ -345,18 +349,18 @@ class CampaignService:
         failed = 0
         again = False
         now = now_ms()
-        for row in await records.with_status(self.store, ("ingesting",)):
+        for row in await self.store.campaigns_with_status(("ingesting",)):
             if row.id in self._live:
                 continue
             if row.updated_at > now - stale_ms:
                 again = True  # maybe a CLI ingest in another process: look again later
                 continue
-            if await records.end(self.store, row.id, "failed", only_if="ingesting"):
+            if await self.store.end_campaign(row.id, "failed", only_if="ingesting"):
                 log.warning("campaign_ingest_orphaned", campaign_id=row.id)
                 failed += 1
             await self._cancel_waiting(row.id)
-        for row in await records.with_status(self.store, ("running", "scheduled", "paused")):
-            if row.id not in self._live and await records.has_staged(self.store, row.id):
+        for row in await self.store.campaigns_with_status(("running", "scheduled", "paused")):
+            if row.id not in self._live and await self.store.campaign_has_staged(row.id):
                 await self._release(row.id)
         if again and (self._recheck is None or self._recheck.done()):
             self._recheck = asyncio.create_task(self._recover_later(stale_ms))
@@ -379,7 +383,7 @@ class CampaignService:
         # (one that had committed keeps its staged rows, released by the next recovery).
         for cid in live:
             with contextlib.suppress(Exception):
-                if await records.end(self.store, cid, "failed", only_if="ingesting"):
+                if await self.store.end_campaign(cid, "failed", only_if="ingesting"):
                     await self._cancel_waiting(cid)
 
     async def _renderer(
@@ -399,7 +403,7 @@ class CampaignService:
         interval = 1000 / spec.rate_per_second if spec.rate_per_second else 0.0
         seen: set[int] = set()
         batch: list[tuple[int, MessageRow]] = []
-        rejects: list[tuple[int, str, str]] = []
+        rejects: list[Reject] = []
         build = self.acceptor.build
         region = account.default_region
         phone, render, now = job.phone, job.render, job.now
@@ -429,16 +433,16 @@ class CampaignService:
                     msg = build(draft, account, sandbox=sandbox, now=now)
                 except DndBlocked:
                     counts.dnd += 1
-                    rejects.append((line_no, to, "dnd_blocked"))
+                    rejects.append(Reject(line_no, to, "dnd_blocked"))
                     continue
                 except DakgharError as exc:
                     counts.invalid += 1
-                    rejects.append((line_no, to, exc.code))
+                    rejects.append(Reject(line_no, to, exc.code))
                     continue
                 key = int(msg.to_number[1:])
                 if key in seen:
                     counts.duplicates += 1
-                    rejects.append((line_no, to, "duplicate"))
+                    rejects.append(Reject(line_no, to, "duplicate"))
                     continue
                 seen.add(key)
                 msg.campaign_id = cid
@@ -459,7 +463,7 @@ class CampaignService:
         account: Account,
         cid: str,
         batch: list[tuple[int, MessageRow]],
-        rejects: list[tuple[int, str, str]],
+        rejects: list[Reject],
         counts: _Ingest,
         sandbox: bool,
         pending: asyncio.Task[None] | None,
@@ -472,18 +476,18 @@ class CampaignService:
         if pending is not None:
             await pending
         task = asyncio.create_task(
-            self._write(account, cid, list(batch), list(rejects), counts, sandbox)
+            self._write_chunk(account, cid, list(batch), list(rejects), counts, sandbox)
         )
         batch.clear()
         rejects.clear()
         return task
 
-    async def _write(
+    async def _write_chunk(
         self,
         account: Account,
         cid: str,
         batch: list[tuple[int, MessageRow]],
-        rejects: list[tuple[int, str, str]],
+        rejects: list[Reject],
         counts: _Ingest,
         sandbox: bool,
     ) -> None:
@@ -491,21 +495,21 @@ class CampaignService:
             outcome = await self.acceptor.write(account, [m for _, m in batch], sandbox=sandbox)
             for i in outcome.no_credit:
                 line_no, msg = batch[i]
-                rejects.append((line_no, msg.to_number, "insufficient_credits"))
+                rejects.append(Reject(line_no, msg.to_number, "insufficient_credits"))
                 counts.valid -= 1
                 counts.invalid += 1
         if rejects:
-            await records.add_rejects(self.store, cid, rejects)
+            await self.store.add_campaign_rejects(cid, rejects)
         # Live counts for GET, and the heartbeat that tells a recovery this ingest is alive;
         # twice a second is live enough and keeps the writer free for the rows themselves.
         now = time.monotonic()
         if now - counts.reported >= PROGRESS_EVERY_S:
             counts.reported = now
-            if await records.ingest_progress(self.store, cid, **counts.fields()) != "ingesting":
+            if await self.store.campaign_ingest_progress(cid, **counts.fields()) != "ingesting":
                 raise _Stopped
 
     async def _row(self, account: Account, campaign_id: str) -> CampaignRow:
-        row = await records.get(self.store, account.id, campaign_id)
+        row = await self.store.get_campaign(account.id, campaign_id)
         if row is None:
             raise NotFound(f"no campaign {campaign_id!r}")
         return row
@@ -518,7 +522,7 @@ class CampaignService:
         by = (
             {Status.QUEUED.value: row.valid}
             if row.status == "ingesting"
-            else await records.progress(self.store, campaign_id)
+            else await self.store.campaign_progress(campaign_id)
         )
         waiting = sum(by.get(s, 0) for s in (*WAITING, "sending"))
         status = row.status
@@ -554,7 +558,7 @@ class CampaignService:
         row = await self._actionable(account, campaign_id, "paused")
         if row.status not in ("running", "scheduled"):
             raise Conflict(f"a {row.status} campaign cannot be paused")
-        await records.hold(self.store, campaign_id, now_ms())
+        await self.store.hold_campaign(campaign_id, now_ms())
         return await self.get(account, campaign_id)
 
     async def resume(self, account: Account, campaign_id: str) -> CampaignView:
@@ -562,7 +566,7 @@ class CampaignService:
         row = await self._actionable(account, campaign_id, "resumed")
         if row.status != "paused" or row.paused_at is None:
             raise Conflict(f"a {row.status} campaign cannot be resumed")
-        await records.release(self.store, campaign_id, row.paused_at, now_ms())
+        await self.store.resume_campaign(campaign_id, row.paused_at, now_ms())
         return await self.get(account, campaign_id)
 
     async def cancel(self, account: Account, campaign_id: str) -> CampaignView:
@@ -573,13 +577,13 @@ class CampaignService:
         this, when it sees the campaign canceled at its next chunk).
         """
         await self._actionable(account, campaign_id, "canceled")
-        if not await records.end(self.store, campaign_id, "canceled", only_if=None):
+        if not await self.store.end_campaign(campaign_id, "canceled", only_if=None):
             raise Conflict("the campaign has ended")
         await self._cancel_waiting(campaign_id)
         return await self.get(account, campaign_id)
 
     async def _cancel_waiting(self, campaign_id: str) -> None:
-        while ids := await records.waiting_ids(self.store, campaign_id, 1000):
+        while ids := await self.store.campaign_waiting_ids(campaign_id, 1000):
             changes = [
                 StatusChange(mid, Status.CANCELED.value, error_code="canceled",
                              detail="campaign canceled", refund=True)

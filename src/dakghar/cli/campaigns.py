@@ -27,7 +27,7 @@ from dakghar.pipeline.accept import Acceptor
 from dakghar.settings import Settings
 from dakghar.store import Store
 from dakghar.store.base import Account
-from dakghar.store.sqlite.store import SqliteStore
+from dakghar.store.campaigns import CampaignStore
 
 _ACCOUNT_HELP = "Account id or name (default: the 'demo' account of 'dakghar serve --demo')."
 _ENDED = ("completed", "canceled", "failed")
@@ -43,8 +43,8 @@ async def _account(store: Store, name_or_id: str) -> Account:
 def _service(store: Store, settings: Settings) -> CampaignService:
     configure_logging(settings.log_level, settings.log_format)
     structlog.configure(cache_logger_on_first_use=False)
-    if not isinstance(store, SqliteStore):
-        raise click.ClickException("campaigns need the embedded SQLite store")
+    if not isinstance(store, CampaignStore):
+        raise click.ClickException("the configured store does not keep campaigns")
     return CampaignService(store, Acceptor(store))
 
 

@@ -30,6 +30,7 @@ from dakghar.store.base import (
     now_ms,
 )
 from dakghar.store.sql import Conn
+from dakghar.store.sql.campaigns import CampaignStoreMixin
 from dakghar.store.sql.compliance import ComplianceStoreMixin
 from dakghar.store.sql.otp import OtpStoreMixin
 from dakghar.store.sql.pipeline import PipelineStoreMixin
@@ -92,7 +93,9 @@ def _account(row: tuple[Any, ...]) -> Account:
     return a
 
 
-class SqlStore(PipelineStoreMixin, OtpStoreMixin, RetentionStoreMixin, ComplianceStoreMixin):
+class SqlStore(
+    PipelineStoreMixin, OtpStoreMixin, RetentionStoreMixin, ComplianceStoreMixin, CampaignStoreMixin
+):
     """Accounts, keys and messages on a DB-API connection; the backend supplies the rest."""
 
     async def _write(self, op: Callable[[Conn], T]) -> T:
