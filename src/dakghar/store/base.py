@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from dakghar.store.campaigns import CampaignStore
 from dakghar.store.compliance import ComplianceStore
 from dakghar.store.rollups import StatsRow
 
@@ -567,9 +568,11 @@ class Store(
     OtpStore,
     RetentionStore,
     ComplianceStore,
+    CampaignStore,
     Protocol,
 ):
-    """Persistence as the rest of Dakghar sees it: every area's interface, and the lifecycle.
+    """Persistence as the rest of Dakghar sees it: every area's interface, and the lifecycle
+    (campaigns and compliance are defined in ``store.campaigns`` and ``store.compliance``).
 
     Code that needs one area may take that narrow protocol instead (``QueueStore`` for the
     dispatcher's writes, ``ComplianceStore`` for the policy, ...). Every backend implements
