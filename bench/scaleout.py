@@ -79,6 +79,19 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def postgres_pids() -> list[int]:
+    """The PostgreSQL server's processes on this machine (postmaster and backends)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    out.append(int(entry.name))
+            except OSError:
+                continue
+    return out
+
+
 def psql(url: str, sql: str) -> list[tuple[object, ...]]:
     import psycopg
 
@@ -99,12 +112,15 @@ class Layout:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def cpu(self) -> dict[str, float]:
-        """CPU seconds so far per role (``serve``'s delivery child counted as ``delivery``)."""
+        """CPU seconds so far per role (``serve``'s delivery child counted as ``delivery``),
+        and of the PostgreSQL server's processes together (``postgres``)."""
         out = {}
         for role, proc in self.procs.items():
             out[role] = cpu_seconds(proc.pid)
             for child in children(proc.pid):
                 out[f"{role}:delivery"] = cpu_seconds(child)
+        if self.name != "sqlite":
+            out["postgres"] = sum(cpu_seconds(pid) for pid in postgres_pids())
         return out
 
 
