@@ -208,3 +208,25 @@ def test_routes_naming_unknown_connectors_fail_validation() -> None:
         r.validate(["fast", "backup"])
     r.validate(["fast", "backup", "special", "jio", "a", "b"])
     assert r.describe()[3] == "#4 when country=in -> (a:70 / b:30) -> backup"
+
+
+async def test_an_otp_waiting_for_a_full_window_goes_in_before_earlier_promotions() -> None:
+    pacer = AsyncPacer(rate=0, max_in_flight=1)
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def send(name: str, lane: int) -> None:
+        async with pacer.slot(lane):
+            order.append(name)
+            if name == "first":
+                await release.wait()
+
+    first = asyncio.create_task(send("first", 2))
+    await asyncio.sleep(0)
+    promos = [asyncio.create_task(send(f"promo{i}", 2)) for i in range(3)]
+    await asyncio.sleep(0)
+    otp = asyncio.create_task(send("otp", 0))
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.gather(first, otp, *promos)
+    assert order == ["first", "otp", "promo0", "promo1", "promo2"]

@@ -435,7 +435,7 @@ class Dispatcher:
             entity_id=row.entity_id,
         )
         try:
-            async with self.pacers[name].slot():
+            async with self.pacers[name].slot(row.lane):  # the lane's priority at the window
                 accepted = await connector.submit(outbound)
         except ConnectorError as exc:
             await self._failed(row, route, step, name, exc)

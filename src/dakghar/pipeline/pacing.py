@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -62,21 +64,59 @@ class RateSchedule:
         self._until = now + duration
 
 
+class PriorityWindow:
+    """A counting semaphore whose waiters are served by priority (lower first), then in order.
+
+    The window of a connector is shared by every lane: an OTP that finds it full must be the
+    next to enter, not wait behind every promotional message already queued for it. A waiter
+    cancelled after it was let in hands its place on, so no slot is ever lost.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    async def acquire(self, priority: int = 0) -> None:
+        """Take a slot, waiting behind more urgent and earlier waiters."""
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._seq), fut))
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release()  # let in just as it was cancelled: pass the slot on
+            raise
+
+    def release(self) -> None:
+        """Give a slot back: to the most urgent waiter, else to the pool."""
+        while self._waiters:
+            _, _, fut = heapq.heappop(self._waiters)
+            if not fut.done():
+                fut.set_result(None)
+                return
+        self.free += 1
+
+
 class AsyncPacer:
     """``async with pacer.slot():`` waits for an in-flight slot and then for the rate."""
 
     def __init__(self, rate: float, max_in_flight: int, burst: float | None = None) -> None:
         self.schedule = RateSchedule(rate, burst)
         self.max_in_flight = max(1, max_in_flight)
-        self._window = asyncio.Semaphore(self.max_in_flight)
+        self._window = PriorityWindow(self.max_in_flight)
         self.in_flight = 0
         self.waiting = 0
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def slot(self, priority: int = 0) -> AsyncIterator[None]:
+        """An in-flight slot (``priority``: the message's lane; OTP first), then a send time."""
         self.waiting += 1
         try:
-            await self._window.acquire()
+            await self._window.acquire(priority)
         finally:
             self.waiting -= 1
         try:
@@ -167,14 +207,14 @@ class FleetPacer(AsyncPacer):
             await asyncio.sleep(max(0.001, min(grant.retry_after, 0.05)))
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def slot(self, priority: int = 0) -> AsyncIterator[None]:
         if self.schedule.rate <= 0:  # unlimited: the window alone
-            async with super().slot():
+            async with super().slot(priority):
                 yield
             return
         self.waiting += 1
         try:
-            await self._window.acquire()
+            await self._window.acquire(priority)
         finally:
             self.waiting -= 1
         try:
