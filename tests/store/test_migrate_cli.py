@@ -130,3 +130,21 @@ def test_migrate_on_postgresql_from_an_old_schema_to_the_head(
         refused = dakghar("migrate")
         assert refused.exit_code != 0
         assert "0999 is newer than this version of dakghar" in refused.output
+
+
+def test_a_backend_whose_driver_is_missing_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import sys
+
+    from dakghar.coord import check_queue_url
+    from dakghar.settings import Settings
+    from dakghar.store import check_database_url
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as on `pip install dakghar` alone
+    monkeypatch.setitem(sys.modules, "redis", None)
+    settings = Settings(database_url="postgresql://db/x", queue_url="redis://r:6379/0")
+    with pytest.raises(ValueError, match=r"pip install 'dakghar\[postgres\]'"):
+        check_database_url(settings)
+    with pytest.raises(ValueError, match=r"pip install 'dakghar\[redis\]'"):
+        check_queue_url(settings)

@@ -262,11 +262,13 @@ def serve(
         mode = "none"
     from dakghar.coord import check_queue_url
     from dakghar.observability.alerts import parse_rules
+    from dakghar.store import check_database_url
 
     try:
         plan = check_config(settings, delivery=mode != "none")
         parse_rules(settings.alerts)
         check_queue_url(settings)
+        check_database_url(settings)
         MetricsAccess.from_settings(settings)  # the token variable and the listener's settings
         tls = tls_context(settings.server)
     except (SettingsError, ValueError) as exc:

@@ -53,8 +53,16 @@ __all__ = [
 def check_queue_url(settings: Settings) -> None:
     """Refuse a ``DAKGHAR_QUEUE_URL`` no coordinator speaks (``ValueError``, one line)."""
     url = settings.queue_url
-    if url and url.partition("://")[0].lower() not in ("redis", "rediss"):
+    if not url:
+        return
+    if url.partition("://")[0].lower() not in ("redis", "rediss"):
         open_coordinator(settings)  # raises, naming the variable
+    try:
+        import redis  # noqa: F401
+    except ImportError as exc:
+        raise ValueError(
+            "DAKGHAR_QUEUE_URL names Redis, which needs redis-py: pip install 'dakghar[redis]'"
+        ) from exc
 
 
 def open_coordinator(settings: Settings) -> Coordinator:
@@ -64,7 +72,12 @@ def open_coordinator(settings: Settings) -> Coordinator:
         return LocalCoordinator()
     scheme = url.partition("://")[0].lower()
     if scheme in ("redis", "rediss"):
-        from dakghar.coord.redis import RedisCoordinator
+        try:
+            from dakghar.coord.redis import RedisCoordinator
+        except ImportError as exc:
+            raise ValueError(
+                "DAKGHAR_QUEUE_URL names Redis, which needs redis-py: pip install 'dakghar[redis]'"
+            ) from exc
 
         return RedisCoordinator(url, prefix=settings.queue_prefix)
     # Only the scheme is echoed: the rest of the URL may hold a password.

@@ -23,6 +23,21 @@ def sqlite_file(url: str) -> str:
     return sqlite_path(url)
 
 
+def check_database_url(settings: Settings) -> None:
+    """Refuse, in one line (``ValueError``), a database URL this installation cannot open."""
+    url = settings.database_url
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise ValueError(
+                "DAKGHAR_DATABASE_URL names PostgreSQL, which needs psycopg: "
+                "pip install 'dakghar[postgres]'"
+            ) from exc
+    elif not url.startswith("sqlite:///"):
+        open_store(settings)  # raises, naming the scheme
+
+
 def open_store(settings: Settings) -> Store:
     """The store for ``settings.database_url`` (not yet opened)."""
     url = settings.database_url
@@ -31,10 +46,16 @@ def open_store(settings: Settings) -> Store:
 
         return SqliteStore(url, settings.store)
     if url.startswith(("postgresql://", "postgres://")):
-        from dakghar.store.postgres import PostgresStore
+        try:
+            from dakghar.store.postgres import PostgresStore
+        except ImportError as exc:
+            raise ValueError(
+                "DAKGHAR_DATABASE_URL names PostgreSQL, which needs psycopg: "
+                "pip install 'dakghar[postgres]'"
+            ) from exc
 
         return PostgresStore(url, settings.store)
     raise ValueError(f"unsupported DAKGHAR_DATABASE_URL scheme: {url.split(':', 1)[0]!r}")
 
 
-__all__ = ["Store", "engine_url", "open_store", "sqlite_file"]
+__all__ = ["Store", "check_database_url", "engine_url", "open_store", "sqlite_file"]
