@@ -143,6 +143,7 @@ class PostgresStore(SqlStore):
             retryable=_retryable,
             broken=_broken,
             name="dakghar-pg-writer",
+            optimistic=True,
         )
         self._writer.start()
 

@@ -55,11 +55,12 @@ class OpContext:
     as the moves they count, so analytics stay exact and atomic.
     """
 
-    __slots__ = ("rollups", "wants")
+    __slots__ = ("rollups", "wants", "webhooks")
 
     def __init__(self) -> None:
         self.rollups: dict[tuple[object, ...], list[int]] = {}
         self.wants: dict[str, WebhookEvents | None] = {}
+        self.webhooks: list[tuple[object, ...]] = []  # outbox rows, written by flush
 
     def count(self, key: tuple[object, ...], values: Sequence[int]) -> None:
         """Add one message's increments (submitted, delivered, failed, delivery_ms, d0..)."""
@@ -71,10 +72,21 @@ class OpContext:
                 acc[i] += v
 
     def flush(self, c: Conn) -> None:
-        """Write the summed rollups."""
+        """Write the summed rollups and the queued webhook outbox rows."""
         if self.rollups:
             c.executemany(_ROLLUP_SQL, [(*k, *v) for k, v in self.rollups.items()])
             self.rollups.clear()
+        if self.webhooks:
+            if c.dialect.server:  # one statement for the lot
+                for i in range(0, len(self.webhooks), 1000):
+                    chunk = self.webhooks[i : i + 1000]
+                    sql = _WEBHOOK_INSERT.replace(
+                        _WEBHOOK_ROW, ", ".join([_WEBHOOK_ROW] * len(chunk))
+                    )
+                    c.execute(sql, [v for row in chunk for v in row])
+            else:
+                c.executemany(_WEBHOOK_INSERT, self.webhooks)
+            self.webhooks.clear()
 
 
 def roll_up(c: Conn, msg: MessageRow, new: Status, now: int, ctx: OpContext | None = None) -> None:
@@ -166,12 +178,22 @@ def apply_change(
         return msg  # an attempt, not a status change: no rollup, no webhook
     roll_up(c, msg, new, now, ctx)
     if msg.callback_url and _wants_webhook(c, msg.account_id, new, ctx):
-        enqueue_webhook(c, msg, new, at, now)
+        enqueue_webhook(c, msg, new, at, now, ctx)
     return msg
 
 
-def enqueue_webhook(c: Conn, msg: MessageRow, new: Status, at: int, now: int) -> None:
-    """Write the ``message.status`` webhook for ``msg`` reaching ``new`` into the outbox."""
+_WEBHOOK_ROW = "(?, ?, ?, ?, ?, 'pending', 0, ?, ?)"
+_WEBHOOK_INSERT = (
+    "INSERT INTO webhook_events (event_id, account_id, message_id, url, payload, status, "
+    f"attempts, next_attempt_at, created_at) VALUES {_WEBHOOK_ROW}"
+)
+
+
+def enqueue_webhook(
+    c: Conn, msg: MessageRow, new: Status, at: int, now: int, ctx: OpContext | None = None
+) -> None:
+    """Write the ``message.status`` webhook for ``msg`` reaching ``new`` into the outbox (with
+    ``ctx``, when the operation flushes it)."""
     event_id = new_id("evt")
     payload = _encode(
         {
@@ -186,11 +208,11 @@ def enqueue_webhook(c: Conn, msg: MessageRow, new: Status, at: int, now: int) ->
             "connector": msg.connector,
         }
     ).decode()
-    c.execute(
-        "INSERT INTO webhook_events (event_id, account_id, message_id, url, payload, status, "
-        "attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-        (event_id, msg.account_id, msg.id, msg.callback_url, payload, now, now),
-    )
+    row = (event_id, msg.account_id, msg.id, msg.callback_url, payload, now, now)
+    if ctx is not None:
+        ctx.webhooks.append(row)
+    else:
+        c.execute(_WEBHOOK_INSERT, row)
 
 
 def _wants_webhook(c: Conn, account_id: str, new: Status, ctx: OpContext | None = None) -> bool:
@@ -350,6 +372,17 @@ def lock_part(c: Conn, connector: str, provider_id: str) -> None:
         c.execute(c.dialect.part_lock, (connector, provider_id))
 
 
+def lock_parts(c: Conn, keys: Iterable[tuple[str, str]]) -> None:
+    """Take the locks of many (connector, provider id) at once (``Dialect.part_locks``)."""
+    if c.dialect.part_locks:
+        flat = sorted({f"{conn}/{pid}" for conn, pid in keys})
+        if flat:
+            c.execute(c.dialect.part_locks, (flat,))
+    else:
+        for conn, pid in sorted(set(keys)):
+            lock_part(c, conn, pid)
+
+
 def record_parts(
     c: Conn,
     message_id: str,
@@ -358,13 +391,16 @@ def record_parts(
     now: int,
     *,
     look_early: bool = True,
+    locked: bool = False,
 ) -> list[StatusChange]:
     """Remember each part's carrier id; returns reports that had arrived before this.
 
     ``look_early`` False: the caller knows no early report is waiting (``any_early_reports``).
+    ``locked``: the caller holds the parts' locks already (``lock_parts``).
     """
-    for pid in sorted(provider_ids):  # one order everywhere: no deadlock between two parts
-        lock_part(c, connector, pid)
+    if not locked:
+        for pid in sorted(provider_ids):  # one order everywhere: no deadlock between two parts
+            lock_part(c, connector, pid)
     c.executemany(
         "INSERT INTO message_parts (connector, provider_message_id, message_id, part, status) "
         "VALUES (?, ?, ?, ?, NULL) ON CONFLICT (connector, provider_message_id) DO UPDATE SET "
@@ -458,6 +494,103 @@ def report(
     if worst != change.status:
         change = replace(change, status=worst, error_code=change.error_code or worst)
     return apply_change(c, change, now, ctx)
+
+
+_PART_ROW = "(?, ?, ?, ?, NULL)"
+_INSERT_PARTS = (
+    "INSERT INTO message_parts (connector, provider_message_id, message_id, part, status) "
+    "VALUES (?, ?, ?, ?, NULL) ON CONFLICT (connector, provider_message_id) DO UPDATE SET "
+    "message_id = excluded.message_id, part = excluded.part, status = NULL"
+)
+
+
+def insert_parts(c: Conn, messages: Sequence[tuple[str, str, Sequence[str]]]) -> None:
+    """Record the carrier ids of many messages, (connector, message id, provider ids) each,
+    in one statement; a carrier id given twice keeps its last message (as one at a time)."""
+    latest: dict[tuple[str, str], tuple[str, str, str, int]] = {}
+    for connector, message_id, provider_ids in messages:
+        for i, pid in enumerate(provider_ids):
+            latest.pop((connector, pid), None)
+            latest[(connector, pid)] = (connector, pid, message_id, i)
+    rows = list(latest.values())
+    for i in range(0, len(rows), 1000):
+        chunk = rows[i : i + 1000]
+        sql = _INSERT_PARTS.replace(_PART_ROW, ", ".join([_PART_ROW] * len(chunk)), 1)
+        c.execute(sql, [v for r in chunk for v in r])
+
+
+_REPORT_KEYS = "SELECT p.connector, p.provider_message_id, p.message_id,"
+
+
+def _pairs_in(n: int) -> str:
+    return "(" + ", ".join(["(?, ?)"] * n) + ")"
+
+
+def preload_messages(c: Conn, ids: Sequence[str]) -> dict[str, tuple[object, ...]]:
+    """The columns of many messages in one statement, locked (``Dialect.for_update``)."""
+    out: dict[str, tuple[object, ...]] = {}
+    for i in range(0, len(ids), 1000):
+        chunk = sorted(set(ids[i : i + 1000]))
+        marks = ",".join("?" * len(chunk))
+        for row in c.execute(
+            f"{_SELECT} WHERE id IN ({marks}) ORDER BY id{c.dialect.for_update}", chunk
+        ):
+            out[str(row[0])] = tuple(row)
+    return out
+
+
+def take_early_reports(c: Conn, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """Delete and return the early reports waiting for any of ``keys`` (one statement), as
+    (status, error_code, detail, at) by (connector, provider id)."""
+    out: dict[tuple[str, str], Any] = {}
+    for i in range(0, len(keys), 1000):
+        chunk = keys[i : i + 1000]
+        rows = c.execute(
+            "DELETE FROM early_reports WHERE (connector, provider_message_id) IN "
+            f"{_pairs_in(len(chunk))} RETURNING connector, provider_message_id, status, "
+            "error_code, detail, at",
+            [v for k in chunk for v in k],
+        ).fetchall()
+        for r in rows:
+            out[(str(r[0]), str(r[1]))] = tuple(r[2:])
+    return out
+
+
+def report_batch(
+    c: Conn, reports: Sequence[tuple[str, str, StatusChange]], now: int, ctx: OpContext
+) -> list[MessageRow | None]:
+    """:func:`report` for many parts with a few statements for the lot (a server's dialect):
+    every part's lock at once, then single-part messages read with their parts in one
+    statement. Anything else (an unknown id, a multi-part message, a message reported twice in
+    the batch) takes the one-at-a-time path, under the locks already held."""
+    keys = [(conn, pid) for conn, pid, _ in reports]
+    lock_parts(c, keys)
+    found: dict[tuple[str, str], tuple[object, ...]] = {}
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        where = (
+            f"WHERE (p.connector, p.provider_message_id) IN {_pairs_in(len(chunk))} ORDER BY m.id"
+        )
+        sql = (
+            _REPORT_SELECT.replace(
+                "WHERE p.connector = ? AND p.provider_message_id = ?", where
+            ).replace("SELECT p.message_id,", _REPORT_KEYS, 1)
+            + c.dialect.for_update_of_m
+        )
+        for r in c.execute(sql, [v for k in chunk for v in k]):
+            found[(str(r[0]), str(r[1]))] = tuple(r[2:])
+    seen: set[str] = set()
+    out: list[MessageRow | None] = []
+    for conn, pid, change in reports:
+        row = found.get((conn, pid))
+        if row is None or row[2] != 1 or row[0] in seen:
+            out.append(report(c, conn, pid, change, now, ctx))
+            if row is not None:
+                seen.add(str(row[0]))
+            continue
+        seen.add(str(row[0]))
+        out.append(apply_change(c, replace(change, message_id=str(row[0])), now, ctx, row[3:]))
+    return out
 
 
 def sweep(
@@ -555,16 +688,19 @@ def sweep(
 
 def claim_webhooks(c: Conn, now: int, limit: int, lease_ms: int) -> list[tuple[Any, ...]]:
     """Due webhook events, at most one per message (the oldest), leased while being sent."""
+    # "No older pending event of the same message" (not "= the MIN(id)"): the planner walks
+    # the due index in order and stops at ``limit``, one probe of the message index per row.
     rows = c.execute(
         "SELECT w.id, w.event_id, w.account_id, w.message_id, w.url, w.payload, w.attempts, "
         "w.created_at FROM webhook_events w WHERE w.status = 'pending' AND w.next_attempt_at <= ? "
-        "AND w.id = (SELECT MIN(id) FROM webhook_events o WHERE o.message_id = w.message_id "
-        "AND o.status = 'pending') ORDER BY w.next_attempt_at LIMIT ?",
+        "AND NOT EXISTS (SELECT 1 FROM webhook_events o WHERE o.message_id = w.message_id "
+        "AND o.id < w.id AND o.status = 'pending') ORDER BY w.next_attempt_at LIMIT ?",
         (now, limit),
     ).fetchall()
     if rows:
-        c.executemany(
-            "UPDATE webhook_events SET next_attempt_at = ? WHERE id = ?",
-            [(now + lease_ms, r[0]) for r in rows],
+        marks = ",".join("?" * len(rows))
+        c.execute(
+            f"UPDATE webhook_events SET next_attempt_at = ? WHERE id IN ({marks})",
+            (now + lease_ms, *(r[0] for r in rows)),
         )
     return rows
