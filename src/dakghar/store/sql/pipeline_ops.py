@@ -295,11 +295,18 @@ def claim(
             f"attempts = attempts + 1, updated_at = ? WHERE id IN ({marks})",
             (lease_until, owner, now, *ids),
         )
-        c.executemany(
-            "INSERT INTO message_events (message_id, status, at, detail) "
-            "VALUES (?, 'sending', ?, ?)",
-            [(mid, now, None) for mid in first],
-        )
+        if c.dialect.server and first:  # one statement for the lot
+            c.execute(
+                "INSERT INTO message_events (message_id, status, at, detail) VALUES "
+                + ", ".join(["(?, 'sending', ?, NULL)"] * len(first)),
+                [v for mid in sorted(first) for v in (mid, now)],
+            )
+        else:
+            c.executemany(
+                "INSERT INTO message_events (message_id, status, at, detail) "
+                "VALUES (?, 'sending', ?, ?)",
+                [(mid, now, None) for mid in first],
+            )
         rows = _rows(c.execute(f"{_SELECT} WHERE id IN ({marks})", ids))
         hooked = [r for r in rows if r.callback_url and r.id in first]
         if hooked and _wants_webhook(c, account, Status.SENDING):
