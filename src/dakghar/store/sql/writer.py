@@ -20,7 +20,10 @@ On a server each statement is a round trip, and a savepoint costs two more per o
 with ``optimistic`` the batch first runs without savepoints; if any operation fails, the whole
 transaction is rolled back and the batch runs again the careful way, a savepoint per operation
 (operations are already run again after a lost deadlock, so running one twice is safe). Failing
-operations are rare; the common batch saves two statements per operation.
+operations are rare; the common batch saves two statements per operation. A connection that
+offers ``pipelined()`` (psycopg's pipeline mode) runs that first pass without waiting for results
+nobody reads: the writes of a batch go out in one round trip, and an error surfacing late does
+no harm, since any error sends the whole batch to the careful second pass.
 """
 
 from __future__ import annotations
@@ -235,10 +238,12 @@ class GroupCommitWriter:
         """The batch in one transaction without savepoints; None (rolled back) if any operation
         failed, for the caller to run the batch again with a savepoint per operation."""
         outcomes: list[tuple[Any, BaseException | None]] = []
+        pipelined = getattr(conn, "pipelined", None)  # PostgreSQL: no wait for unread results
         try:
-            conn.execute(self._begin)
-            for op, _fut, _loop in batch:
-                outcomes.append((op(conn), None))
+            with pipelined() if pipelined is not None else contextlib.nullcontext():
+                conn.execute(self._begin)
+                for op, _fut, _loop in batch:
+                    outcomes.append((op(conn), None))
         except Exception:
             with contextlib.suppress(Exception):
                 conn.execute("ROLLBACK")
