@@ -701,7 +701,8 @@ def claim_webhooks(c: Conn, now: int, limit: int, lease_ms: int) -> list[tuple[A
         "SELECT w.id, w.event_id, w.account_id, w.message_id, w.url, w.payload, w.attempts, "
         "w.created_at FROM webhook_events w WHERE w.status = 'pending' AND w.next_attempt_at <= ? "
         "AND NOT EXISTS (SELECT 1 FROM webhook_events o WHERE o.message_id = w.message_id "
-        "AND o.id < w.id AND o.status = 'pending') ORDER BY w.next_attempt_at LIMIT ?",
+        "AND o.id < w.id AND o.status = 'pending') ORDER BY w.next_attempt_at LIMIT ?"
+        + c.dialect.skip_locked,  # two dispatchers never claim the same event
         (now, limit),
     ).fetchall()
     if rows:
