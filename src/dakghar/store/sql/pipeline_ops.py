@@ -441,9 +441,11 @@ def record_parts(
     return early
 
 
+# The sibling count filters the connector outside the index condition: a planner without
+# fresh statistics would otherwise AND in the primary key's connector prefix (every part).
 _REPORT_SELECT = (
-    "SELECT p.message_id, p.part, (SELECT COUNT(*) FROM message_parts o WHERE o.message_id = "
-    "p.message_id AND o.connector = p.connector), "
+    "SELECT p.message_id, p.part, (SELECT COUNT(*) FILTER (WHERE o.connector = p.connector) "
+    "FROM message_parts o WHERE o.message_id = p.message_id), "
     + ", ".join(f"m.{col}" for col in MESSAGE_COLUMNS)
     + " FROM message_parts p JOIN messages m ON m.id = p.message_id "
     "WHERE p.connector = ? AND p.provider_message_id = ?"
@@ -566,25 +568,28 @@ def take_early_reports(c: Conn, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
 def report_batch(
     c: Conn, reports: Sequence[tuple[str, str, StatusChange]], now: int, ctx: OpContext
 ) -> list[MessageRow | None]:
-    """:func:`report` for many parts with a few statements for the lot (a server's dialect):
+    """:func:`report` for many parts with a few statements for the lot (PostgreSQL):
     every part's lock at once, then single-part messages read with their parts in one
     statement. Anything else (an unknown id, a multi-part message, a message reported twice in
     the batch) takes the one-at-a-time path, under the locks already held."""
     keys = [(conn, pid) for conn, pid, _ in reports]
     lock_parts(c, keys)
     found: dict[tuple[str, str], tuple[object, ...]] = {}
-    for i in range(0, len(keys), 500):
-        chunk = keys[i : i + 500]
-        where = (
-            f"WHERE (p.connector, p.provider_message_id) IN {_pairs_in(len(chunk))} ORDER BY m.id"
+    by_connector: dict[str, set[str]] = {}
+    for conn, pid in keys:
+        by_connector.setdefault(conn, set()).add(pid)
+    # PostgreSQL only (unnest, LATERAL): one exact primary-key probe per carrier id whatever
+    # the planner's statistics say (OFFSET 0 keeps the probe from being flattened into a join
+    # that a fresh, not yet analyzed table would plan as a scan of every part).
+    sql = (
+        "SELECT x.* FROM unnest(?::text[]) AS k(pid) CROSS JOIN LATERAL ("
+        + _REPORT_SELECT.replace("SELECT p.message_id,", _REPORT_KEYS, 1).replace(
+            "p.provider_message_id = ?", "p.provider_message_id = k.pid"
         )
-        sql = (
-            _REPORT_SELECT.replace(
-                "WHERE p.connector = ? AND p.provider_message_id = ?", where
-            ).replace("SELECT p.message_id,", _REPORT_KEYS, 1)
-            + c.dialect.for_update_of_m
-        )
-        for r in c.execute(sql, [v for k in chunk for v in k]):
+        + f" OFFSET 0{c.dialect.for_update_of_m}) x"
+    )
+    for conn, pids in by_connector.items():
+        for r in c.execute(sql, (sorted(pids), conn)):
             found[(str(r[0]), str(r[1]))] = tuple(r[2:])
     seen: set[str] = set()
     out: list[MessageRow | None] = []
