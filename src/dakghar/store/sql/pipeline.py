@@ -300,8 +300,14 @@ def _mark_sent_batch(
             s.message_id, Status.SENT.value, detail=detail, fields=fields, owner=s.owner
         )
         row = rows.get(s.message_id)
-        out.append(ops.apply_change(c, change, now, ctx, row) if row is not None else None)
+        if row is None:
+            out.append(None)
+        elif detail is not None:  # billed for more parts (rare): written now, as before
+            out.append(ops.apply_change(c, change, now, ctx, row))
+        else:
+            out.append(ops.apply_change(c, change, now, ctx, row, defer=True))
     ops.insert_parts(c, [(s.connector, s.message_id, s.provider_ids) for s in sent])
+    ctx.flush_updates(c)  # before early reports read the messages
     for i, s in enumerate(sent):
         for pid in s.provider_ids:
             got = early.get((s.connector, pid))

@@ -55,12 +55,31 @@ class OpContext:
     as the moves they count, so analytics stay exact and atomic.
     """
 
-    __slots__ = ("rollups", "wants", "webhooks")
+    __slots__ = ("rollups", "updates", "wants", "webhooks")
 
     def __init__(self) -> None:
         self.rollups: dict[tuple[object, ...], list[int]] = {}
         self.wants: dict[str, WebhookEvents | None] = {}
         self.webhooks: list[tuple[object, ...]] = []  # outbox rows, written by flush
+        # Deferred message updates (``apply_change(defer=True)``) by the columns they set.
+        self.updates: dict[tuple[str, ...], list[tuple[object, ...]]] = {}
+
+    def flush_updates(self, c: Conn) -> None:
+        """Write the deferred message updates: one ``UPDATE ... FROM (VALUES ...)`` per set of
+        columns (PostgreSQL). Call before anything in the operation reads those messages."""
+        for cols, rows in self.updates.items():
+            types = _pg_types()
+            row_sql = "(" + ", ".join(f"CAST(? AS {types[k]})" for k in ("id", *cols)) + ")"
+            sets = ", ".join(f"{k} = v.{k}" for k in cols)
+            for i in range(0, len(rows), 500):
+                chunk = rows[i : i + 500]
+                c.execute(
+                    f"UPDATE messages AS m SET {sets} FROM (VALUES "
+                    + ", ".join([row_sql] * len(chunk))
+                    + f") AS v(id, {', '.join(cols)}) WHERE m.id = v.id",
+                    [v for r in chunk for v in r],
+                )
+        self.updates.clear()
 
     def count(self, key: tuple[object, ...], values: Sequence[int]) -> None:
         """Add one message's increments (submitted, delivered, failed, delivery_ms, d0..)."""
@@ -72,7 +91,9 @@ class OpContext:
                 acc[i] += v
 
     def flush(self, c: Conn) -> None:
-        """Write the summed rollups and the queued webhook outbox rows."""
+        """Write the deferred updates, the summed rollups and the queued webhook outbox rows."""
+        if self.updates:
+            self.flush_updates(c)
         if self.rollups:
             c.executemany(_ROLLUP_SQL, [(*k, *v) for k, v in self.rollups.items()])
             self.rollups.clear()
@@ -87,6 +108,22 @@ class OpContext:
             else:
                 c.executemany(_WEBHOOK_INSERT, self.webhooks)
             self.webhooks.clear()
+
+
+_PG_TYPES: dict[str, str] = {}
+
+
+def _pg_types() -> dict[str, str]:
+    """PostgreSQL's type of each message column (for the casts of a VALUES list)."""
+    if not _PG_TYPES:
+        from sqlalchemy.dialects import postgresql
+
+        from dakghar.store.schema import messages
+
+        dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+        for col in messages.c:
+            _PG_TYPES[col.name] = col.type.compile(dialect=dialect)
+    return _PG_TYPES
 
 
 def roll_up(c: Conn, msg: MessageRow, new: Status, now: int, ctx: OpContext | None = None) -> None:
@@ -119,11 +156,13 @@ def apply_change(
     now: int,
     ctx: OpContext | None = None,
     row: tuple[object, ...] | None = None,
+    defer: bool = False,
 ) -> MessageRow | None:
     """Move one message if the lifecycle allows it; write its event and webhook. None if not.
 
     With ``ctx`` the rollup is summed into it (the caller flushes); without, it is written now.
-    ``row``: the message's columns when the caller has just read them.
+    ``row``: the message's columns when the caller has just read them (and locked them).
+    ``defer`` (with ``ctx``, PostgreSQL): the message's update waits for ``ctx.flush_updates``.
     """
     if row is None:
         row = c.execute(
@@ -164,8 +203,11 @@ def apply_change(
             (msg.price_milli, msg.account_id),
         )
         values["price_milli"] = 0
-    sets = ", ".join(f"{k} = ?" for k in values)
-    c.execute(f"UPDATE messages SET {sets} WHERE id = ?", [*values.values(), msg.id])
+    if defer and ctx is not None:
+        ctx.updates.setdefault(tuple(values), []).append((msg.id, *values.values()))
+    else:
+        sets = ", ".join(f"{k} = ?" for k in values)
+        c.execute(f"UPDATE messages SET {sets} WHERE id = ?", [*values.values(), msg.id])
     at = change.at or now
     if change.detail is not None or new not in IMPLIED:
         c.execute(
@@ -596,12 +638,14 @@ def report_batch(
     for conn, pid, change in reports:
         row = found.get((conn, pid))
         if row is None or row[2] != 1 or row[0] in seen:
+            ctx.flush_updates(c)  # the one-at-a-time path reads the messages
             out.append(report(c, conn, pid, change, now, ctx))
             if row is not None:
                 seen.add(str(row[0]))
             continue
         seen.add(str(row[0]))
-        out.append(apply_change(c, replace(change, message_id=str(row[0])), now, ctx, row[3:]))
+        change = replace(change, message_id=str(row[0]))
+        out.append(apply_change(c, change, now, ctx, row[3:], defer=True))
     return out
 
 
