@@ -284,5 +284,7 @@ class Gateway:
         close_hints = listen_for_hints(self.settings, pipeline.dispatcher.merge)
         if close_hints is not None:
             self._stops.append(close_hints)
+        else:  # no wake-up hints reach this dispatcher: its scan is how it finds new messages
+            pipeline.dispatcher.scan_interval = pipeline.dispatcher.sweep_interval
         metrics = self.services.metrics
         self._task(write_forever(metrics_path(self.settings), metrics.render), "dakghar-metrics")
