@@ -349,5 +349,8 @@ class Gateway:
                 subscription.close()
 
             self._stops.append(unlisten)
+        elif close_hints is None:
+            # No wake-up hints reach this dispatcher: its scan is how it finds new messages.
+            pipeline.dispatcher.scan_interval = pipeline.dispatcher.sweep_interval
         metrics = self.services.metrics
         self._task(write_forever(metrics_path(self.settings), metrics.render), "dakghar-metrics")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -61,6 +61,35 @@ def _conninfo(url: str) -> str:
     return url
 
 
+class _PipelinedCursor:
+    """A cursor of pipeline mode: rows are fetched when read (psycopg waits for them); the
+    count of changed rows, which psycopg only knows once the results are in, syncs first."""
+
+    __slots__ = ("_cur", "_pipe")
+
+    def __init__(self, cur: psycopg.Cursor[Any], pipe: psycopg.Pipeline) -> None:
+        self._cur = cur
+        self._pipe = pipe
+
+    @property
+    def rowcount(self) -> int:
+        """Rows changed by the statement (waits for its result)."""
+        if self._cur.pgresult is None:
+            self._pipe.sync()
+        return self._cur.rowcount
+
+    def fetchone(self) -> Any:
+        """The next row (waits for the result)."""
+        return self._cur.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        """The remaining rows (waits for the result)."""
+        return self._cur.fetchall()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._cur)
+
+
 class PgConnection:
     """A psycopg connection with the shape of :class:`dakghar.store.sql.Conn`."""
 
@@ -69,6 +98,19 @@ class PgConnection:
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
         self._trace: Callable[[str], None] | None = None
+        self._pipe: psycopg.Pipeline | None = None
+
+    @contextlib.contextmanager
+    def pipelined(self) -> Iterator[None]:
+        """Pipeline mode for the block: statements go out without waiting for their results,
+        so a run of writes is one round trip; an error surfaces at a later statement or at the
+        end of the block (the group-commit writer then runs the batch again the careful way)."""
+        with self.raw.pipeline() as pipe:
+            self._pipe = pipe
+            try:
+                yield
+            finally:
+                self._pipe = None
 
     def set_trace_callback(self, trace: Callable[[str], None] | None) -> None:
         """Call ``trace`` with every statement (statement counts for benchmarks)."""
@@ -80,6 +122,8 @@ class PgConnection:
             self._trace(sql)
         cur = self.raw.cursor()
         cur.execute(_pg_sql(sql), tuple(params))
+        if self._pipe is not None:
+            return _PipelinedCursor(cur, self._pipe)  # type: ignore[return-value]
         return cur
 
     def executemany(self, sql: str, params: Iterable[Sequence[Any]], /) -> psycopg.Cursor[Any]:
@@ -139,6 +183,7 @@ class PostgresStore(SqlStore):
             retryable=_retryable,
             broken=_broken,
             name="dakghar-pg-writer",
+            optimistic=True,
         )
         self._writer.start()
 

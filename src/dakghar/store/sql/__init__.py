@@ -42,6 +42,11 @@ class Dialect:
     # transaction misses the other's uncommitted row and the report waits forever. A
     # transaction-scoped lock taking (connector, provider id); empty: one writer, no need.
     part_lock: str = ""
+    # Each statement is a round trip to a server: the shared SQL batches where it can.
+    server: bool = False
+    # ``part_lock`` for many carrier ids at once, in sorted order (one parameter: a list of
+    # "connector/provider id" strings).
+    part_locks: str = ""
 
 
 SQLITE = Dialect("sqlite", queue_index="INDEXED BY ix_messages_queue")
@@ -51,6 +56,9 @@ POSTGRESQL = Dialect(
     for_update_of_m=" FOR UPDATE OF m",
     skip_locked=" FOR UPDATE SKIP LOCKED",
     part_lock="SELECT pg_advisory_xact_lock(hashtextextended(? || '/' || ?, 0))",
+    server=True,
+    part_locks="SELECT COUNT(pg_advisory_xact_lock(hashtextextended(k, 0))) "
+    "FROM (SELECT unnest(?::text[]) AS k ORDER BY 1) s",
 )
 
 

@@ -77,6 +77,30 @@ class NotCancelable(Conflict):
     code, title = "not_cancelable", "Message can no longer be canceled"
 
 
+_VALUES_ROW = f"({', '.join('?' for _ in MESSAGE_COLUMNS)})"
+_INSERT_CHUNK = 500  # rows per statement (PostgreSQL takes at most 65,535 parameters)
+
+
+def _insert_messages_batched(
+    c: Conn, rows: Sequence[MessageRow], debit: tuple[int, str] | None
+) -> None:
+    """Insert ``rows`` with multi-row VALUES, the account's new balance (``debit``) set in the
+    first statement: one round trip for a single message instead of an UPDATE and an INSERT."""
+    chunks = [rows[i : i + _INSERT_CHUNK] for i in range(0, len(rows), _INSERT_CHUNK)]
+    if not chunks and debit is not None:
+        c.execute("UPDATE accounts SET balance_milli = ? WHERE id = ?", debit)
+    for n, chunk in enumerate(chunks):
+        head = _INSERT_MESSAGE.split(" VALUES ", 1)[0]
+        sql = f"{head} VALUES {', '.join([_VALUES_ROW] * len(chunk))}"
+        params: list[Any] = []
+        if n == 0 and debit is not None:
+            sql = f"WITH debit AS (UPDATE accounts SET balance_milli = ? WHERE id = ?) {sql}"
+            params += debit
+        for m in chunk:
+            params += _message_values(m)
+        c.execute(sql, params)
+
+
 def _message(row: tuple[Any, ...]) -> MessageRow:
     m = MessageRow(*row)
     m.sandbox = bool(m.sandbox)
@@ -277,12 +301,14 @@ class SqlStore(
                 if charge:
                     balance -= m.price_milli
                 accepted.append(m)
-            if charge and accepted:
-                c.execute(
-                    "UPDATE accounts SET balance_milli = ? WHERE id = ?", (balance, account_id)
-                )
-            if accepted:
-                c.executemany(_INSERT_MESSAGE, map(_message_values, accepted))
+            debit = (balance, account_id) if charge and accepted else None
+            if c.dialect.server:  # each statement is a round trip
+                _insert_messages_batched(c, accepted, debit)
+            else:
+                if debit is not None:
+                    c.execute("UPDATE accounts SET balance_milli = ? WHERE id = ?", debit)
+                if accepted:
+                    c.executemany(_INSERT_MESSAGE, map(_message_values, accepted))
             outcome = AcceptOutcome(accepted, no_credit, balance)
             rendered = render(outcome) if render is not None else None
             if idempotency_key is not None and request_hash is not None and rendered is not None:

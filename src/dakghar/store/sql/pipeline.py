@@ -107,8 +107,11 @@ class PipelineStoreMixin:
         def op(c: Conn) -> list[MessageRow | None]:
             now = now_ms()
             ctx = ops.OpContext()
-            early = ops.any_early_reports(c)
-            out = [_mark_sent(c, s, now, ctx, early) for s in sent]
+            if c.dialect.server and len({s.message_id for s in sent}) == len(sent):
+                out = _mark_sent_batch(c, sent, now, ctx)
+            else:
+                early = ops.any_early_reports(c)
+                out = [_mark_sent(c, s, now, ctx, early) for s in sent]
             ctx.flush(c)
             return out
 
@@ -128,7 +131,10 @@ class PipelineStoreMixin:
         def op(c: Conn) -> list[MessageRow | None]:
             now = now_ms()
             ctx = ops.OpContext()
-            out = [ops.report(c, conn, pid, ch, now, ctx) for conn, pid, ch in reports]
+            if c.dialect.server:
+                out = ops.report_batch(c, reports, now, ctx)
+            else:
+                out = [ops.report(c, conn, pid, ch, now, ctx) for conn, pid, ch in reports]
             ctx.flush(c)
             return out
 
@@ -154,7 +160,8 @@ class PipelineStoreMixin:
     async def webhook_results(self, results: Sequence[WebhookResult]) -> None:
         """Record many webhook attempts in one write operation."""
         now = now_ms()
-        rows = []
+        # Attempts with the same outcome (most often: delivered, no error) share one statement.
+        groups: dict[tuple[str, int, str | None], list[int]] = {}
         for r in results:
             if r.delivered:
                 status, due = "delivered", now
@@ -162,14 +169,22 @@ class PipelineStoreMixin:
                 status, due = "failed", now
             else:
                 status, due = "pending", r.next_attempt_at
-            rows.append((status, due, r.error, r.event_id))
-        await self._write(
-            lambda c: c.executemany(
-                "UPDATE webhook_events SET status = ?, attempts = attempts + 1, "
-                "next_attempt_at = ?, last_error = ? WHERE id = ?",
-                rows,
-            )
-        )
+            groups.setdefault((status, due, r.error), []).append(r.event_id)
+        if not groups:
+            return
+
+        def op(c: Conn) -> None:
+            for (status, due, error), ids in groups.items():
+                for i in range(0, len(ids), 500):
+                    chunk = ids[i : i + 500]
+                    marks = ",".join("?" * len(chunk))
+                    c.execute(
+                        "UPDATE webhook_events SET status = ?, attempts = attempts + 1, "
+                        f"next_attempt_at = ?, last_error = ? WHERE id IN ({marks})",
+                        (status, due, error, *chunk),
+                    )
+
+        await self._write(op)
 
     async def switches(self) -> dict[tuple[str, str], bool]:
         """All kill switches, paused accounts included as scope ``account``."""
@@ -261,3 +276,50 @@ def _mark_sent(c: Conn, s: Sent, now: int, ctx: ops.OpContext, early: bool) -> M
         assert waiting.provider_part is not None
         msg = ops.report(c, s.connector, waiting.provider_part, waiting, now, ctx) or msg
     return msg
+
+
+def _mark_sent_batch(
+    c: Conn, sent: Sequence[Sent], now: int, ctx: ops.OpContext
+) -> list[MessageRow | None]:
+    """:func:`_mark_sent` for many messages (each once) with a few statements for the lot, for
+    a server's dialect: every part's lock at once, the messages read (and locked) together,
+    early reports taken in one statement and the parts recorded in one."""
+    keys = [(s.connector, pid) for s in sent for pid in s.provider_ids]
+    ops.lock_parts(c, keys)
+    rows = ops.preload_messages(c, [s.message_id for s in sent])
+    early = ops.take_early_reports(c, keys) if keys else {}
+    out: list[MessageRow | None] = []
+    for s in sent:
+        fields: dict[str, object] = {
+            "connector": s.connector,
+            "provider_message_id": s.provider_ids[0] if s.provider_ids else None,
+        }
+        parts = s.parts
+        detail = ops.bill_parts(c, s.message_id, parts, fields) if parts and parts > 1 else None
+        change = StatusChange(
+            s.message_id, Status.SENT.value, detail=detail, fields=fields, owner=s.owner
+        )
+        row = rows.get(s.message_id)
+        if row is None:
+            out.append(None)
+        elif detail is not None:  # billed for more parts (rare): written now, as before
+            out.append(ops.apply_change(c, change, now, ctx, row))
+        else:
+            out.append(ops.apply_change(c, change, now, ctx, row, defer=True))
+    ops.insert_parts(c, [(s.connector, s.message_id, s.provider_ids) for s in sent])
+    ctx.flush_updates(c)  # before early reports read the messages
+    for i, s in enumerate(sent):
+        for pid in s.provider_ids:
+            got = early.get((s.connector, pid))
+            if got is None:
+                continue
+            waiting = StatusChange(
+                s.message_id,
+                str(got[0]),
+                error_code=got[1],
+                detail=got[2],
+                at=got[3],
+                provider_part=pid,
+            )
+            out[i] = ops.report(c, s.connector, pid, waiting, now, ctx) or out[i]
+    return out

@@ -55,11 +55,31 @@ class OpContext:
     as the moves they count, so analytics stay exact and atomic.
     """
 
-    __slots__ = ("rollups", "wants")
+    __slots__ = ("rollups", "updates", "wants", "webhooks")
 
     def __init__(self) -> None:
         self.rollups: dict[tuple[object, ...], list[int]] = {}
         self.wants: dict[str, WebhookEvents | None] = {}
+        self.webhooks: list[tuple[object, ...]] = []  # outbox rows, written by flush
+        # Deferred message updates (``apply_change(defer=True)``) by the columns they set.
+        self.updates: dict[tuple[str, ...], list[tuple[object, ...]]] = {}
+
+    def flush_updates(self, c: Conn) -> None:
+        """Write the deferred message updates: one ``UPDATE ... FROM (VALUES ...)`` per set of
+        columns (PostgreSQL). Call before anything in the operation reads those messages."""
+        for cols, rows in self.updates.items():
+            types = _pg_types()
+            row_sql = "(" + ", ".join(f"CAST(? AS {types[k]})" for k in ("id", *cols)) + ")"
+            sets = ", ".join(f"{k} = v.{k}" for k in cols)
+            for i in range(0, len(rows), 500):
+                chunk = rows[i : i + 500]
+                c.execute(
+                    f"UPDATE messages AS m SET {sets} FROM (VALUES "
+                    + ", ".join([row_sql] * len(chunk))
+                    + f") AS v(id, {', '.join(cols)}) WHERE m.id = v.id",
+                    [v for r in chunk for v in r],
+                )
+        self.updates.clear()
 
     def count(self, key: tuple[object, ...], values: Sequence[int]) -> None:
         """Add one message's increments (submitted, delivered, failed, delivery_ms, d0..)."""
@@ -71,10 +91,39 @@ class OpContext:
                 acc[i] += v
 
     def flush(self, c: Conn) -> None:
-        """Write the summed rollups."""
+        """Write the deferred updates, the summed rollups and the queued webhook outbox rows."""
+        if self.updates:
+            self.flush_updates(c)
         if self.rollups:
             c.executemany(_ROLLUP_SQL, [(*k, *v) for k, v in self.rollups.items()])
             self.rollups.clear()
+        if self.webhooks:
+            if c.dialect.server:  # one statement for the lot
+                for i in range(0, len(self.webhooks), 1000):
+                    chunk = self.webhooks[i : i + 1000]
+                    sql = _WEBHOOK_INSERT.replace(
+                        _WEBHOOK_ROW, ", ".join([_WEBHOOK_ROW] * len(chunk))
+                    )
+                    c.execute(sql, [v for row in chunk for v in row])
+            else:
+                c.executemany(_WEBHOOK_INSERT, self.webhooks)
+            self.webhooks.clear()
+
+
+_PG_TYPES: dict[str, str] = {}
+
+
+def _pg_types() -> dict[str, str]:
+    """PostgreSQL's type of each message column (for the casts of a VALUES list)."""
+    if not _PG_TYPES:
+        from sqlalchemy.dialects import postgresql
+
+        from dakghar.store.schema import messages
+
+        dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+        for col in messages.c:
+            _PG_TYPES[col.name] = col.type.compile(dialect=dialect)
+    return _PG_TYPES
 
 
 def roll_up(c: Conn, msg: MessageRow, new: Status, now: int, ctx: OpContext | None = None) -> None:
@@ -107,11 +156,13 @@ def apply_change(
     now: int,
     ctx: OpContext | None = None,
     row: tuple[object, ...] | None = None,
+    defer: bool = False,
 ) -> MessageRow | None:
     """Move one message if the lifecycle allows it; write its event and webhook. None if not.
 
     With ``ctx`` the rollup is summed into it (the caller flushes); without, it is written now.
-    ``row``: the message's columns when the caller has just read them.
+    ``row``: the message's columns when the caller has just read them (and locked them).
+    ``defer`` (with ``ctx``, PostgreSQL): the message's update waits for ``ctx.flush_updates``.
     """
     if row is None:
         row = c.execute(
@@ -152,8 +203,11 @@ def apply_change(
             (msg.price_milli, msg.account_id),
         )
         values["price_milli"] = 0
-    sets = ", ".join(f"{k} = ?" for k in values)
-    c.execute(f"UPDATE messages SET {sets} WHERE id = ?", [*values.values(), msg.id])
+    if defer and ctx is not None:
+        ctx.updates.setdefault(tuple(values), []).append((msg.id, *values.values()))
+    else:
+        sets = ", ".join(f"{k} = ?" for k in values)
+        c.execute(f"UPDATE messages SET {sets} WHERE id = ?", [*values.values(), msg.id])
     at = change.at or now
     if change.detail is not None or new not in IMPLIED:
         c.execute(
@@ -166,12 +220,22 @@ def apply_change(
         return msg  # an attempt, not a status change: no rollup, no webhook
     roll_up(c, msg, new, now, ctx)
     if msg.callback_url and _wants_webhook(c, msg.account_id, new, ctx):
-        enqueue_webhook(c, msg, new, at, now)
+        enqueue_webhook(c, msg, new, at, now, ctx)
     return msg
 
 
-def enqueue_webhook(c: Conn, msg: MessageRow, new: Status, at: int, now: int) -> None:
-    """Write the ``message.status`` webhook for ``msg`` reaching ``new`` into the outbox."""
+_WEBHOOK_ROW = "(?, ?, ?, ?, ?, 'pending', 0, ?, ?)"
+_WEBHOOK_INSERT = (
+    "INSERT INTO webhook_events (event_id, account_id, message_id, url, payload, status, "
+    f"attempts, next_attempt_at, created_at) VALUES {_WEBHOOK_ROW}"
+)
+
+
+def enqueue_webhook(
+    c: Conn, msg: MessageRow, new: Status, at: int, now: int, ctx: OpContext | None = None
+) -> None:
+    """Write the ``message.status`` webhook for ``msg`` reaching ``new`` into the outbox (with
+    ``ctx``, when the operation flushes it)."""
     event_id = new_id("evt")
     payload = _encode(
         {
@@ -186,11 +250,11 @@ def enqueue_webhook(c: Conn, msg: MessageRow, new: Status, at: int, now: int) ->
             "connector": msg.connector,
         }
     ).decode()
-    c.execute(
-        "INSERT INTO webhook_events (event_id, account_id, message_id, url, payload, status, "
-        "attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-        (event_id, msg.account_id, msg.id, msg.callback_url, payload, now, now),
-    )
+    row = (event_id, msg.account_id, msg.id, msg.callback_url, payload, now, now)
+    if ctx is not None:
+        ctx.webhooks.append(row)
+    else:
+        c.execute(_WEBHOOK_INSERT, row)
 
 
 def _wants_webhook(c: Conn, account_id: str, new: Status, ctx: OpContext | None = None) -> bool:
@@ -268,11 +332,18 @@ def claim(
             f"attempts = attempts + 1, updated_at = ? WHERE id IN ({marks})",
             (lease_until, owner, now, *ids),
         )
-        c.executemany(
-            "INSERT INTO message_events (message_id, status, at, detail) "
-            "VALUES (?, 'sending', ?, ?)",
-            [(mid, now, None) for mid in first],
-        )
+        if c.dialect.server and first:  # one statement for the lot
+            c.execute(
+                "INSERT INTO message_events (message_id, status, at, detail) VALUES "
+                + ", ".join(["(?, 'sending', ?, NULL)"] * len(first)),
+                [v for mid in sorted(first) for v in (mid, now)],
+            )
+        else:
+            c.executemany(
+                "INSERT INTO message_events (message_id, status, at, detail) "
+                "VALUES (?, 'sending', ?, ?)",
+                [(mid, now, None) for mid in first],
+            )
         rows = _rows(c.execute(f"{_SELECT} WHERE id IN ({marks})", ids))
         hooked = [r for r in rows if r.callback_url and r.id in first]
         if hooked and _wants_webhook(c, account, Status.SENDING):
@@ -345,6 +416,17 @@ def lock_part(c: Conn, connector: str, provider_id: str) -> None:
         c.execute(c.dialect.part_lock, (connector, provider_id))
 
 
+def lock_parts(c: Conn, keys: Iterable[tuple[str, str]]) -> None:
+    """Take the locks of many (connector, provider id) at once (``Dialect.part_locks``)."""
+    if c.dialect.part_locks:
+        flat = sorted({f"{conn}/{pid}" for conn, pid in keys})
+        if flat:
+            c.execute(c.dialect.part_locks, (flat,))
+    else:
+        for conn, pid in sorted(set(keys)):
+            lock_part(c, conn, pid)
+
+
 def record_parts(
     c: Conn,
     message_id: str,
@@ -353,13 +435,16 @@ def record_parts(
     now: int,
     *,
     look_early: bool = True,
+    locked: bool = False,
 ) -> list[StatusChange]:
     """Remember each part's carrier id; returns reports that had arrived before this.
 
     ``look_early`` False: the caller knows no early report is waiting (``any_early_reports``).
+    ``locked``: the caller holds the parts' locks already (``lock_parts``).
     """
-    for pid in sorted(provider_ids):  # one order everywhere: no deadlock between two parts
-        lock_part(c, connector, pid)
+    if not locked:
+        for pid in sorted(provider_ids):  # one order everywhere: no deadlock between two parts
+            lock_part(c, connector, pid)
     c.executemany(
         "INSERT INTO message_parts (connector, provider_message_id, message_id, part, status) "
         "VALUES (?, ?, ?, ?, NULL) ON CONFLICT (connector, provider_message_id) DO UPDATE SET "
@@ -393,9 +478,11 @@ def record_parts(
     return early
 
 
+# The sibling count filters the connector outside the index condition: a planner without
+# fresh statistics would otherwise AND in the primary key's connector prefix (every part).
 _REPORT_SELECT = (
-    "SELECT p.message_id, p.part, (SELECT COUNT(*) FROM message_parts o WHERE o.message_id = "
-    "p.message_id AND o.connector = p.connector), "
+    "SELECT p.message_id, p.part, (SELECT COUNT(*) FILTER (WHERE o.connector = p.connector) "
+    "FROM message_parts o WHERE o.message_id = p.message_id), "
     + ", ".join(f"m.{col}" for col in MESSAGE_COLUMNS)
     + " FROM message_parts p JOIN messages m ON m.id = p.message_id "
     "WHERE p.connector = ? AND p.provider_message_id = ?"
@@ -453,6 +540,108 @@ def report(
     if worst != change.status:
         change = replace(change, status=worst, error_code=change.error_code or worst)
     return apply_change(c, change, now, ctx)
+
+
+_PART_ROW = "(?, ?, ?, ?, NULL)"
+_INSERT_PARTS = (
+    "INSERT INTO message_parts (connector, provider_message_id, message_id, part, status) "
+    "VALUES (?, ?, ?, ?, NULL) ON CONFLICT (connector, provider_message_id) DO UPDATE SET "
+    "message_id = excluded.message_id, part = excluded.part, status = NULL"
+)
+
+
+def insert_parts(c: Conn, messages: Sequence[tuple[str, str, Sequence[str]]]) -> None:
+    """Record the carrier ids of many messages, (connector, message id, provider ids) each,
+    in one statement; a carrier id given twice keeps its last message (as one at a time)."""
+    latest: dict[tuple[str, str], tuple[str, str, str, int]] = {}
+    for connector, message_id, provider_ids in messages:
+        for i, pid in enumerate(provider_ids):
+            latest.pop((connector, pid), None)
+            latest[(connector, pid)] = (connector, pid, message_id, i)
+    rows = list(latest.values())
+    for i in range(0, len(rows), 1000):
+        chunk = rows[i : i + 1000]
+        sql = _INSERT_PARTS.replace(_PART_ROW, ", ".join([_PART_ROW] * len(chunk)), 1)
+        c.execute(sql, [v for r in chunk for v in r])
+
+
+_REPORT_KEYS = "SELECT p.connector, p.provider_message_id, p.message_id,"
+
+
+def _pairs_in(n: int) -> str:
+    return "(" + ", ".join(["(?, ?)"] * n) + ")"
+
+
+def preload_messages(c: Conn, ids: Sequence[str]) -> dict[str, tuple[object, ...]]:
+    """The columns of many messages in one statement, locked (``Dialect.for_update``)."""
+    out: dict[str, tuple[object, ...]] = {}
+    for i in range(0, len(ids), 1000):
+        chunk = sorted(set(ids[i : i + 1000]))
+        marks = ",".join("?" * len(chunk))
+        for row in c.execute(
+            f"{_SELECT} WHERE id IN ({marks}) ORDER BY id{c.dialect.for_update}", chunk
+        ):
+            out[str(row[0])] = tuple(row)
+    return out
+
+
+def take_early_reports(c: Conn, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """Delete and return the early reports waiting for any of ``keys`` (one statement), as
+    (status, error_code, detail, at) by (connector, provider id)."""
+    out: dict[tuple[str, str], Any] = {}
+    for i in range(0, len(keys), 1000):
+        chunk = keys[i : i + 1000]
+        rows = c.execute(
+            "DELETE FROM early_reports WHERE (connector, provider_message_id) IN "
+            f"{_pairs_in(len(chunk))} RETURNING connector, provider_message_id, status, "
+            "error_code, detail, at",
+            [v for k in chunk for v in k],
+        ).fetchall()
+        for r in rows:
+            out[(str(r[0]), str(r[1]))] = tuple(r[2:])
+    return out
+
+
+def report_batch(
+    c: Conn, reports: Sequence[tuple[str, str, StatusChange]], now: int, ctx: OpContext
+) -> list[MessageRow | None]:
+    """:func:`report` for many parts with a few statements for the lot (PostgreSQL):
+    every part's lock at once, then single-part messages read with their parts in one
+    statement. Anything else (an unknown id, a multi-part message, a message reported twice in
+    the batch) takes the one-at-a-time path, under the locks already held."""
+    keys = [(conn, pid) for conn, pid, _ in reports]
+    lock_parts(c, keys)
+    found: dict[tuple[str, str], tuple[object, ...]] = {}
+    by_connector: dict[str, set[str]] = {}
+    for conn, pid in keys:
+        by_connector.setdefault(conn, set()).add(pid)
+    # PostgreSQL only (unnest, LATERAL): one exact primary-key probe per carrier id whatever
+    # the planner's statistics say (OFFSET 0 keeps the probe from being flattened into a join
+    # that a fresh, not yet analyzed table would plan as a scan of every part).
+    sql = (
+        "SELECT x.* FROM unnest(?::text[]) AS k(pid) CROSS JOIN LATERAL ("
+        + _REPORT_SELECT.replace("SELECT p.message_id,", _REPORT_KEYS, 1).replace(
+            "p.provider_message_id = ?", "p.provider_message_id = k.pid"
+        )
+        + f" OFFSET 0{c.dialect.for_update_of_m}) x"
+    )
+    for conn, pids in by_connector.items():
+        for r in c.execute(sql, (sorted(pids), conn)):
+            found[(str(r[0]), str(r[1]))] = tuple(r[2:])
+    seen: set[str] = set()
+    out: list[MessageRow | None] = []
+    for conn, pid, change in reports:
+        row = found.get((conn, pid))
+        if row is None or row[2] != 1 or row[0] in seen:
+            ctx.flush_updates(c)  # the one-at-a-time path reads the messages
+            out.append(report(c, conn, pid, change, now, ctx))
+            if row is not None:
+                seen.add(str(row[0]))
+            continue
+        seen.add(str(row[0]))
+        change = replace(change, message_id=str(row[0]))
+        out.append(apply_change(c, change, now, ctx, row[3:], defer=True))
+    return out
 
 
 def sweep(
@@ -550,16 +739,20 @@ def sweep(
 
 def claim_webhooks(c: Conn, now: int, limit: int, lease_ms: int) -> list[tuple[Any, ...]]:
     """Due webhook events, at most one per message (the oldest), leased while being sent."""
+    # "No older pending event of the same message" (not "= the MIN(id)"): the planner walks
+    # the due index in order and stops at ``limit``, one probe of the message index per row.
     rows = c.execute(
         "SELECT w.id, w.event_id, w.account_id, w.message_id, w.url, w.payload, w.attempts, "
         "w.created_at FROM webhook_events w WHERE w.status = 'pending' AND w.next_attempt_at <= ? "
-        "AND w.id = (SELECT MIN(id) FROM webhook_events o WHERE o.message_id = w.message_id "
-        "AND o.status = 'pending') ORDER BY w.next_attempt_at LIMIT ?",
+        "AND NOT EXISTS (SELECT 1 FROM webhook_events o WHERE o.message_id = w.message_id "
+        "AND o.id < w.id AND o.status = 'pending') ORDER BY w.next_attempt_at LIMIT ?"
+        + c.dialect.skip_locked,  # two dispatchers never claim the same event
         (now, limit),
     ).fetchall()
     if rows:
-        c.executemany(
-            "UPDATE webhook_events SET next_attempt_at = ? WHERE id = ?",
-            [(now + lease_ms, r[0]) for r in rows],
+        marks = ",".join("?" * len(rows))
+        c.execute(
+            f"UPDATE webhook_events SET next_attempt_at = ? WHERE id IN ({marks})",
+            (now + lease_ms, *(r[0] for r in rows)),
         )
     return rows

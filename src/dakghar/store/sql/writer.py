@@ -15,6 +15,15 @@ is then always free when asked for.
 PostgreSQL lets writers of many processes run at once, so it takes no file lock; an operation
 that loses a deadlock to another process's transaction (``retryable``) is rolled back to its
 savepoint and run again, and a connection the server dropped is replaced before the next batch.
+
+On a server each statement is a round trip, and a savepoint costs two more per operation. So
+with ``optimistic`` the batch first runs without savepoints; if any operation fails, the whole
+transaction is rolled back and the batch runs again the careful way, a savepoint per operation
+(operations are already run again after a lost deadlock, so running one twice is safe). Failing
+operations are rare; the common batch saves two statements per operation. A connection that
+offers ``pipelined()`` (psycopg's pipeline mode) runs that first pass without waiting for results
+nobody reads: the writes of a batch go out in one round trip, and an error surfacing late does
+no harm, since any error sends the whole batch to the careful second pass.
 """
 
 from __future__ import annotations
@@ -61,7 +70,9 @@ class GroupCommitWriter:
         retryable: Callable[[BaseException], bool] | None = None,
         broken: Callable[[Any], bool] | None = None,
         name: str = "dakghar-sqlite-writer",
+        optimistic: bool = False,
     ) -> None:
+        self._optimistic = optimistic
         self._connect = connect
         self._begin = begin
         self._retryable = retryable
@@ -205,6 +216,10 @@ class GroupCommitWriter:
         raise AssertionError("unreachable")
 
     def _transaction(self, conn: Any, batch: list[_Item]) -> list[tuple[Any, BaseException | None]]:
+        if self._optimistic:
+            done = self._without_savepoints(conn, batch)
+            if done is not None:
+                return done
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
             conn.execute(self._begin)
@@ -215,4 +230,28 @@ class GroupCommitWriter:
             with contextlib.suppress(Exception):
                 conn.execute("ROLLBACK")
             outcomes = [(None, exc)] * len(batch)
+        return outcomes
+
+    def _without_savepoints(
+        self, conn: Any, batch: list[_Item]
+    ) -> list[tuple[Any, BaseException | None]] | None:
+        """The batch in one transaction without savepoints; None (rolled back) if any operation
+        failed, for the caller to run the batch again with a savepoint per operation."""
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        pipelined = getattr(conn, "pipelined", None)  # PostgreSQL: no wait for unread results
+        try:
+            with pipelined() if pipelined is not None else contextlib.nullcontext():
+                conn.execute(self._begin)
+                for op, _fut, _loop in batch:
+                    outcomes.append((op(conn), None))
+        except Exception:
+            with contextlib.suppress(Exception):
+                conn.execute("ROLLBACK")
+            return None
+        try:
+            conn.execute("COMMIT")
+        except Exception as exc:  # nothing in the batch is durable
+            with contextlib.suppress(Exception):
+                conn.execute("ROLLBACK")
+            return [(None, exc)] * len(batch)
         return outcomes
