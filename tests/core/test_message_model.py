@@ -112,3 +112,13 @@ def test_a_denied_request_is_admitted_once_its_retry_after_has_passed(gaps: list
         if not d.allowed:
             assert g.hit("k", now + d.retry_after + 1e-9).allowed
             now += d.retry_after + 1e-9
+
+
+def test_gcra_gives_the_whole_burst_at_rates_whose_interval_is_not_exact_in_binary() -> None:
+    from dakghar.core.ratelimit import Gcra
+
+    for rate in (10, 3, 7, 100):  # 1/10 and friends are inexact floats
+        g = Gcra(rate, 5)
+        decisions = [g.hit("k", 1000.0) for _ in range(6)]
+        assert [d.allowed for d in decisions] == [True] * 5 + [False], rate
+        assert [d.remaining for d in decisions[:5]] == [4, 3, 2, 1, 0], rate

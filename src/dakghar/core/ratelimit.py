@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Tolerance of the comparison: 1 ns, far below any rate limit's resolution (Redis counts µs).
+_EPSILON = 1e-9
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -40,12 +43,13 @@ class Gcra:
         tat = max(tat, now)
         new_tat = tat + self._emission * cost
         allow_at = new_tat - self._burst_tolerance - self._emission
-        if allow_at > now:
+        if allow_at > now + _EPSILON:  # float sums of 1/rate must not eat the last burst slot
             return Decision(False, allow_at - now, 0)
         if len(self._tat) >= self._max_keys and key not in self._tat:
             self._evict(now)
         self._tat[key] = new_tat
-        remaining = int((self._burst_tolerance + self._emission - (new_tat - now)) / self._emission)
+        left = (self._burst_tolerance + self._emission - (new_tat - now)) / self._emission
+        remaining = int(left + _EPSILON)
         return Decision(True, 0.0, max(0, remaining))
 
     def _evict(self, now: float) -> None:
