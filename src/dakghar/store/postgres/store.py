@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import psycopg
@@ -28,7 +27,7 @@ from sqlalchemy import create_engine, text
 
 from dakghar.settings import StoreSettings
 from dakghar.store import migrate
-from dakghar.store.sql import POSTGRESQL, Conn, Dialect
+from dakghar.store.sql import POSTGRESQL, Dialect
 from dakghar.store.sql.core import SqlStore
 from dakghar.store.sql.writer import GroupCommitWriter
 
@@ -154,14 +153,13 @@ def _broken(conn: Any) -> bool:
 class PostgresStore(SqlStore):
     """:class:`dakghar.store.base.Store` on a PostgreSQL database."""
 
+    _driver_errors = (psycopg.Error,)
+
     def __init__(self, url: str, settings: StoreSettings | None = None) -> None:
         if not is_postgres_url(url):
             raise ValueError(f"not a PostgreSQL URL: {url!r}")
         self.url = _conninfo(url)
-        self.settings = settings or StoreSettings()
-        self._writer: GroupCommitWriter | None = None
-        self._local = threading.local()
-        self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dakghar-pg-read")
+        super().__init__(settings, readers="dakghar-pg-read")
         self._reader_conns: list[PgConnection] = []
         self._lock = threading.Lock()
 
@@ -205,38 +203,13 @@ class PostgresStore(SqlStore):
             engine.dispose()
 
     async def close(self) -> None:
-        """Drain the writer and close the readers' connections."""
-        if self._writer:
-            await asyncio.get_running_loop().run_in_executor(None, self._writer.stop)
-            self._writer = None
-        self._readers.shutdown(wait=True)
+        """Drain the writer, stop the readers and close their connections."""
+        await super().close()
         with self._lock:
             for conn in self._reader_conns:
                 with contextlib.suppress(Exception):
                     conn.close()
             self._reader_conns.clear()
-
-    @property
-    def writer(self) -> GroupCommitWriter:
-        """The group-commit writer (for statistics)."""
-        if self._writer is None:
-            raise RuntimeError("store is not open")
-        return self._writer
-
-    def write_stats(self) -> dict[str, float]:
-        """The writer's totals: commits, operations, seconds inside transactions."""
-        w = self._writer
-        if w is None:
-            return {}
-        return {
-            "commits": w.commits,
-            "operations": w.operations,
-            "lock_wait_seconds": round(w.lock_wait_seconds, 3),
-            "busy_seconds": round(w.busy_seconds, 3),
-        }
-
-    async def _write(self, op: Callable[[Conn], T]) -> T:
-        return await self.writer.submit(op)
 
     def _reader(self) -> PgConnection:
         conn: PgConnection | None = getattr(self._local, "conn", None)
@@ -248,15 +221,3 @@ class PostgresStore(SqlStore):
             with self._lock:
                 self._reader_conns.append(conn)
         return conn
-
-    async def _read(self, fn: Callable[[Conn], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
-
-    async def ping(self) -> bool:
-        """True when a read succeeds and the writer thread is alive."""
-        try:
-            await self._read(lambda c: c.execute("SELECT 1").fetchone())
-        except psycopg.Error:
-            return False
-        return self._writer is not None

@@ -8,13 +8,17 @@ The pipeline, OTP and retention halves are mixins of the same shape (``store.sql
 
 from __future__ import annotations
 
+import asyncio
 import operator
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from dakghar.core.ids import new_id
 from dakghar.core.message import CANCELABLE, Status, can_transition
 from dakghar.errors import Conflict, NotFound, SendingPaused
+from dakghar.settings import StoreSettings
 from dakghar.store.base import (
     MESSAGE_COLUMNS,
     AcceptOutcome,
@@ -35,6 +39,7 @@ from dakghar.store.sql.compliance import ComplianceStoreMixin
 from dakghar.store.sql.otp import OtpStoreMixin
 from dakghar.store.sql.pipeline import PipelineStoreMixin
 from dakghar.store.sql.retention import RetentionStoreMixin
+from dakghar.store.sql.writer import GroupCommitWriter
 
 T = TypeVar("T")
 
@@ -120,13 +125,64 @@ def _account(row: tuple[Any, ...]) -> Account:
 class SqlStore(
     PipelineStoreMixin, OtpStoreMixin, RetentionStoreMixin, ComplianceStoreMixin, CampaignStoreMixin
 ):
-    """Accounts, keys and messages on a DB-API connection; the backend supplies the rest."""
+    """Accounts, keys and messages on a DB-API connection, and what both backends do alike
+    with their connections: one group-commit writer, a pool of reader threads each with its own
+    connection. A backend supplies ``open`` (migrate, start the writer), ``_reader`` (this
+    thread's read connection) and the errors its driver raises (``_driver_errors``)."""
+
+    _driver_errors: tuple[type[Exception], ...] = ()
+
+    def __init__(self, settings: StoreSettings | None, *, readers: str) -> None:
+        self.settings = settings or StoreSettings()
+        self._writer: GroupCommitWriter | None = None
+        self._local = threading.local()
+        self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix=readers)
+
+    @property
+    def writer(self) -> GroupCommitWriter:
+        """The group-commit writer (for statistics)."""
+        if self._writer is None:
+            raise RuntimeError("store is not open")
+        return self._writer
+
+    def write_stats(self) -> dict[str, float]:
+        """The writer's totals: commits, operations, and seconds waiting for the write lock
+        (another process's transaction, on SQLite) and inside transactions."""
+        w = self._writer
+        if w is None:
+            return {}
+        return {
+            "commits": w.commits,
+            "operations": w.operations,
+            "lock_wait_seconds": round(w.lock_wait_seconds, 3),
+            "busy_seconds": round(w.busy_seconds, 3),
+        }
 
     async def _write(self, op: Callable[[Conn], T]) -> T:
+        return await self.writer.submit(op)
+
+    def _reader(self) -> Conn:
+        """This reader thread's connection (opened on first use)."""
         raise NotImplementedError
 
     async def _read(self, fn: Callable[[Conn], T]) -> T:
-        raise NotImplementedError
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
+
+    async def close(self) -> None:
+        """Drain the writer and stop the reader threads."""
+        if self._writer:
+            await asyncio.get_running_loop().run_in_executor(None, self._writer.stop)
+            self._writer = None
+        self._readers.shutdown(wait=True)
+
+    async def ping(self) -> bool:
+        """True when a read succeeds and the writer thread is alive."""
+        try:
+            await self._read(lambda c: c.execute("SELECT 1").fetchone())
+        except self._driver_errors:
+            return False
+        return self._writer is not None
 
     # -- accounts and keys -------------------------------------------------------------------
 

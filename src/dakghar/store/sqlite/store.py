@@ -12,9 +12,6 @@ import asyncio
 import fcntl
 import os
 import sqlite3
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -22,7 +19,7 @@ from sqlalchemy import create_engine
 
 from dakghar.settings import StoreSettings
 from dakghar.store import migrate
-from dakghar.store.sql import SQLITE, Conn
+from dakghar.store.sql import SQLITE
 from dakghar.store.sql.core import AccountGone, NotCancelable, SqlStore
 from dakghar.store.sql.writer import GroupCommitWriter
 
@@ -50,12 +47,11 @@ def sqlite_path(url: str) -> str:
 class SqliteStore(SqlStore):
     """:class:`dakghar.store.base.Store` on one SQLite file."""
 
+    _driver_errors = (sqlite3.Error,)
+
     def __init__(self, url: str, settings: StoreSettings | None = None) -> None:
         self.path = sqlite_path(url)
-        self.settings = settings or StoreSettings()
-        self._writer: GroupCommitWriter | None = None
-        self._local = threading.local()
-        self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dakghar-sqlite-read")
+        super().__init__(settings, readers="dakghar-sqlite-read")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -102,36 +98,6 @@ class SqliteStore(SqlStore):
         finally:
             os.close(fd)
 
-    async def close(self) -> None:
-        """Drain the writer and stop the reader threads."""
-        if self._writer:
-            await asyncio.get_running_loop().run_in_executor(None, self._writer.stop)
-            self._writer = None
-        self._readers.shutdown(wait=True)
-
-    @property
-    def writer(self) -> GroupCommitWriter:
-        """The group-commit writer (for statistics)."""
-        if self._writer is None:
-            raise RuntimeError("store is not open")
-        return self._writer
-
-    def write_stats(self) -> dict[str, float]:
-        """The writer's totals: commits, operations, and seconds waiting for and holding the
-        write lock (another process's transactions make this one wait)."""
-        w = self._writer
-        if w is None:
-            return {}
-        return {
-            "commits": w.commits,
-            "operations": w.operations,
-            "lock_wait_seconds": round(w.lock_wait_seconds, 3),
-            "busy_seconds": round(w.busy_seconds, 3),
-        }
-
-    async def _write(self, op: Callable[[Conn], T]) -> T:
-        return await self.writer.submit(op)
-
     def _reader(self) -> SqliteConnection:
         conn: SqliteConnection | None = getattr(self._local, "conn", None)
         if conn is None:
@@ -139,15 +105,3 @@ class SqliteStore(SqlStore):
             conn.execute("PRAGMA query_only=ON")
             self._local.conn = conn
         return conn
-
-    async def _read(self, fn: Callable[[Conn], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
-
-    async def ping(self) -> bool:
-        """True when a read succeeds and the writer thread is alive."""
-        try:
-            await self._read(lambda c: c.execute("SELECT 1").fetchone())
-        except sqlite3.Error:
-            return False
-        return self._writer is not None
