@@ -120,13 +120,7 @@ class AsyncPacer:
         finally:
             self.waiting -= 1
         try:
-            delay = self.schedule.reserve(time.monotonic())
-            if delay > 0:
-                try:
-                    await asyncio.sleep(delay)
-                except asyncio.CancelledError:
-                    self.schedule.release(time.monotonic())
-                    raise
+            await self._await_send_time()
             self.in_flight += 1
             try:
                 yield
@@ -134,6 +128,16 @@ class AsyncPacer:
                 self.in_flight -= 1
         finally:
             self._window.release()
+
+    async def _await_send_time(self) -> None:
+        """Wait for this process's next send time at the rate (a cancelled wait gives it back)."""
+        delay = self.schedule.reserve(time.monotonic())
+        if delay > 0:
+            try:
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                self.schedule.release(time.monotonic())
+                raise
 
     def slow_down(self, now: float, factor: float, duration: float) -> None:
         """The carrier said "throttled": send more slowly for ``duration`` seconds."""
@@ -206,29 +210,13 @@ class FleetPacer(AsyncPacer):
         else:
             await asyncio.sleep(max(0.001, min(grant.retry_after, 0.05)))
 
-    @contextlib.asynccontextmanager
-    async def slot(self, priority: int = 0) -> AsyncIterator[None]:
-        if self.schedule.rate <= 0:  # unlimited: the window alone
-            async with super().slot(priority):
-                yield
+    async def _await_send_time(self) -> None:
+        """Wait for a send time the fleet's pacer granted (unlimited: none to wait for)."""
+        if self.schedule.rate <= 0:
             return
-        self.waiting += 1
-        try:
-            await self._window.acquire(priority)
-        finally:
-            self.waiting -= 1
-        try:
-            at = await self._next_send_at()
-            delay = at - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            self.in_flight += 1
-            try:
-                yield
-            finally:
-                self.in_flight -= 1
-        finally:
-            self._window.release()
+        delay = await self._next_send_at() - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
     def slow_down(self, now: float, factor: float, duration: float) -> None:
         """A throttled answer lowers the rate of the whole fleet, not only this process's."""
