@@ -47,6 +47,7 @@ import msgspec
 
 from dakghar.observability.logging import get_logger
 from dakghar.settings import STATE_FILE, Settings
+from dakghar.store import is_embedded
 
 if TYPE_CHECKING:
     from dakghar.connectors.base import Connector
@@ -79,7 +80,7 @@ def store_key(settings: Settings) -> str:
 def lock_path(settings: Settings) -> Path:
     """The dispatcher lock of the store of ``settings``."""
     key = store_key(settings)
-    if settings.database_url.startswith("sqlite:///"):
+    if is_embedded(settings.database_url):
         return Path(key + ".dispatcher.lock")
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return Path(settings.data_dir) / f"dakghar-dispatcher-{digest}.lock"
@@ -93,15 +94,11 @@ def wake_address(settings: Settings) -> str | None:
     return f"\0dakghar-wake-{digest}"
 
 
-def is_embedded(settings: Settings) -> bool:
-    """Whether the store is the embedded SQLite file, which has one dispatcher at a time."""
-    return settings.database_url.startswith("sqlite:///")
-
-
 def embedded_lock(settings: Settings) -> contextlib.AbstractContextManager[object]:
     """The dispatcher lock on the embedded store; nothing on a fleet's store, where
     dispatchers register and heartbeat in the store instead (any number may run)."""
-    return dispatcher_lock(settings) if is_embedded(settings) else contextlib.nullcontext()
+    embedded = is_embedded(settings.database_url)
+    return dispatcher_lock(settings) if embedded else contextlib.nullcontext()
 
 
 @contextlib.contextmanager

@@ -44,6 +44,7 @@ from dakghar.pipeline.switches import Switchboard
 from dakghar.pipeline.view import DeliveryView, LocalDelivery
 from dakghar.settings import STATE_FILE, Settings, SettingsError, load_settings
 from dakghar.smpp.simulator import Simulator, SimulatorConfig
+from dakghar.store import is_embedded
 from dakghar.store.base import MessageRow, Store
 from dakghar.webhooks.sender import WebhookSender
 
@@ -242,7 +243,7 @@ class Pipeline(LocalDelivery):
             scan_interval=scan_interval,
             # The embedded store's dispatcher lock makes this the only dispatcher; on a fleet's
             # store it is one of many (claims of dead ones only are rescued).
-            exclusive=settings.database_url.startswith("sqlite:///"),
+            exclusive=is_embedded(settings.database_url),
             fleet_pacer=fleet_pacer,  # the fleet's shared pacing of each connector (Redis)
         )
         await webhooks.start()

@@ -23,39 +23,43 @@ def sqlite_file(url: str) -> str:
     return sqlite_path(url)
 
 
+def is_embedded(url: str) -> bool:
+    """Whether ``url`` names the embedded store (one SQLite file, one dispatcher at a time)."""
+    return url.startswith("sqlite:///")
+
+
+def _postgres_store() -> type[Store]:
+    try:
+        import psycopg  # noqa: F401  (the driver itself, even once our module is loaded)
+
+        from dakghar.store.postgres import PostgresStore
+    except ImportError as exc:
+        raise ValueError(
+            "DAKGHAR_DATABASE_URL names PostgreSQL, which needs psycopg: "
+            "pip install 'dakghar[postgres]'"
+        ) from exc
+    return PostgresStore
+
+
 def check_database_url(settings: Settings) -> None:
     """Refuse, in one line (``ValueError``), a database URL this installation cannot open."""
     url = settings.database_url
     if url.startswith(("postgresql://", "postgres://")):
-        try:
-            import psycopg  # noqa: F401
-        except ImportError as exc:
-            raise ValueError(
-                "DAKGHAR_DATABASE_URL names PostgreSQL, which needs psycopg: "
-                "pip install 'dakghar[postgres]'"
-            ) from exc
-    elif not url.startswith("sqlite:///"):
+        _postgres_store()
+    elif not is_embedded(url):
         open_store(settings)  # raises, naming the scheme
 
 
 def open_store(settings: Settings) -> Store:
     """The store for ``settings.database_url`` (not yet opened)."""
     url = settings.database_url
-    if url.startswith("sqlite:///"):
+    if is_embedded(url):
         from dakghar.store.sqlite import SqliteStore
 
         return SqliteStore(url, settings.store)
     if url.startswith(("postgresql://", "postgres://")):
-        try:
-            from dakghar.store.postgres import PostgresStore
-        except ImportError as exc:
-            raise ValueError(
-                "DAKGHAR_DATABASE_URL names PostgreSQL, which needs psycopg: "
-                "pip install 'dakghar[postgres]'"
-            ) from exc
-
-        return PostgresStore(url, settings.store)
+        return _postgres_store()(url, settings.store)  # type: ignore[call-arg]
     raise ValueError(f"unsupported DAKGHAR_DATABASE_URL scheme: {url.split(':', 1)[0]!r}")
 
 
-__all__ = ["Store", "check_database_url", "engine_url", "open_store", "sqlite_file"]
+__all__ = ["Store", "check_database_url", "engine_url", "is_embedded", "open_store", "sqlite_file"]
