@@ -126,11 +126,7 @@ class Authenticator:
         except DakgharError:  # the shared limiter is away: this process counts alone
             self._limit(caller)
             return
-        if not decision.allowed:
-            raise RateLimited(
-                f"rate limit of {acc.rate_per_second}/s per key exceeded",
-                retry_after=decision.retry_after,
-            )
+        _enforce(caller, decision)
 
     def _limit(self, caller: Caller) -> None:
         acc = caller.account
@@ -140,9 +136,13 @@ class Authenticator:
             limiter = self._limiters[shape] = Gcra(
                 max(acc.rate_per_second, 1), max(acc.rate_burst, 1)
             )
-        decision = limiter.hit(caller.key.id, time.monotonic())
-        if not decision.allowed:
-            raise RateLimited(
-                f"rate limit of {acc.rate_per_second}/s per key exceeded",
-                retry_after=decision.retry_after,
-            )
+        _enforce(caller, limiter.hit(caller.key.id, time.monotonic()))
+
+
+def _enforce(caller: Caller, decision: Decision) -> None:
+    """Refuse with 429 when the key's limiter (this process's or the fleet's) said no."""
+    if not decision.allowed:
+        raise RateLimited(
+            f"rate limit of {caller.account.rate_per_second}/s per key exceeded",
+            retry_after=decision.retry_after,
+        )
