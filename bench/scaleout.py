@@ -44,6 +44,7 @@ from vs_kannel import (
     await_for,
     callback_app,
     cpu_model,
+    dakghar_config,
     fmt,
     med,
     number,
@@ -124,25 +125,6 @@ class Layout:
         return out
 
 
-def config(sink_port: int) -> str:
-    return f"""
-[webhooks]
-allow_private_networks = true
-
-[[connectors]]
-name = "sink"
-type = "smpp"
-host = "127.0.0.1"
-port = {sink_port}
-system_id = "bench"
-password = "bench"
-window = 64
-
-[[routes]]
-connectors = ["sink"]
-"""
-
-
 @contextmanager
 def layout(name: str, sink_port: int) -> Iterator[Layout]:
     tmp = Path(tempfile.mkdtemp(prefix=f"dakghar-scale-{name}-"))
@@ -156,7 +138,7 @@ def layout(name: str, sink_port: int) -> Iterator[Layout]:
     env = {**os.environ, "DAKGHAR_DATABASE_URL": url, "DAKGHAR_LOG_LEVEL": "warning",
            "DAKGHAR_SECRET_KEY": "bench-" + "s" * 40}  # fmt: skip
     cfg = tmp / "dakghar.toml"
-    cfg.write_text(config(sink_port))
+    cfg.write_text(dakghar_config(sink_port))  # the same connector and route as vs_kannel.py
 
     def run(*args: str, data: str = "cli") -> str:
         (tmp / data).mkdir(exist_ok=True)

@@ -64,16 +64,14 @@ def drop_template() -> None:
     """Drop the session's template (conftest calls this at the end)."""
     name = _state.pop("template", None)
     if name:
-        conn = _admin()
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[attr-defined]
-        conn.close()  # type: ignore[attr-defined]
+        _drop([name])
 
 
 _created: list[str] = []
 
 
-def create() -> str:
-    """The URL of a fresh, migrated database, dropped by :func:`drop_created` at the end."""
+def _new_database() -> str:
+    """A fresh copy of the migrated template (skips the test when there is no server)."""
     why = unavailable()
     if why:
         pytest.skip(why)
@@ -82,6 +80,19 @@ def create() -> str:
     conn = _admin()
     conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')  # type: ignore[attr-defined]
     conn.close()  # type: ignore[attr-defined]
+    return name
+
+
+def _drop(names: list[str]) -> None:
+    conn = _admin()
+    for name in names:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[attr-defined]
+    conn.close()  # type: ignore[attr-defined]
+
+
+def create() -> str:
+    """The URL of a fresh, migrated database, dropped by :func:`drop_created` at the end."""
+    name = _new_database()
     _created.append(name)
     return _url(name)
 
@@ -89,10 +100,7 @@ def create() -> str:
 def drop_created() -> None:
     """Drop what :func:`create` made, and the template."""
     if _created:
-        conn = _admin()
-        for name in _created:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[attr-defined]
-        conn.close()  # type: ignore[attr-defined]
+        _drop(_created)
         _created.clear()
     drop_template()
 
@@ -100,17 +108,8 @@ def drop_created() -> None:
 @contextmanager
 def database() -> Iterator[str]:
     """The URL of a fresh, migrated database, dropped on exit."""
-    why = unavailable()
-    if why:
-        pytest.skip(why)
-    template = _template()
-    name = f"dk_t_{uuid.uuid4().hex[:12]}"
-    conn = _admin()
-    conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')  # type: ignore[attr-defined]
-    conn.close()  # type: ignore[attr-defined]
+    name = _new_database()
     try:
         yield _url(name)
     finally:
-        conn = _admin()
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[attr-defined]
-        conn.close()  # type: ignore[attr-defined]
+        _drop([name])
