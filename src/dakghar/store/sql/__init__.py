@@ -17,7 +17,7 @@ Rules for the SQL in this package (it must run unchanged on SQLite 3.40 and Post
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -85,3 +85,51 @@ class Conn(Protocol):
     def execute(self, sql: str, params: Any = ..., /) -> Cursor: ...
 
     def executemany(self, sql: str, params: Any, /) -> Cursor: ...
+
+
+# -- many rows in one statement text ----------------------------------------------------------
+#
+# A statement whose text grows with its rows (``IN (?, ?, ...)``, ``VALUES (...), (...)``) is a
+# new statement every time: psycopg parses its placeholders in Python (no cache past 4 kB) and
+# the server parses and plans it afresh. Arrays keep one text per statement, whatever the count,
+# so the driver caches it and the server runs it as a prepared statement. SQLite has no arrays
+# and no round trips: there the list of placeholders stays (``executemany`` for inserts).
+
+
+def in_list(c: Conn, values: Sequence[Any], sql_type: str = "text") -> tuple[str, list[Any]]:
+    """The condition "is one of ``values``" to follow a column, and its parameters: on a server
+    ``= ANY(CAST(? AS type[]))`` with one array; on SQLite ``IN (?, ?, ...)``."""
+    if c.dialect.server:
+        return f"= ANY(CAST(? AS {sql_type}[]))", [list(values)]
+    return f"IN ({','.join('?' * len(values))})", list(values)
+
+
+def unnest(types: Sequence[str]) -> str:
+    """A server's relation of rows from one array per column (``columns`` gives them):
+    ``unnest(CAST(? AS t1[]), CAST(? AS t2[]), ...)``, to follow ``FROM`` or ``SELECT * FROM``."""
+    return "unnest(" + ", ".join(f"CAST(? AS {t}[])" for t in types) + ")"
+
+
+def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """``rows`` as one list per column (the parameters of :func:`unnest`)."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(col) for col in zip(*rows, strict=True)]
+
+
+_TYPES: dict[str, dict[str, str]] = {}
+
+
+def column_types(table: str) -> dict[str, str]:
+    """PostgreSQL's type of each column of ``table`` (for the casts of :func:`unnest`), from
+    the schema the migrations create (``store.schema``)."""
+    types = _TYPES.get(table)
+    if types is None:
+        from sqlalchemy.dialects import postgresql
+
+        from dakghar.store.schema import metadata
+
+        dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+        types = {col.name: col.type.compile(dialect=dialect) for col in metadata.tables[table].c}
+        _TYPES[table] = types
+    return types

@@ -33,7 +33,7 @@ from dakghar.store.base import (
     new_webhook_secret,
     now_ms,
 )
-from dakghar.store.sql import Conn
+from dakghar.store.sql import Conn, column_types, columns, unnest
 from dakghar.store.sql.campaigns import CampaignStoreMixin
 from dakghar.store.sql.compliance import ComplianceStoreMixin
 from dakghar.store.sql.otp import OtpStoreMixin
@@ -70,6 +70,9 @@ _INSERT_MESSAGE = (
 _SELECT_MESSAGE = f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM messages"
 _IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 _message_values = operator.attrgetter(*MESSAGE_COLUMNS)
+_INSERT_UNNEST = f"INSERT INTO messages ({', '.join(MESSAGE_COLUMNS)}) SELECT * FROM " + unnest(
+    [column_types("messages")[k] for k in MESSAGE_COLUMNS]
+)
 
 
 class AccountGone(NotFound):
@@ -82,27 +85,28 @@ class NotCancelable(Conflict):
     code, title = "not_cancelable", "Message can no longer be canceled"
 
 
-_VALUES_ROW = f"({', '.join('?' for _ in MESSAGE_COLUMNS)})"
-_INSERT_CHUNK = 500  # rows per statement (PostgreSQL takes at most 65,535 parameters)
+_INSERT_CHUNK = 5000  # rows per statement on a server (arrays: one statement text for any count)
 
 
 def _insert_messages_batched(
     c: Conn, rows: Sequence[MessageRow], debit: tuple[int, str] | None
 ) -> None:
-    """Insert ``rows`` with multi-row VALUES, the account's new balance (``debit``) set in the
-    first statement: one round trip for a single message instead of an UPDATE and an INSERT."""
+    """Insert ``rows`` from one array per column (one statement text whatever their number, so
+    the server runs it prepared), the account's new balance (``debit``) set in the first
+    statement: one round trip for a single message instead of an UPDATE and an INSERT."""
     chunks = [rows[i : i + _INSERT_CHUNK] for i in range(0, len(rows), _INSERT_CHUNK)]
     if not chunks and debit is not None:
         c.execute("UPDATE accounts SET balance_milli = ? WHERE id = ?", debit)
     for n, chunk in enumerate(chunks):
-        head = _INSERT_MESSAGE.split(" VALUES ", 1)[0]
-        sql = f"{head} VALUES {', '.join([_VALUES_ROW] * len(chunk))}"
         params: list[Any] = []
+        sql = _INSERT_UNNEST if len(chunk) > 1 else _INSERT_MESSAGE  # one row: a cached text
         if n == 0 and debit is not None:
             sql = f"WITH debit AS (UPDATE accounts SET balance_milli = ? WHERE id = ?) {sql}"
             params += debit
-        for m in chunk:
-            params += _message_values(m)
+        if len(chunk) > 1:
+            params += columns([_message_values(m) for m in chunk], len(MESSAGE_COLUMNS))
+        else:
+            params += _message_values(chunk[0])
         c.execute(sql, params)
 
 
@@ -120,6 +124,114 @@ def _account(row: tuple[Any, ...]) -> Account:
         bool(a.sending_paused),
     )
     return a
+
+
+# The account row with the kill switches, read (and locked) in the accept's transaction: a
+# switch flipped by any process holds for the next accept, not after a cache refresh.
+_ACCOUNT_FOR_ACCEPT = (
+    "SELECT balance_milli, sending_paused, EXISTS (SELECT 1 FROM switches WHERE "
+    "scope = 'global' AND paused = TRUE) FROM accounts WHERE id = ?"
+)
+
+
+class _Accept:
+    """One request's accept as a group-commit operation: check the account, debit, insert.
+
+    On a server, the writer runs all the accepts of a batch at once (``together``): one
+    statement reads and locks every account of the batch and one writes every message and
+    balance, where one at a time each accept waits for its own round trip to the account row.
+    """
+
+    __slots__ = ("account_id", "charge", "messages")
+
+    def __init__(self, account_id: str, messages: Sequence[MessageRow], charge: bool) -> None:
+        self.account_id = account_id
+        self.messages = messages
+        self.charge = charge
+
+    def settle(self, acc: tuple[Any, ...] | None, balance: int | None = None) -> AcceptOutcome:
+        """What this request accepts, given its account row (None: gone) and the balance left
+        by the batch's earlier accepts of the same account; raises a refusal."""
+        if acc is None:
+            raise AccountGone("account not found")
+        if acc[2]:
+            raise SendingPaused.everyone()
+        if acc[1]:
+            raise SendingPaused.account()
+        left = int(acc[0]) if balance is None else balance
+        accepted: list[MessageRow] = []
+        no_credit: list[int] = []
+        for i, m in enumerate(self.messages):
+            if self.charge and m.price_milli > left:
+                no_credit.append(i)
+                continue
+            if self.charge:
+                left -= m.price_milli
+            accepted.append(m)
+        return AcceptOutcome(accepted, no_credit, left)
+
+    def __call__(self, c: Conn) -> AcceptOutcome:
+        acc = c.execute(_ACCOUNT_FOR_ACCEPT + c.dialect.for_update, (self.account_id,)).fetchone()
+        outcome = self.settle(acc)
+        debit = (
+            (outcome.balance_milli, self.account_id) if self.charge and outcome.accepted else None
+        )
+        if c.dialect.server:  # each statement is a round trip
+            _insert_messages_batched(c, outcome.accepted, debit)
+        else:
+            if debit is not None:
+                c.execute("UPDATE accounts SET balance_milli = ? WHERE id = ?", debit)
+            if outcome.accepted:
+                c.executemany(_INSERT_MESSAGE, map(_message_values, outcome.accepted))
+        return outcome
+
+    @staticmethod
+    def together(c: Conn, batch: Sequence[_Accept]) -> list[tuple[Any, BaseException | None]]:
+        """Every accept of a batch in two statements (a server's optimistic pass)."""
+        if len(batch) == 1:
+            try:
+                return [(batch[0](c), None)]
+            except (AccountGone, SendingPaused) as refused:
+                return [(None, refused)]
+        ids = sorted({a.account_id for a in batch})  # one lock order: no deadlock
+        rows = {
+            str(r[0]): tuple(r[1:])
+            for r in c.execute(
+                "SELECT id, balance_milli, sending_paused, EXISTS (SELECT 1 FROM switches WHERE "
+                "scope = 'global' AND paused = TRUE) FROM accounts WHERE id = ANY(CAST(? AS "
+                "text[])) ORDER BY id" + c.dialect.for_update,
+                (ids,),
+            )
+        }
+        balances: dict[str, int] = {}
+        charged: set[str] = set()
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        accepted: list[MessageRow] = []
+        for a in batch:
+            try:
+                outcome = a.settle(rows.get(a.account_id), balances.get(a.account_id))
+            except (AccountGone, SendingPaused) as refused:
+                outcomes.append((None, refused))
+                continue
+            balances[a.account_id] = outcome.balance_milli
+            if a.charge and outcome.accepted:
+                charged.add(a.account_id)
+            accepted += outcome.accepted
+            outcomes.append((outcome, None))
+        debits = [(k, balances[k]) for k in sorted(charged)]
+        params: list[Any] = []
+        sql = _INSERT_UNNEST
+        if debits:
+            sql = (
+                "WITH debit AS (UPDATE accounts AS a SET balance_milli = v.b FROM "
+                "unnest(CAST(? AS text[]), CAST(? AS bigint[])) AS v(id, b) WHERE a.id = v.id) "
+                + sql
+            )
+            params += columns(debits, 2)
+        if accepted:  # debits come only with accepted messages
+            params += columns([_message_values(m) for m in accepted], len(MESSAGE_COLUMNS))
+            c.execute(sql, params)
+        return outcomes
 
 
 class SqlStore(
@@ -317,64 +429,35 @@ class SqlStore(
         render: ResponseRenderer | None = None,
     ) -> AcceptOutcome:
         """Write messages and their first events, debiting in one savepoint."""
+        accept = _Accept(account_id, messages, charge)
+        if idempotency_key is None or request_hash is None or render is None:
+            return await self._write(accept)
 
         def op(c: Conn) -> AcceptOutcome:
-            now = now_ms()
-            if idempotency_key is not None:
-                row = c.execute(
-                    "SELECT request_hash, status_code, response, created_at FROM idempotency_keys "
-                    "WHERE account_id = ? AND key = ?",
-                    (account_id, idempotency_key),
-                ).fetchone()
-                if row and row[3] > now - _IDEMPOTENCY_TTL_MS:
-                    return AcceptOutcome([], [], 0, replay=IdempotencyRecord(*row[:3]))
-                if row:  # expired: the key may be used afresh
-                    c.execute(
-                        "DELETE FROM idempotency_keys WHERE account_id = ? AND key = ?",
-                        (account_id, idempotency_key),
-                    )
-            # The kill switches are read in the same transaction: one flipped by any process
-            # holds for the next accept, not after a cache refresh.
-            acc = c.execute(
-                "SELECT balance_milli, sending_paused, EXISTS (SELECT 1 FROM switches WHERE "
-                "scope = 'global' AND paused = TRUE) FROM accounts WHERE id = ?"
-                + c.dialect.for_update,
-                (account_id,),
+            row = c.execute(
+                "SELECT request_hash, status_code, response, created_at FROM idempotency_keys "
+                "WHERE account_id = ? AND key = ?",
+                (account_id, idempotency_key),
             ).fetchone()
-            if acc is None:
-                raise AccountGone("account not found")
-            if acc[2]:
-                raise SendingPaused.everyone()
-            if acc[1]:
-                raise SendingPaused.account()
-            balance = int(acc[0])
-            accepted: list[MessageRow] = []
-            no_credit: list[int] = []
-            for i, m in enumerate(messages):
-                if charge and m.price_milli > balance:
-                    no_credit.append(i)
-                    continue
-                if charge:
-                    balance -= m.price_milli
-                accepted.append(m)
-            debit = (balance, account_id) if charge and accepted else None
-            if c.dialect.server:  # each statement is a round trip
-                _insert_messages_batched(c, accepted, debit)
-            else:
-                if debit is not None:
-                    c.execute("UPDATE accounts SET balance_milli = ? WHERE id = ?", debit)
-                if accepted:
-                    c.executemany(_INSERT_MESSAGE, map(_message_values, accepted))
-            outcome = AcceptOutcome(accepted, no_credit, balance)
-            rendered = render(outcome) if render is not None else None
-            if idempotency_key is not None and request_hash is not None and rendered is not None:
-                status_code, body = rendered
+            now = now_ms()
+            if row and row[3] > now - _IDEMPOTENCY_TTL_MS:
+                return AcceptOutcome([], [], 0, replay=IdempotencyRecord(*row[:3]))
+            if row:  # expired: the key may be used afresh
                 c.execute(
-                    "INSERT INTO idempotency_keys (account_id, key, request_hash, status_code, "
-                    "response, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (account_id, idempotency_key, request_hash, status_code, body, now),
+                    "DELETE FROM idempotency_keys WHERE account_id = ? AND key = ?",
+                    (account_id, idempotency_key),
                 )
-                outcome.response = IdempotencyRecord(request_hash, status_code, body)
+            outcome = accept(c)
+            rendered = render(outcome)
+            if rendered is None:  # nothing to store for a replay (a refusal)
+                return outcome
+            status_code, body = rendered
+            c.execute(
+                "INSERT INTO idempotency_keys (account_id, key, request_hash, status_code, "
+                "response, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (account_id, idempotency_key, request_hash, status_code, body, now),
+            )
+            outcome.response = IdempotencyRecord(request_hash, status_code, body)
             return outcome
 
         return await self._write(op)

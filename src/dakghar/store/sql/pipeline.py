@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from dakghar.core.message import Status
 from dakghar.store.base import MessageRow, Sent, StatusChange, WebhookEvent, WebhookResult, now_ms
 from dakghar.store.rollups import BUCKETS, GROUPS, StatsRow, hour_of, report
-from dakghar.store.sql import Conn
+from dakghar.store.sql import Conn, in_list
 from dakghar.store.sql import pipeline_ops as ops
 
 T = TypeVar("T")
@@ -62,17 +62,18 @@ class PipelineStoreMixin:
         if not message_ids:
             return
         ids = list(message_ids)
-        marks = ",".join("?" * len(ids))
         fence = " AND lease_owner = ?" if owner is not None else ""
-        args = [*ids, owner] if owner is not None else ids
-        await self._write(
-            lambda c: c.execute(
+
+        def op(c: Conn) -> None:
+            among, args = in_list(c, ids)
+            c.execute(
                 "UPDATE messages SET lease_until = NULL, lease_owner = NULL, "
                 "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END "
-                f"WHERE id IN ({marks}) AND status = 'sending' AND lease_until IS NOT NULL{fence}",
-                args,
+                f"WHERE id {among} AND status = 'sending' AND lease_until IS NOT NULL{fence}",
+                [*args, owner] if owner is not None else args,
             )
-        )
+
+        await self._write(op)
 
     async def register_dispatcher(self, owner: str, host: str, pid: int) -> None:
         """Enter a dispatcher in the fleet's register (it then heartbeats)."""
@@ -177,11 +178,11 @@ class PipelineStoreMixin:
             for (status, due, error), ids in groups.items():
                 for i in range(0, len(ids), 500):
                     chunk = ids[i : i + 500]
-                    marks = ",".join("?" * len(chunk))
+                    among, args = in_list(c, chunk, "integer")
                     c.execute(
                         "UPDATE webhook_events SET status = ?, attempts = attempts + 1, "
-                        f"next_attempt_at = ?, last_error = ? WHERE id IN ({marks})",
-                        (status, due, error, *chunk),
+                        f"next_attempt_at = ?, last_error = ? WHERE id {among}",
+                        (status, due, error, *args),
                     )
 
         await self._write(op)

@@ -18,7 +18,7 @@ from dakghar.core.message import LANES, Status, WebhookEvents, can_transition, i
 from dakghar.core.times import iso
 from dakghar.store.base import DEAD_AFTER_MS, IMPLIED, MESSAGE_COLUMNS, MessageRow, StatusChange
 from dakghar.store.rollups import BUCKETS, FAILED, bucket, hour_of
-from dakghar.store.sql import Conn
+from dakghar.store.sql import Conn, column_types, columns, in_list, unnest
 
 _SELECT = f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM messages"
 _encode = msgspec.json.Encoder().encode
@@ -65,20 +65,16 @@ class OpContext:
         self.updates: dict[tuple[str, ...], list[tuple[object, ...]]] = {}
 
     def flush_updates(self, c: Conn) -> None:
-        """Write the deferred message updates: one ``UPDATE ... FROM (VALUES ...)`` per set of
+        """Write the deferred message updates: one ``UPDATE ... FROM unnest(...)`` per set of
         columns (PostgreSQL). Call before anything in the operation reads those messages."""
+        types = column_types("messages")
         for cols, rows in self.updates.items():
-            types = _pg_types()
-            row_sql = "(" + ", ".join(f"CAST(? AS {types[k]})" for k in ("id", *cols)) + ")"
             sets = ", ".join(f"{k} = v.{k}" for k in cols)
-            for i in range(0, len(rows), 500):
-                chunk = rows[i : i + 500]
-                c.execute(
-                    f"UPDATE messages AS m SET {sets} FROM (VALUES "
-                    + ", ".join([row_sql] * len(chunk))
-                    + f") AS v(id, {', '.join(cols)}) WHERE m.id = v.id",
-                    [v for r in chunk for v in r],
-                )
+            c.execute(
+                f"UPDATE messages AS m SET {sets} FROM {unnest([types[k] for k in ('id', *cols)])}"
+                f" AS v(id, {', '.join(cols)}) WHERE m.id = v.id",
+                columns(rows, len(cols) + 1),
+            )
         self.updates.clear()
 
     def count(self, key: tuple[object, ...], values: Sequence[int]) -> None:
@@ -99,31 +95,10 @@ class OpContext:
             self.rollups.clear()
         if self.webhooks:
             if c.dialect.server:  # one statement for the lot
-                for i in range(0, len(self.webhooks), 1000):
-                    chunk = self.webhooks[i : i + 1000]
-                    sql = _WEBHOOK_INSERT.replace(
-                        _WEBHOOK_ROW, ", ".join([_WEBHOOK_ROW] * len(chunk))
-                    )
-                    c.execute(sql, [v for row in chunk for v in row])
+                c.execute(_WEBHOOK_UNNEST, columns(self.webhooks, 7))
             else:
                 c.executemany(_WEBHOOK_INSERT, self.webhooks)
             self.webhooks.clear()
-
-
-_PG_TYPES: dict[str, str] = {}
-
-
-def _pg_types() -> dict[str, str]:
-    """PostgreSQL's type of each message column (for the casts of a VALUES list)."""
-    if not _PG_TYPES:
-        from sqlalchemy.dialects import postgresql
-
-        from dakghar.store.schema import messages
-
-        dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-        for col in messages.c:
-            _PG_TYPES[col.name] = col.type.compile(dialect=dialect)
-    return _PG_TYPES
 
 
 def roll_up(c: Conn, msg: MessageRow, new: Status, now: int, ctx: OpContext | None = None) -> None:
@@ -229,6 +204,12 @@ _WEBHOOK_INSERT = (
     "INSERT INTO webhook_events (event_id, account_id, message_id, url, payload, status, "
     f"attempts, next_attempt_at, created_at) VALUES {_WEBHOOK_ROW}"
 )
+_WEBHOOK_UNNEST = (
+    "INSERT INTO webhook_events (event_id, account_id, message_id, url, payload, status, "
+    "attempts, next_attempt_at, created_at) SELECT e, a, m, u, p, 'pending', 0, n, c FROM "
+    "unnest(CAST(? AS text[]), CAST(? AS text[]), CAST(? AS text[]), CAST(? AS text[]), "
+    "CAST(? AS text[]), CAST(? AS bigint[]), CAST(? AS bigint[])) AS v(e, a, m, u, p, n, c)"
+)
 
 
 def enqueue_webhook(
@@ -326,17 +307,17 @@ def claim(
             continue
         ids = [r[0] for r in found]
         first = {r[0] for r in found if r[1] == Status.QUEUED.value}  # not retries
-        marks = ",".join("?" * len(ids))
+        among, args = in_list(c, ids)
         c.execute(
             "UPDATE messages SET status = 'sending', lease_until = ?, lease_owner = ?, "
-            f"attempts = attempts + 1, updated_at = ? WHERE id IN ({marks})",
-            (lease_until, owner, now, *ids),
+            f"attempts = attempts + 1, updated_at = ? WHERE id {among}",
+            (lease_until, owner, now, *args),
         )
         if c.dialect.server and first:  # one statement for the lot
             c.execute(
-                "INSERT INTO message_events (message_id, status, at, detail) VALUES "
-                + ", ".join(["(?, 'sending', ?, NULL)"] * len(first)),
-                [v for mid in sorted(first) for v in (mid, now)],
+                "INSERT INTO message_events (message_id, status, at, detail) "
+                "SELECT m, 'sending', ?, NULL FROM unnest(CAST(? AS text[])) AS v(m)",
+                (now, sorted(first)),
             )
         else:
             c.executemany(
@@ -344,7 +325,7 @@ def claim(
                 "VALUES (?, 'sending', ?, ?)",
                 [(mid, now, None) for mid in first],
             )
-        rows = _rows(c.execute(f"{_SELECT} WHERE id IN ({marks})", ids))
+        rows = _rows(c.execute(f"{_SELECT} WHERE id {among}", args))
         hooked = [r for r in rows if r.callback_url and r.id in first]
         if hooked and _wants_webhook(c, account, Status.SENDING):
             for r in hooked:
@@ -542,10 +523,18 @@ def report(
     return apply_change(c, change, now, ctx)
 
 
-_PART_ROW = "(?, ?, ?, ?, NULL)"
 _INSERT_PARTS = (
     "INSERT INTO message_parts (connector, provider_message_id, message_id, part, status) "
     "VALUES (?, ?, ?, ?, NULL) ON CONFLICT (connector, provider_message_id) DO UPDATE SET "
+    "message_id = excluded.message_id, part = excluded.part, status = NULL"
+)
+
+
+_INSERT_PARTS_UNNEST = (
+    "INSERT INTO message_parts (connector, provider_message_id, message_id, part, status) "
+    "SELECT c, p, m, n, NULL FROM unnest(CAST(? AS text[]), CAST(? AS text[]), "
+    "CAST(? AS text[]), CAST(? AS integer[])) AS v(c, p, m, n) "
+    "ON CONFLICT (connector, provider_message_id) DO UPDATE SET "
     "message_id = excluded.message_id, part = excluded.part, status = NULL"
 )
 
@@ -559,10 +548,12 @@ def insert_parts(c: Conn, messages: Sequence[tuple[str, str, Sequence[str]]]) ->
             latest.pop((connector, pid), None)
             latest[(connector, pid)] = (connector, pid, message_id, i)
     rows = list(latest.values())
-    for i in range(0, len(rows), 1000):
-        chunk = rows[i : i + 1000]
-        sql = _INSERT_PARTS.replace(_PART_ROW, ", ".join([_PART_ROW] * len(chunk)), 1)
-        c.execute(sql, [v for r in chunk for v in r])
+    if not rows:
+        return
+    if c.dialect.server:
+        c.execute(_INSERT_PARTS_UNNEST, columns(rows, 4))
+    else:
+        c.executemany(_INSERT_PARTS, rows)
 
 
 _REPORT_KEYS = "SELECT p.connector, p.provider_message_id, p.message_id,"
@@ -577,10 +568,8 @@ def preload_messages(c: Conn, ids: Sequence[str]) -> dict[str, tuple[object, ...
     out: dict[str, tuple[object, ...]] = {}
     for i in range(0, len(ids), 1000):
         chunk = sorted(set(ids[i : i + 1000]))
-        marks = ",".join("?" * len(chunk))
-        for row in c.execute(
-            f"{_SELECT} WHERE id IN ({marks}) ORDER BY id{c.dialect.for_update}", chunk
-        ):
+        among, args = in_list(c, chunk)
+        for row in c.execute(f"{_SELECT} WHERE id {among} ORDER BY id{c.dialect.for_update}", args):
             out[str(row[0])] = tuple(row)
     return out
 
@@ -591,11 +580,16 @@ def take_early_reports(c: Conn, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
     out: dict[tuple[str, str], Any] = {}
     for i in range(0, len(keys), 1000):
         chunk = keys[i : i + 1000]
+        args: list[Any]
+        if c.dialect.server:
+            pairs = "(SELECT * FROM unnest(CAST(? AS text[]), CAST(? AS text[])))"
+            args = columns(chunk, 2)
+        else:
+            pairs, args = _pairs_in(len(chunk)), [v for k in chunk for v in k]
         rows = c.execute(
-            "DELETE FROM early_reports WHERE (connector, provider_message_id) IN "
-            f"{_pairs_in(len(chunk))} RETURNING connector, provider_message_id, status, "
-            "error_code, detail, at",
-            [v for k in chunk for v in k],
+            f"DELETE FROM early_reports WHERE (connector, provider_message_id) IN {pairs} "
+            "RETURNING connector, provider_message_id, status, error_code, detail, at",
+            args,
         ).fetchall()
         for r in rows:
             out[(str(r[0]), str(r[1]))] = tuple(r[2:])
@@ -750,9 +744,9 @@ def claim_webhooks(c: Conn, now: int, limit: int, lease_ms: int) -> list[tuple[A
         (now, limit),
     ).fetchall()
     if rows:
-        marks = ",".join("?" * len(rows))
+        among, args = in_list(c, [r[0] for r in rows], "integer")
         c.execute(
-            f"UPDATE webhook_events SET next_attempt_at = ? WHERE id IN ({marks})",
-            (now + lease_ms, *(r[0] for r in rows)),
+            f"UPDATE webhook_events SET next_attempt_at = ? WHERE id {among}",
+            (now + lease_ms, *args),
         )
     return rows

@@ -26,7 +26,7 @@ from functools import partial
 from typing import TypeVar
 
 from dakghar.core.message import FINAL_STATUSES
-from dakghar.store.sql import Conn
+from dakghar.store.sql import Conn, in_list
 
 T = TypeVar("T")
 
@@ -39,7 +39,7 @@ _FIND = (
 )
 _CLEAR = (
     "UPDATE messages SET body = NULL, redacted_body = NULL "
-    "WHERE id IN ({ids}) AND created_at < ? "
+    "WHERE id {among} AND created_at < ? "
     f"AND status IN ({', '.join('?' for _ in _FINAL)}) AND {_HOLDS_BODY}"
 )
 
@@ -49,8 +49,8 @@ def _find(found: tuple[str, str, str, int, int], c: Conn) -> list[str]:
 
 
 def _clear(ids: list[str], cutoff: int, c: Conn) -> int:
-    sql = _CLEAR.format(ids=", ".join("?" * len(ids)))
-    return c.execute(sql, (*ids, cutoff, *_FINAL)).rowcount
+    among, args = in_list(c, ids)
+    return c.execute(_CLEAR.format(among=among), (*args, cutoff, *_FINAL)).rowcount
 
 
 class RetentionStoreMixin:

@@ -24,6 +24,11 @@ operations are rare; the common batch saves two statements per operation. A conn
 offers ``pipelined()`` (psycopg's pipeline mode) runs that first pass without waiting for results
 nobody reads: the writes of a batch go out in one round trip, and an error surfacing late does
 no harm, since any error sends the whole batch to the careful second pass.
+
+An operation may also offer ``together(conn, ops)``: the optimistic pass then runs every
+operation of that kind in the batch at once, where the first of them stands, and takes an
+outcome, a result or a refusal, for each (the accepts of many requests share one read of their
+accounts and one insert). The careful pass runs them one at a time as usual.
 """
 
 from __future__ import annotations
@@ -237,13 +242,28 @@ class GroupCommitWriter:
     ) -> list[tuple[Any, BaseException | None]] | None:
         """The batch in one transaction without savepoints; None (rolled back) if any operation
         failed, for the caller to run the batch again with a savepoint per operation."""
-        outcomes: list[tuple[Any, BaseException | None]] = []
+        outcomes: list[tuple[Any, BaseException | None] | None] = [None] * len(batch)
+        kinds: dict[Any, list[int]] = {}  # ops that run together, by kind
+        for i, (op, _fut, _loop) in enumerate(batch):
+            together = getattr(op, "together", None)
+            if together is not None:
+                kinds.setdefault(together, []).append(i)
         pipelined = getattr(conn, "pipelined", None)  # PostgreSQL: no wait for unread results
         try:
             with pipelined() if pipelined is not None else contextlib.nullcontext():
                 conn.execute(self._begin)
-                for op, _fut, _loop in batch:
-                    outcomes.append((op(conn), None))
+                for i, (op, _fut, _loop) in enumerate(batch):
+                    if outcomes[i] is not None:
+                        continue
+                    together = getattr(op, "together", None)
+                    if together is None:
+                        outcomes[i] = (op(conn), None)
+                        continue
+                    mine = kinds[together]  # the whole kind runs here, at its first op
+                    for j, outcome in zip(
+                        mine, together(conn, [batch[j][0] for j in mine]), strict=True
+                    ):
+                        outcomes[j] = outcome
         except Exception:
             with contextlib.suppress(Exception):
                 conn.execute("ROLLBACK")
@@ -254,4 +274,4 @@ class GroupCommitWriter:
             with contextlib.suppress(Exception):
                 conn.execute("ROLLBACK")
             return [(None, exc)] * len(batch)
-        return outcomes
+        return [o for o in outcomes if o is not None]
