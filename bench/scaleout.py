@@ -193,6 +193,7 @@ class Result:
     accept: float = float("nan")
     p99_ms: float = float("nan")
     e2e: float = float("nan")
+    to_submit: float = float("nan")  # first request -> all submit_sm at the carrier, msg/s
     cpu_per_1000: dict[str, float] = field(default_factory=dict)
     tx_per_msg: float = float("nan")
     rows_per_msg: float = float("nan")
@@ -252,6 +253,10 @@ async def phase(name: str, tmp: Path, cb: Callbacks, cb_port: int, count: int, c
         await await_for(lambda: len(cb.seen) >= expected, 60 + count / 50, f"{name} callbacks")
         if cb.seen:
             out.e2e = len(cb.seen) / (cb.last - start)
+        await await_for(lambda: s.stats().get("submits", 0) >= expected, 10, f"{name} submits")
+        st = s.stats()
+        if st.get("submits"):
+            out.to_submit = st["submits"] / (st["last_submit"] - start)
         cpu1 = lay.cpu()
         out.cpu_per_1000 = {k: (cpu1[k] - cpu0.get(k, 0.0)) * 1000 / count for k in cpu1}
         if name != "sqlite":
@@ -278,7 +283,8 @@ async def run(args: argparse.Namespace) -> None:
                     extra = (f"; tx/msg {res.tx_per_msg:.1f}, rows/msg {res.rows_per_msg:.1f}"
                              if res.tx_per_msg == res.tx_per_msg else "")  # fmt: skip
                     print(f"round {r} {n:11s}: accept {fmt(res.accept)} req/s (p99 "
-                          f"{res.p99_ms:.0f} ms), end to end {fmt(res.e2e)} msg/s; CPU s/1000: "
+                          f"{res.p99_ms:.0f} ms), to submit_sm {fmt(res.to_submit)}, end to end "
+                          f"{fmt(res.e2e)} msg/s; CPU s/1000: "
                           f"{cpu}{extra}; {res.note or 'ok'}", flush=True)  # fmt: skip
     finally:
         await runner.cleanup()

@@ -46,6 +46,11 @@ class Coalescer(Generic[I, R]):
             self._task = asyncio.create_task(self._drain(), name="dakghar-coalescer")
         return fut
 
+    @property
+    def backlog(self) -> int:
+        """Items waiting for the next batch."""
+        return len(self._pending)
+
     async def __call__(self, item: I) -> R:
         """Submit ``item`` and wait for its result."""
         return await self.submit(item)

@@ -236,7 +236,13 @@ Index(
     sqlite_where=_pending,
     postgresql_where=_pending,
 )
-Index("ix_webhook_events_message", webhook_events.c.message_id, webhook_events.c.id)
+Index(  # over pending events only (migration 0011: the claim's per-message probe)
+    "ix_webhook_events_message",
+    webhook_events.c.message_id,
+    webhook_events.c.id,
+    sqlite_where=_pending,
+    postgresql_where=_pending,
+)
 
 # Kill switches beyond the per-account flag: scope "global" (name "*") or "connector".
 switches = Table(

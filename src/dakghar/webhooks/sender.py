@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections import deque
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
 
 log = get_logger("dakghar.webhooks")
 RETRY_WINDOW_MS = 24 * 3600 * 1000 + 60_000  # "at least 24 h"
+
+
+def _written(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:  # the lease brings the event back
+        log.warning("webhook outcome not recorded", error=type(fut.exception()).__name__)
 
 
 def next_delay(attempt: int, rng: random.Random, base: float = 2.0, cap: float = 3600.0) -> float:
@@ -76,6 +82,7 @@ class WebhookSender:
         self._task: asyncio.Task[None] | None = None
         self._running = False
         self._wake = asyncio.Event()
+        self._news = False  # wake(): events were written since the last claim
         self._results: Coalescer[WebhookResult, None] = Coalescer(self._write_results)
 
     async def _write_results(self, results: list[WebhookResult]) -> list[None]:
@@ -95,6 +102,7 @@ class WebhookSender:
 
     def wake(self) -> None:
         """New events were written: look now rather than at the next poll."""
+        self._news = True
         self._wake.set()
 
     async def start(self) -> None:
@@ -129,8 +137,15 @@ class WebhookSender:
     async def _run(self) -> None:
         # A rolling pool: a freed slot is refilled at once, so one slow receiver holds up only
         # its own slot, not a whole batch (deliveries were awaited batch by batch before).
+        # Events are claimed ahead, in the background, into ``ready``: a freed slot is refilled
+        # from memory, not after a claim through the store's writer, and claims stay large
+        # (a claim per freed slot made the outbox the slowest step of the pipeline on
+        # PostgreSQL: 5,000 events took 1.6 s longer than their messages' receipts).
         inflight: set[asyncio.Task[None]] = set()
+        ready: deque[WebhookEvent] = deque()
         slots = self.concurrency * 2  # the connector opens `concurrency`; the rest wait briefly
+        claim: tuple[asyncio.Task[list[WebhookEvent]], int] | None = None  # (task, asked)
+        next_claim = 0.0  # after a claim that found less than it asked: a poll interval on
 
         def finished(task: asyncio.Task[None]) -> None:
             inflight.discard(task)
@@ -138,20 +153,47 @@ class WebhookSender:
 
         try:
             while self._running:
-                room = slots - len(inflight)
-                events = await self.store.claim_webhooks(room, lease_ms=60_000) if room else []
-                for event in events:
-                    task = asyncio.create_task(self._deliver_safely(event))
+                while ready and len(inflight) < slots:
+                    task = asyncio.create_task(self._deliver_safely(ready.popleft()))
                     inflight.add(task)
                     task.add_done_callback(finished)
-                if events and len(inflight) < slots:
-                    continue  # more may be due: look again before waiting
+                if claim is not None and claim[0].done():
+                    (done, asked), claim = claim, None
+                    try:
+                        events = done.result()
+                    except Exception:
+                        log.exception("claiming webhook events failed")
+                        events = []
+                    ready.extend(events)
+                    if len(events) < asked:
+                        next_claim = time.monotonic() + self.poll_interval
+                    continue
+                if self._news:  # new events were written: look now
+                    self._news, next_claim = False, 0.0
+                now = time.monotonic()
+                if claim is None and len(ready) <= slots // 2 and now >= next_claim:
+                    asked = slots - len(ready)
+                    claim = (
+                        asyncio.create_task(self.store.claim_webhooks(asked, lease_ms=60_000)),
+                        asked,
+                    )
+                    claim[0].add_done_callback(lambda _t: self._wake.set())
+                    continue
                 self._wake.clear()
+                wait = self.poll_interval
+                if claim is None and next_claim > now:
+                    wait = min(wait, next_claim - now)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    await asyncio.wait_for(self._wake.wait(), wait)
         finally:
+            # Unsent events (claimed ahead, or in flight) stay leased; they are sent again
+            # when the lease ends.
+            if claim is not None:
+                claim[0].cancel()
+                with contextlib.suppress(BaseException):
+                    await claim[0]
             for task in inflight:
-                task.cancel()  # its event stays leased, and is retried when the lease ends
+                task.cancel()
             await asyncio.gather(*inflight, return_exceptions=True)
             await self._results.close()
 
@@ -200,7 +242,7 @@ class WebhookSender:
                     await resp.read()
                     if 200 <= resp.status < 300:
                         self.delivered += 1
-                        await self._results(WebhookResult(event.id, True, None, None))
+                        await self._record(WebhookResult(event.id, True, None, None))
                         return
                     error = f"HTTP {resp.status}"
                     if 300 <= resp.status < 400:
@@ -211,4 +253,15 @@ class WebhookSender:
         attempt = event.attempts + 1
         due = now_ms() + int(next_delay(attempt, self.rng, self.base_delay) * 1000)
         give_up = permanent or due > event.created_at + RETRY_WINDOW_MS
-        await self._results(WebhookResult(event.id, False, None if give_up else due, error))
+        await self._record(WebhookResult(event.id, False, None if give_up else due, error))
+
+    async def _record(self, result: WebhookResult) -> None:
+        """Hand the attempt's outcome to the next batch write, and free the delivery's slot
+        without waiting for that commit: the event stays leased until it lands, and if it
+        never does (a crash), the lease ends and the event is sent again (at least once).
+        Only a backlog of unwritten outcomes makes the slot wait."""
+        written = self._results.submit(result)
+        if self._results.backlog > self.concurrency * 8:
+            await written
+        else:
+            written.add_done_callback(_written)
