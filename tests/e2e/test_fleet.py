@@ -49,7 +49,10 @@ def test_a_fleet_delivers_live_and_sandbox_with_receipts_and_webhooks(
 ) -> None:
     with carrier(receipt_delay_ms=(5.0, 30.0)) as sim, receiver() as app:
         assert sim.address is not None
-        with fleet(tmp_path, config_text(sim.address[1])) as f:
+        # A contracted rate keeps the live traffic longer than one dispatcher's claims can
+        # hold (window plus claim-ahead), so both must take a share; without it the first to
+        # wake can take each batch of 100 whole.
+        with fleet(tmp_path, config_text(sim.address[1], rate=200)) as f:
             account = _account(f)
             live = f.cli("keys", "create", account, "--live")
             test = f.cli("keys", "create", account, "--sandbox")

@@ -47,6 +47,10 @@ class Dialect:
     # ``part_lock`` for many carrier ids at once, in sorted order (one parameter: a list of
     # "connector/provider id" strings).
     part_locks: str = ""
+    # Appended to an EXISTS subquery that must run as a probe per outer row: PostgreSQL keeps a
+    # subquery with an OFFSET as it is instead of turning it into a join that a planner without
+    # statistics may run as a scan of the whole table per row.
+    per_row: str = ""
 
 
 SQLITE = Dialect("sqlite", queue_index="INDEXED BY ix_messages_queue")
@@ -57,6 +61,7 @@ POSTGRESQL = Dialect(
     skip_locked=" FOR UPDATE SKIP LOCKED",
     part_lock="SELECT pg_advisory_xact_lock(hashtextextended(? || '/' || ?, 0))",
     server=True,
+    per_row=" OFFSET 0",
     part_locks="SELECT COUNT(pg_advisory_xact_lock(hashtextextended(k, 0))) "
     "FROM (SELECT unnest(?::text[]) AS k ORDER BY 1) s",
 )

@@ -731,18 +731,23 @@ def sweep(
     return out
 
 
+# "No older pending event of the same message" (not "= the MIN(id)"): the planner walks the due
+# index in order and stops at ``limit``, one probe of the message index per row, kept a probe
+# by ``Dialect.per_row`` (as a join, a fresh table's plan walked every pending event for each
+# row: 17 ms a claim with 3,000 pending). Two dispatchers never claim the same event
+# (``skip_locked``, appended).
+CLAIM_WEBHOOKS = (
+    "SELECT w.id, w.event_id, w.account_id, w.message_id, w.url, w.payload, w.attempts, "
+    "w.created_at FROM webhook_events w WHERE w.status = 'pending' AND w.next_attempt_at <= ? "
+    "AND NOT EXISTS (SELECT 1 FROM webhook_events o WHERE o.message_id = w.message_id "
+    "AND o.id < w.id AND o.status = 'pending'{per_row}) ORDER BY w.next_attempt_at LIMIT ?"
+)
+
+
 def claim_webhooks(c: Conn, now: int, limit: int, lease_ms: int) -> list[tuple[Any, ...]]:
     """Due webhook events, at most one per message (the oldest), leased while being sent."""
-    # "No older pending event of the same message" (not "= the MIN(id)"): the planner walks
-    # the due index in order and stops at ``limit``, one probe of the message index per row.
-    rows = c.execute(
-        "SELECT w.id, w.event_id, w.account_id, w.message_id, w.url, w.payload, w.attempts, "
-        "w.created_at FROM webhook_events w WHERE w.status = 'pending' AND w.next_attempt_at <= ? "
-        "AND NOT EXISTS (SELECT 1 FROM webhook_events o WHERE o.message_id = w.message_id "
-        "AND o.id < w.id AND o.status = 'pending') ORDER BY w.next_attempt_at LIMIT ?"
-        + c.dialect.skip_locked,  # two dispatchers never claim the same event
-        (now, limit),
-    ).fetchall()
+    sql = CLAIM_WEBHOOKS.format(per_row=c.dialect.per_row) + c.dialect.skip_locked
+    rows = c.execute(sql, (now, limit)).fetchall()
     if rows:
         among, args = in_list(c, [r[0] for r in rows], "integer")
         c.execute(

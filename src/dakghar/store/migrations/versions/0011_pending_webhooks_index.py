@@ -1,10 +1,9 @@
 """The per-message webhook index holds pending events only
 
-The outbox claim asks, for each due event, whether an older event of the same message is still
-pending. With the index on every event, a planner without statistics (a fresh or fast-growing
-table, PostgreSQL) answered that by walking all pending events once per candidate: 17 ms per
-claim with 3,000 pending. Over pending events only, the message's own entries are always the
-cheaper path, and settled events leave the index instead of growing it forever.
+The outbox claim probes, for each due event, this index for an older pending event of the
+same message. Settled events (nearly all of them) never matter to that probe: over pending
+events only, the index stays the size of the outbox's backlog instead of growing with every
+event ever sent, and an event that settles adds no entry to it.
 
 Revision ID: 0011
 Revises: 0010
