@@ -73,8 +73,12 @@ def test_a_fleet_delivers_live_and_sandbox_with_receipts_and_webhooks(
             assert set(app.finals()) == set(ids)
             assert set(app.finals().values()) == {"delivered"}
             assert sim.stats.accepted == 400  # the live ones: sandbox never reaches a carrier
-            sent = [f.state(d)["stats"]["sent"] for d in dispatchers]  # type: ignore[index]
-            assert sum(sent) == 600 and min(sent) > 0, sent  # both dispatchers worked
+
+            def sent() -> list[int]:  # from the state snapshots the dispatchers write each second
+                return [(f.state(d) or {}).get("stats", {}).get("sent", 0) for d in dispatchers]
+
+            _wait(lambda: f"sent: {sent()}", lambda: sum(sent()) == 600, 10)
+            assert min(sent()) > 0, sent()  # both dispatchers worked
 
 
 def test_kill_9_of_a_dispatcher_loses_nothing_and_repeats_only_its_claims(
