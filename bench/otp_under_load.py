@@ -53,13 +53,17 @@ def main() -> None:
         asyncio.run(drive(gw.port, gw.key, "/v1/messages/batch", promos, 2))
         queued_at_start = gw.query("SELECT count(*) FROM messages WHERE status = 'queued'")[0][0]
 
+        posted: list[float] = []  # the API's answer to each OTP's POST, ms
+
         async def otps() -> list[str]:
             conn = await Conn.open(gw.port)
             head = post_head("/v1/messages", gw.key)
             sent = []
             for i in range(args.otps):
                 body = {"to": f"+9197{i:08d}", "body": f"Your code is {i:06d}", "type": "otp"}
+                t0 = time.perf_counter()
                 status = await conn.post(head, json.dumps(body).encode())
+                posted.append((time.perf_counter() - t0) * 1000)
                 sent.append(str(status))
                 await asyncio.sleep(args.interval)
             conn.close()
@@ -70,6 +74,12 @@ def main() -> None:
         rows = gw.query(
             "SELECT submitted_at - created_at FROM messages WHERE type = 'otp' "
             "AND submitted_at IS NOT NULL"
+        )
+        # Where the time went: accept -> claimed (the "sending" event) -> carrier's answer.
+        split = gw.query(
+            "SELECT e.at - m.created_at, m.submitted_at - e.at FROM messages m JOIN "
+            "message_events e ON e.message_id = m.id AND e.status = 'sending' "
+            "WHERE m.type = 'otp' AND m.submitted_at IS NOT NULL"
         )
         still_queued = gw.query("SELECT count(*) FROM messages WHERE status = 'queued'")[0][0]
     lat = sorted(float(r[0]) for r in rows if isinstance(r[0], int))
@@ -84,6 +94,15 @@ def main() -> None:
         f"p99 {percentile(lat, 0.99):.0f} ms, max {lat[-1] if lat else float('nan'):.0f} ms "
         "(target p99 < 200 ms)"
     )
+    posted.sort()
+    if posted:
+        print(f"  the POST's 202: p50 {percentile(posted, 0.5):.0f} ms, "
+              f"p99 {percentile(posted, 0.99):.0f} ms")  # fmt: skip
+    for i, what in enumerate(("accept -> claimed", "claimed -> carrier accepted")):
+        part = sorted(float(r[i]) for r in split)
+        if part:
+            print(f"  {what}: p50 {percentile(part, 0.5):.0f} ms, "
+                  f"p99 {percentile(part, 0.99):.0f} ms")  # fmt: skip
 
 
 if __name__ == "__main__":

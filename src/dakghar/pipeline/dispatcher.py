@@ -46,6 +46,9 @@ from dakghar.store.base import (
 )
 
 log = get_logger("dakghar.dispatcher")
+# The most urgent lane (OTP) has a claim loop of its own; the bulk loop claims the others.
+URGENT = LANES[0]
+BULK = LANES[1:]
 __all__ = ["SANDBOX_CONNECTOR", "Dispatcher", "DispatcherStats"]
 
 
@@ -135,6 +138,7 @@ class Dispatcher:
         self._active: dict[int, dict[str, int]] = {lane: {} for lane in LANES}
         self._in_flight = 0
         self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()  # the most urgent lane has messages waiting
         self._tasks: list[asyncio.Task[Any]] = []
         self._sends: set[asyncio.Task[None]] = set()
         self._running = False
@@ -157,6 +161,8 @@ class Dispatcher:
                 continue
             if active.get(account, due + 1) > due:
                 active[account] = due
+            if lane == URGENT:
+                self._urgent.set()
         if waiting:
             self._wake.set()
 
@@ -179,6 +185,7 @@ class Dispatcher:
         self._running = True
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="dakghar-claim"),
+            asyncio.create_task(self._urgent_loop(), name="dakghar-claim-urgent"),
             asyncio.create_task(self._sweep_loop(), name="dakghar-sweep"),
             asyncio.create_task(self._heartbeat_loop(), name="dakghar-heartbeat"),
         ]
@@ -187,6 +194,7 @@ class Dispatcher:
         """Stop claiming, let in-flight sends finish, stop connectors."""
         self._running = False
         self._wake.set()
+        self._urgent.set()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -272,6 +280,29 @@ class Dispatcher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._idle_wait())
 
+    async def _urgent_loop(self) -> None:
+        """Claims of the most urgent lane (OTP), apart from the bulk loop: an OTP is claimed as
+        soon as its hint arrives, not after the bulk loop's claim in progress returns, nor
+        once a full claim-ahead buffer of promotions has room again. Its own budget: up to
+        ``capacity`` of them claimed and waiting (the store runs these claims on its express
+        writer where it has one)."""
+        while self._running:
+            room = self.capacity - len(self._ready[URGENT])
+            try:
+                claimed = await self._claim_once((URGENT,), room) if room > 0 else []
+            except Exception:  # the loop must outlive a bad moment in the store
+                log.exception("claim failed", lane=URGENT.label)
+                await asyncio.sleep(0.5)
+                continue
+            if claimed:
+                self._ready[URGENT].extend(claimed)
+                self._buffered += len(claimed)
+                self._start_sends()
+                continue
+            self._urgent.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._urgent.wait(), self._idle_wait((URGENT,)))
+
     def _room(self) -> int:
         """How many more messages may be claimed: free slots plus the claim-ahead buffer."""
         return self.capacity + self.ahead - self._in_flight - self._buffered
@@ -313,20 +344,23 @@ class Dispatcher:
         except Exception:  # their leases run out and the sweep returns them instead
             log.exception("could not return claimed messages to the queue", count=len(ids))
 
-    def _idle_wait(self) -> float:
+    def _idle_wait(self, lanes: Sequence[int] = LANES) -> float:
         now = now_ms()
-        dues = [due for lane in self._active.values() for due in lane.values()]
+        dues = [due for lane in lanes for due in self._active[lane].values()]
         if not dues:
             return 1.0
         return min(1.0, max(0.005, (min(dues) - now) / 1000))
 
-    async def _claim_once(self) -> list[MessageRow]:
+    async def _claim_once(
+        self, lanes: Sequence[int] = BULK, free: int | None = None
+    ) -> list[MessageRow]:
         if self.switches.global_paused or not self.alive:
             return []
-        free = self._room()
+        if free is None:
+            free = self._room()
         claimed: list[MessageRow] = []
         now = now_ms()
-        for lane in LANES:
+        for lane in lanes:
             if free <= 0:
                 break
             active = self._active[lane]
@@ -447,7 +481,7 @@ class Dispatcher:
         # "sent" is written together with others' (the claim lease covers a crash in between).
         free_slot()
         sent = await self._mark_sent(
-            Sent(row.id, name, accepted.provider_ids, accepted.parts, owner=self.owner)
+            Sent(row.id, name, accepted.provider_ids, accepted.parts, self.owner, now_ms())
         )
         self._changed([sent])
 

@@ -213,6 +213,7 @@ class Sent:
     provider_ids: Sequence[str]
     parts: int | None = None
     owner: str | None = None  # the claiming dispatcher (fencing, as StatusChange.owner)
+    at: int | None = None  # when the carrier accepted it (ms); None: when this is written
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,18 +180,22 @@ class PostgresStore(SqlStore):
     async def open(self) -> None:
         """Migrate (one process of the fleet at a time) and start the writer."""
         await asyncio.get_running_loop().run_in_executor(self._readers, self._migrate)
-        self._writer = GroupCommitWriter(
-            self._connect,
-            max_batch=self.settings.group_commit_max_batch,
-            max_wait_ms=self.settings.group_commit_max_wait_ms,
-            count_statements=self.settings.count_statements,
-            begin="BEGIN",
-            retryable=_retryable,
-            broken=_broken,
-            name="dakghar-pg-writer",
-            optimistic=True,
+        self._writer, self._express = (
+            GroupCommitWriter(
+                self._connect,
+                max_batch=self.settings.group_commit_max_batch,
+                max_wait_ms=self.settings.group_commit_max_wait_ms,
+                count_statements=self.settings.count_statements,
+                begin="BEGIN",
+                retryable=_retryable,
+                broken=_broken,
+                name=name,
+                optimistic=True,
+            )
+            for name in ("dakghar-pg-writer", "dakghar-pg-express")
         )
         self._writer.start()
+        self._express.start()
 
     def _migrate(self) -> None:
         from dakghar.store import engine_url

@@ -147,7 +147,7 @@ def _end(c: Conn, campaign_id: str, status: str, only_if: str | None) -> bool:
 class CampaignStoreMixin:
     """Campaign operations; needs ``_write`` and ``_read`` from the store."""
 
-    async def _write(self, op: Callable[[Conn], T]) -> T:
+    async def _write(self, op: Callable[[Conn], T], *, express: bool = False) -> T:
         raise NotImplementedError
 
     async def _read(self, fn: Callable[[Conn], T]) -> T:

@@ -68,7 +68,7 @@ def opt_out_owners(c: Conn, header: str, number: str) -> list[str]:
 class ComplianceStoreMixin:
     """Compliance reads and writes; needs ``_write`` and ``_read`` from the store."""
 
-    async def _write(self, op: Callable[[Conn], T]) -> T:
+    async def _write(self, op: Callable[[Conn], T], *, express: bool = False) -> T:
         raise NotImplementedError
 
     async def _read(self, fn: Callable[[Conn], T]) -> T:

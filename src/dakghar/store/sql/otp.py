@@ -87,7 +87,7 @@ def _check(
 class OtpStoreMixin:
     """OTP verifications; needs ``_write`` and ``_read`` from the store."""
 
-    async def _write(self, op: Callable[[Conn], T]) -> T:
+    async def _write(self, op: Callable[[Conn], T], *, express: bool = False) -> T:
         raise NotImplementedError
 
     async def _read(self, fn: Callable[[Conn], T]) -> T:

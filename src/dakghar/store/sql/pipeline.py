@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from dakghar.core.message import Status
+from dakghar.core.message import LANES, Status
 from dakghar.store.base import MessageRow, Sent, StatusChange, WebhookEvent, WebhookResult, now_ms
 from dakghar.store.rollups import BUCKETS, GROUPS, StatsRow, hour_of, report
 from dakghar.store.sql import Conn, in_list
@@ -21,7 +21,7 @@ T = TypeVar("T")
 class PipelineStoreMixin:
     """Pipeline operations; needs ``_write`` and ``_read`` from the store."""
 
-    async def _write(self, op: Callable[[Conn], T]) -> T:
+    async def _write(self, op: Callable[[Conn], T], *, express: bool = False) -> T:
         raise NotImplementedError
 
     async def _read(self, fn: Callable[[Conn], T]) -> T:
@@ -54,7 +54,8 @@ class PipelineStoreMixin:
             now = now_ms()
             return ops.claim(c, lane, accounts, per_account, now, now + lease_ms, owner)
 
-        return await self._write(op)
+        # The most urgent lane's claims do not queue behind the bulk's batches.
+        return await self._write(op, express=lane == LANES[0])
 
     async def release(self, message_ids: Sequence[str], *, owner: str | None = None) -> None:
         """Undo claims that were never tried: back in the queue at once, the attempt uncounted.
@@ -263,6 +264,8 @@ def _mark_sent(c: Conn, s: Sent, now: int, ctx: ops.OpContext, early: bool) -> M
         "connector": s.connector,
         "provider_message_id": s.provider_ids[0] if s.provider_ids else None,
     }
+    if s.at is not None:  # the carrier's answer, not the (later) write of it
+        fields["submitted_at"] = s.at
     # One part never exceeds the segments counted at accept (at least one): no read.
     parts = s.parts
     detail = ops.bill_parts(c, s.message_id, parts, fields) if parts and parts > 1 else None
@@ -295,6 +298,8 @@ def _mark_sent_batch(
             "connector": s.connector,
             "provider_message_id": s.provider_ids[0] if s.provider_ids else None,
         }
+        if s.at is not None:  # the carrier's answer, not the (later) write of it
+            fields["submitted_at"] = s.at
         parts = s.parts
         detail = ops.bill_parts(c, s.message_id, parts, fields) if parts and parts > 1 else None
         change = StatusChange(

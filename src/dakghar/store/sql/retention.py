@@ -56,7 +56,7 @@ def _clear(ids: list[str], cutoff: int, c: Conn) -> int:
 class RetentionStoreMixin:
     """``purge_bodies``; needs ``_write`` and ``_read`` from the store."""
 
-    async def _write(self, op: Callable[[Conn], T]) -> T:
+    async def _write(self, op: Callable[[Conn], T], *, express: bool = False) -> T:
         raise NotImplementedError
 
     async def _read(self, fn: Callable[[Conn], T]) -> T:

@@ -48,7 +48,8 @@ from dakghar.store.sql import Conn
 T = TypeVar("T")
 WriteOp = Callable[[Conn], Any]
 RETRIES = 3  # runs of an operation that keeps losing deadlocks before its error is returned
-_Item = tuple[WriteOp, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+# (operation, its future, the caller's loop, urgent)
+_Item = tuple[WriteOp, "asyncio.Future[Any]", asyncio.AbstractEventLoop, bool]
 
 
 def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -105,11 +106,13 @@ class GroupCommitWriter:
         if self._startup_error:
             raise self._startup_error
 
-    def submit(self, op: Callable[[Conn], T]) -> asyncio.Future[T]:
-        """Queue ``op``; the returned future resolves after its batch has committed."""
+    def submit(self, op: Callable[[Conn], T], *, urgent: bool = False) -> asyncio.Future[T]:
+        """Queue ``op``; the returned future resolves after its batch has committed. Urgent
+        operations found in a batch are committed first, in a transaction of their own, so
+        they wait for the transaction in progress but not for the rest of theirs."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._queue.put((op, fut, loop))
+        self._queue.put((op, fut, loop, urgent))
         return fut
 
     def stop(self) -> None:
@@ -159,6 +162,10 @@ class GroupCommitWriter:
                 batch, stopping = self._gather(first)
                 if self._broken is not None and self._broken(conn):
                     conn = self._reconnect(conn)
+                urgent = [item for item in batch if item[3]]
+                if urgent and len(urgent) < len(batch):
+                    self._commit(conn, urgent)
+                    batch = [item for item in batch if not item[3]]
                 self._commit(conn, batch)
                 if stopping:
                     break
@@ -201,7 +208,7 @@ class GroupCommitWriter:
             self.busy_seconds += t2 - t1
         self.commits += 1
         self.operations += len(batch)
-        for (_op, fut, loop), (result, error) in zip(batch, outcomes, strict=True):
+        for (_op, fut, loop, _urgent), (result, error) in zip(batch, outcomes, strict=True):
             with contextlib.suppress(RuntimeError):  # the caller's loop has closed
                 loop.call_soon_threadsafe(_settle, fut, result, error)
 
@@ -228,7 +235,7 @@ class GroupCommitWriter:
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
             conn.execute(self._begin)
-            for op, _fut, _loop in batch:
+            for op, _fut, _loop, _urgent in batch:
                 outcomes.append(self._run_op(conn, op))
             conn.execute("COMMIT")
         except Exception as exc:  # the commit itself failed: nothing in the batch is durable
@@ -244,7 +251,7 @@ class GroupCommitWriter:
         failed, for the caller to run the batch again with a savepoint per operation."""
         outcomes: list[tuple[Any, BaseException | None] | None] = [None] * len(batch)
         kinds: dict[Any, list[int]] = {}  # ops that run together, by kind
-        for i, (op, _fut, _loop) in enumerate(batch):
+        for i, (op, _fut, _loop, _urgent) in enumerate(batch):
             together = getattr(op, "together", None)
             if together is not None:
                 kinds.setdefault(together, []).append(i)
@@ -252,7 +259,7 @@ class GroupCommitWriter:
         try:
             with pipelined() if pipelined is not None else contextlib.nullcontext():
                 conn.execute(self._begin)
-                for i, (op, _fut, _loop) in enumerate(batch):
+                for i, (op, _fut, _loop, _urgent) in enumerate(batch):
                     if outcomes[i] is not None:
                         continue
                     together = getattr(op, "together", None)
