@@ -96,11 +96,11 @@ async def test_the_script_cache_is_refilled_after_a_flush(
     # text (never loaded) takes the same path: EVALSHA answers NOSCRIPT.
     from dakghar.coord import scripts
 
-    fresh = scripts.Script(scripts.RENEW + "\n-- " + a.prefix)
-    assert await fresh(a.client, [a.prefix + "none"], ["me", 10]) == 0
-    assert await fresh.many(a.client, [([a.prefix + "none"], ["me", 10])] * 2) == [0, 0]
-    fresher = scripts.Script(scripts.RENEW + "\n-- many " + a.prefix)
-    assert await fresher.many(a.client, [([a.prefix + "none"], ["me", 10])] * 3) == [0, 0, 0]
+    fresh = scripts.Script(scripts.RELEASE + "\n-- " + a.prefix)
+    assert await fresh(a.client, [a.prefix + "none"], ["me"]) == 0
+    assert await fresh.many(a.client, [([a.prefix + "none"], ["me"])] * 2) == [0, 0]
+    fresher = scripts.Script(scripts.RELEASE + "\n-- many " + a.prefix)
+    assert await fresher.many(a.client, [([a.prefix + "none"], ["me"])] * 3) == [0, 0, 0]
 
 
 class FreezingProxy:

@@ -1,10 +1,18 @@
 """Holding one SMPP bind slot for as long as the bind is open: acquire, renew, release.
 
 A connector that may open ``slots`` binds fleet-wide runs one ``BindLease`` per bind it wants to
-open: no slot, no bind. Renewal runs every third of the TTL. When renewals fail (the slot was
-lost, or the coordinator does not answer) for two thirds of the TTL, ``lost`` is set before the
-lease can have expired on the server, so the bind closes before another process can take its
-slot: the fleet never holds more binds than the contract allows, even across a partition.
+open: no slot, no bind. Renewal runs every third of the TTL. ``lost`` is set, and the bind
+closes, when the coordinator says another process holds the slot.
+
+When the coordinator does not answer (Redis down or restarting), an open bind stays open and
+keeps sending: while Redis is away no process can take a slot, so the fleet cannot gain a bind,
+and closing every bind would make Redis, which holds only what may be lost, a single point of
+failure for delivery. Renewal retries every twelfth of the TTL; once Redis answers again, each
+holder takes its slot back (a slot nobody holds is taken again), and a process that saw Redis
+away waits one TTL before taking a new slot (``RedisCoordinator.acquire_bind``). The cost, said
+plainly: across a partition that cuts one process off Redis while the others reach it, its
+binds outlive its lease, and one more bind than the contract may be attempted; carriers refuse
+a bind past their limit, and the connector retries it later. Nothing is lost either way.
 Neighbours: ``coord.base.BindLeases`` (the calls), ``connectors`` (the binds, wired by the lead).
 """
 
@@ -33,6 +41,7 @@ class BindLease:
         self.ttl = ttl
         self.slot: int | None = None
         self.lost = asyncio.Event()
+        self.unconfirmed = False  # held through a coordinator outage, not renewed since
         self._renewed_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -64,15 +73,22 @@ class BindLease:
                 held = None
             now = time.monotonic()
             if held:
-                self._renewed_at, interval = now, self.ttl / 3
+                if self.unconfirmed:
+                    log.info("bind lease confirmed again", connector=self.connector,
+                             slot=self.slot, away_s=round(now - self._renewed_at, 1))  # fmt: skip
+                self._renewed_at, interval, self.unconfirmed = now, self.ttl / 3, False
                 continue
-            if held is False or now - self._renewed_at >= self.ttl * 2 / 3:
+            if held is False:
                 log.warning(
                     "bind lease lost", connector=self.connector, slot=self.slot, owner=self.owner
                 )
                 self.lost.set()
                 return
-            interval = self.ttl / 12  # coordinator down: retry sooner, inside the margin
+            if not self.unconfirmed and now - self._renewed_at >= self.ttl * 2 / 3:
+                log.warning("coordinator away; keeping the bind until it answers",
+                            connector=self.connector, slot=self.slot)  # fmt: skip
+                self.unconfirmed = True
+            interval = self.ttl / 12  # coordinator down: retry sooner, to take the slot back
 
     async def release(self) -> None:
         """Stop renewing and give the slot back (if the coordinator answers)."""

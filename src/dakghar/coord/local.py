@@ -181,12 +181,13 @@ class LocalCoordinator:
         return free
 
     async def renew_bind(self, connector: str, slot: int, owner: str, ttl: float) -> bool:
-        """Extend ``owner``'s lease on ``slot`` to ``ttl`` s; False when it was lost."""
+        """Extend ``owner``'s lease on ``slot`` to ``ttl`` s (a free slot is taken again);
+        False when another holds it."""
         held = self._leases.get((connector, slot))
         now = time.monotonic()
-        if held is None or held[0] != owner or held[1] <= now:
-            return False
-        self._leases[(connector, slot)] = (owner, now + ttl)
+        if held is not None and held[0] != owner and held[1] > now:
+            return False  # another holds it now
+        self._leases[(connector, slot)] = (owner, now + ttl)  # ours, or free: taken again
         return True
 
     async def release_bind(self, connector: str, slot: int, owner: str) -> bool:

@@ -105,6 +105,8 @@ class RedisCoordinator:
             client_name=self.fanout_client_name,
         )
         self._subs: set[_RedisSubscription] = set()
+        # When a bind-lease call last found Redis away (acquire_bind waits a TTL after it).
+        self._binds_away_at = -1e9
         self._pubsub: PubSub | None = None
         self._confirmed: set[str] = set()
         self._changed = asyncio.Condition()
@@ -190,20 +192,29 @@ class RedisCoordinator:
     # -- bind leases --------------------------------------------------------------------------
 
     async def acquire_bind(self, connector: str, slots: int, owner: str, ttl: float) -> int | None:
-        """A free slot index in ``range(slots)`` leased to ``owner`` for ``ttl`` s, else None."""
+        """A free slot index in ``range(slots)`` leased to ``owner`` for ``ttl`` s, else None.
+
+        Not within ``ttl`` of this process last finding Redis away: the binds held through
+        the outage take their slots again in that time (``renew_bind``), and a slot that
+        looks free must not be handed to a new bind before they have."""
+        if time.monotonic() - self._binds_away_at < ttl:
+            return None
         names = [keys.bind(self.prefix, connector, i) for i in range(slots)]
         try:
             slot = int(await _ACQUIRE(self.client, names, [owner, _ms(ttl)]))
         except (RedisError, OSError) as exc:
+            self._binds_away_at = time.monotonic()
             raise CoordinationUnavailable(f"redis acquire_bind failed: {exc}") from exc
         return None if slot < 0 else slot
 
     async def renew_bind(self, connector: str, slot: int, owner: str, ttl: float) -> bool:
-        """Extend ``owner``'s lease on ``slot`` to ``ttl`` s; False when it was lost."""
+        """Extend ``owner``'s lease on ``slot`` to ``ttl`` s (a slot nobody holds, as after
+        Redis lost its keys, is taken again); False when another holds it."""
         name = keys.bind(self.prefix, connector, slot)
         try:
             return bool(await _RENEW(self.client, [name], [owner, _ms(ttl)]))
         except (RedisError, OSError) as exc:
+            self._binds_away_at = time.monotonic()
             raise CoordinationUnavailable(f"redis renew_bind failed: {exc}") from exc
 
     async def release_bind(self, connector: str, slot: int, owner: str) -> bool:

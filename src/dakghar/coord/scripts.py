@@ -136,10 +136,16 @@ end
 return -1
 """
 
-# KEYS[1] the slot key. ARGV: owner, ttl (ms). Returns 1 when renewed.
+# KEYS[1] the slot key. ARGV: owner, ttl (ms). Returns 1 when renewed; a slot nobody holds
+# (Redis lost its keys, or the lease ran out with no one taking it) is taken again.
 RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
 end
 return 0
 """

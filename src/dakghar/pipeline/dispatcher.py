@@ -112,10 +112,13 @@ class Dispatcher:
         # another's by now).
         self.alive = False
         self._last_beat = 0.0
+        self.peers = 1  # dispatchers the register counted alive at the last heartbeat
         self.breakers = {name: CircuitBreaker() for name in connectors}
         # With a shared pacer (Redis), a connector's rate is the whole fleet's.
         self.pacers: dict[str, AsyncPacer] = {
-            name: FleetPacer(name, c.rate_per_second, c.max_in_flight, fleet_pacer)
+            name: FleetPacer(
+                name, c.rate_per_second, c.max_in_flight, fleet_pacer, peers=lambda: self.peers
+            )
             if fleet_pacer is not None and c.rate_per_second > 0
             else AsyncPacer(c.rate_per_second, c.max_in_flight)
             for name, c in connectors.items()
@@ -219,6 +222,7 @@ class Dispatcher:
     async def _register(self) -> None:
         self.owner = new_id("dsp")
         await self.store.register_dispatcher(self.owner, socket.gethostname(), os.getpid())
+        self.peers = max(1, await self.store.heartbeat(self.owner))
         self.alive = True
         self._last_beat = time.monotonic()
 
@@ -226,9 +230,11 @@ class Dispatcher:
         while self._running:
             await asyncio.sleep(HEARTBEAT_EVERY_S)
             try:
-                if await self.store.heartbeat(self.owner):
+                peers = await self.store.heartbeat(self.owner)
+                if peers:
                     self._last_beat = time.monotonic()
                     self.alive = True
+                    self.peers = peers
                 else:
                     # The fleet declared this dispatcher dead and rescued its claims: drop what
                     # is buffered (theirs now) and join again under a new name.
@@ -606,6 +612,7 @@ class Dispatcher:
         return {
             "owner": self.owner,
             "alive": self.alive,
+            "peers": self.peers,
             "in_flight": self._in_flight,
             "claimed_ahead": self._buffered,
             "active_accounts": {lane: len(a) for lane, a in self._active.items()},

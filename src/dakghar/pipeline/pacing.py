@@ -16,9 +16,12 @@ import contextlib
 import heapq
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from dakghar.observability.logging import get_logger
+
+log = get_logger("dakghar.pacing")
 MIN_RATE = 1.0  # slow_down never goes below one message per second
 
 
@@ -160,9 +163,14 @@ class FleetPacer(AsyncPacer):
     in-flight window stays per bind, here.
 
     Slots a batch granted but this process did not use in time are dropped, never spent late
-    in a burst. When the shared pacer does not answer, nothing is sent until it does: a
-    contract's rate is never exceeded for want of coordination.
+    in a burst. When the shared pacer does not answer, each dispatcher paces itself at the
+    contracted rate divided by the dispatchers alive (``peers``: the count the store's register
+    gave at the last heartbeat), so the fleet together stays within the contract, and asks the
+    shared pacer again after ``AWAY_S``. A dispatcher that joins during the outage is counted
+    at the others' next heartbeat (2 s).
     """
+
+    AWAY_S = 5.0
 
     def __init__(
         self,
@@ -171,18 +179,26 @@ class FleetPacer(AsyncPacer):
         max_in_flight: int,
         pacer: Any,  # coord.base.Pacer (kept untyped: pipeline does not import coord)
         burst: float | None = None,
+        peers: Callable[[], int] | None = None,
     ) -> None:
         super().__init__(rate, max_in_flight, burst)
         self.name = name
         self._shared = pacer
+        self._peers = peers or (lambda: 1)
+        self._alone = RateSchedule(rate, burst)  # this process's share, while the pacer is away
+        self._away_until = 0.0
+        self.unshared_sends = 0
         self._slots: list[float] = []  # granted send times, monotonic, ascending
         self._refill: asyncio.Task[None] | None = None
         self.reservations = 0
         self.dropped = 0
 
-    async def _next_send_at(self) -> float:
+    async def _next_send_at(self) -> float | None:
+        """The next granted send time; None while the shared pacer is away."""
         while True:
             now = time.monotonic()
+            if now < self._away_until:
+                return None
             stale = 0
             while self._slots and self._slots[0] < now - 0.05:
                 self._slots.pop(0)
@@ -201,8 +217,12 @@ class FleetPacer(AsyncPacer):
                 self.name, self.schedule.effective_rate(time.monotonic()),
                 max(1, int(self.schedule.burst)), want,
             )  # fmt: skip
-        except Exception:  # the shared pacer is away: wait, never send unpaced
-            await asyncio.sleep(0.5)
+        except Exception as exc:  # the shared pacer is away: each takes its share for a while
+            if time.monotonic() >= self._away_until:
+                log.warning("fleet pacer unavailable; pacing at this dispatcher's share",
+                            connector=self.name, error=type(exc).__name__,
+                            peers=self._peers())  # fmt: skip
+            self._away_until = time.monotonic() + self.AWAY_S
             return
         self.reservations += 1
         if grant.count:
@@ -214,7 +234,15 @@ class FleetPacer(AsyncPacer):
         """Wait for a send time the fleet's pacer granted (unlimited: none to wait for)."""
         if self.schedule.rate <= 0:
             return
-        delay = await self._next_send_at() - time.monotonic()
+        at = await self._next_send_at()
+        now = time.monotonic()
+        if at is None:  # the pacer is away: this process's share of the contract
+            share = self.schedule.effective_rate(now) / max(1, self._peers())
+            self._alone.rate, self._alone.burst = share, max(1.0, share * 0.02)
+            self.unshared_sends += 1
+            delay = self._alone.reserve(now)
+        else:
+            delay = at - now
         if delay > 0:
             await asyncio.sleep(delay)
 
@@ -229,4 +257,5 @@ class FleetPacer(AsyncPacer):
 
     def state(self) -> dict[str, Any]:
         return {**super().state(), "fleet": True, "reservations": self.reservations,
-                "dropped_slots": self.dropped}  # fmt: skip
+                "dropped_slots": self.dropped, "unshared_sends": self.unshared_sends,
+                "shared_pacer_away": time.monotonic() < self._away_until}  # fmt: skip

@@ -417,9 +417,10 @@ class QueueStore(Protocol):
     async def register_dispatcher(self, owner: str, host: str, pid: int) -> None:
         """Enter a dispatcher in the fleet's register; it must then :meth:`heartbeat`."""
 
-    async def heartbeat(self, owner: str) -> bool:
-        """Say the dispatcher is alive; False when the fleet declared it dead (it must stop
-        sending and register afresh)."""
+    async def heartbeat(self, owner: str) -> int:
+        """Say the dispatcher is alive: how many dispatchers the register counts alive (itself
+        among them), or 0 when the fleet declared it dead (it must stop sending and register
+        afresh)."""
 
     async def unregister_dispatcher(self, owner: str) -> None:
         """Leave the register at a clean stop."""

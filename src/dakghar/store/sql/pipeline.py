@@ -80,8 +80,8 @@ class PipelineStoreMixin:
         """Enter a dispatcher in the fleet's register (it then heartbeats)."""
         await self._write(lambda c: ops.register_dispatcher(c, owner, host, pid, now_ms()))
 
-    async def heartbeat(self, owner: str) -> bool:
-        """Say the dispatcher is alive; False once the fleet has declared it dead."""
+    async def heartbeat(self, owner: str) -> int:
+        """Say the dispatcher is alive: how many are, or 0 once the fleet declared it dead."""
         return await self._write(lambda c: ops.heartbeat(c, owner, now_ms()))
 
     async def unregister_dispatcher(self, owner: str) -> None:

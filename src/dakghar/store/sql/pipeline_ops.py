@@ -261,11 +261,15 @@ def register_dispatcher(c: Conn, owner: str, host: str, pid: int, now: int) -> N
     )
 
 
-def heartbeat(c: Conn, owner: str, now: int) -> bool:
-    """Say ``owner`` is alive; False when the fleet has declared it dead (row swept away)."""
-    return bool(
-        c.execute("UPDATE dispatchers SET heartbeat_at = ? WHERE id = ?", (now, owner)).rowcount
-    )
+def heartbeat(c: Conn, owner: str, now: int) -> int:
+    """Say ``owner`` is alive: how many dispatchers are (``owner`` among them), or 0 when the
+    fleet has declared it dead (row swept away)."""
+    if not c.execute("UPDATE dispatchers SET heartbeat_at = ? WHERE id = ?", (now, owner)).rowcount:
+        return 0
+    row = c.execute(
+        "SELECT COUNT(*) FROM dispatchers WHERE heartbeat_at >= ?", (now - DEAD_AFTER_MS,)
+    ).fetchone()
+    return max(1, int(row[0]))
 
 
 # The queue (index ix_messages_queue): new messages, and retries that keep their ``sending``
