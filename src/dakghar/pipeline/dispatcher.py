@@ -26,7 +26,7 @@ from typing import Any
 
 from dakghar.connectors.base import Connector, ConnectorError, Outbound, Report
 from dakghar.core.ids import new_id
-from dakghar.core.message import LANES, ErrorCode, Status
+from dakghar.core.message import LANES, ErrorCode, Lane, Status
 from dakghar.observability.logging import get_logger
 from dakghar.pipeline.batching import Coalescer
 from dakghar.pipeline.breaker import CircuitBreaker
@@ -187,8 +187,13 @@ class Dispatcher:
         await self.switches.refresh()
         self._running = True
         self._tasks = [
-            asyncio.create_task(self._claim_loop(), name="dakghar-claim"),
-            asyncio.create_task(self._urgent_loop(), name="dakghar-claim-urgent"),
+            asyncio.create_task(
+                self._claim_loop(BULK, self._wake, self._room), name="dakghar-claim"
+            ),
+            asyncio.create_task(
+                self._claim_loop((URGENT,), self._urgent, self._urgent_room),
+                name="dakghar-claim-urgent",
+            ),
             asyncio.create_task(self._sweep_loop(), name="dakghar-sweep"),
             asyncio.create_task(self._heartbeat_loop(), name="dakghar-heartbeat"),
         ]
@@ -269,45 +274,35 @@ class Dispatcher:
 
     # -- claiming ----------------------------------------------------------------------------
 
-    async def _claim_loop(self) -> None:
+    async def _claim_loop(
+        self, lanes: Sequence[int], wake: asyncio.Event, room: Callable[[], int]
+    ) -> None:
+        """Claim ``lanes`` while there is ``room``, else wait for ``wake`` (or the next due).
+
+        Two of these run: the bulk lanes within the claim-ahead budget (:meth:`_room`), and the
+        most urgent lane (OTP) apart from them, so an OTP is claimed as soon as its hint
+        arrives, not after the bulk's claim in progress returns, nor once a buffer full of
+        promotions has room again. The OTP loop's budget: up to ``capacity`` claimed and
+        waiting; the store runs its claims on its express writer where it has one."""
         while self._running:
+            free = room()
             try:
-                claimed = await self._claim_once()
+                claimed = await self._claim_once(lanes, free) if free > 0 else []
             except Exception:  # the loop must outlive a bad moment in the store
-                log.exception("claim failed")
+                log.exception("claim failed", lanes=[Lane(lane).label for lane in lanes])
                 await asyncio.sleep(0.5)
                 continue
             for row in claimed:
                 self._ready[row.lane].append(row)
             self._buffered += len(claimed)
             self._start_sends()
-            if not claimed or self._room() <= 0:
-                self._wake.clear()
+            if not claimed or room() <= 0:
+                wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._idle_wait())
+                    await asyncio.wait_for(wake.wait(), self._idle_wait(lanes))
 
-    async def _urgent_loop(self) -> None:
-        """Claims of the most urgent lane (OTP), apart from the bulk loop: an OTP is claimed as
-        soon as its hint arrives, not after the bulk loop's claim in progress returns, nor
-        once a full claim-ahead buffer of promotions has room again. Its own budget: up to
-        ``capacity`` of them claimed and waiting (the store runs these claims on its express
-        writer where it has one)."""
-        while self._running:
-            room = self.capacity - len(self._ready[URGENT])
-            try:
-                claimed = await self._claim_once((URGENT,), room) if room > 0 else []
-            except Exception:  # the loop must outlive a bad moment in the store
-                log.exception("claim failed", lane=URGENT.label)
-                await asyncio.sleep(0.5)
-                continue
-            if claimed:
-                self._ready[URGENT].extend(claimed)
-                self._buffered += len(claimed)
-                self._start_sends()
-                continue
-            self._urgent.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._urgent.wait(), self._idle_wait((URGENT,)))
+    def _urgent_room(self) -> int:
+        return self.capacity - len(self._ready[URGENT])
 
     def _room(self) -> int:
         """How many more messages may be claimed: free slots plus the claim-ahead buffer."""
@@ -357,13 +352,9 @@ class Dispatcher:
             return 1.0
         return min(1.0, max(0.005, (min(dues) - now) / 1000))
 
-    async def _claim_once(
-        self, lanes: Sequence[int] = BULK, free: int | None = None
-    ) -> list[MessageRow]:
+    async def _claim_once(self, lanes: Sequence[int], free: int) -> list[MessageRow]:
         if self.switches.global_paused or not self.alive:
             return []
-        if free is None:
-            free = self._room()
         claimed: list[MessageRow] = []
         now = now_ms()
         for lane in lanes:

@@ -237,8 +237,9 @@ class FleetPacer(AsyncPacer):
         at = await self._next_send_at()
         now = time.monotonic()
         if at is None:  # the pacer is away: this process's share of the contract
-            share = self.schedule.effective_rate(now) / max(1, self._peers())
-            self._alone.rate, self._alone.burst = share, max(1.0, share * 0.02)
+            peers = max(1, self._peers())
+            self._alone.rate = self.schedule.effective_rate(now) / peers
+            self._alone.burst = max(1.0, self.schedule.burst / peers)
             self.unshared_sends += 1
             delay = self._alone.reserve(now)
         else:

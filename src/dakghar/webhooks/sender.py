@@ -138,16 +138,13 @@ class WebhookSender:
         # A rolling pool: a freed slot is refilled at once, so one slow receiver holds up only
         # its own slot, not a whole batch (deliveries were awaited batch by batch before).
         # Events are claimed ahead, in the background, into ``ready``: a freed slot is refilled
-        # from memory, not after a claim through the store's writer, and claims stay large
-        # (a claim per freed slot made the outbox the slowest step of the pipeline on
-        # PostgreSQL: 5,000 events took 1.6 s longer than their messages' receipts).
+        # from memory, not after a claim through the store's writer. ``ahead`` is enough for the
+        # slots to run through while the next claim waits its turn in that writer (100-160 ms
+        # under load on PostgreSQL, where a claim per freed slot capped the outbox at ~500
+        # events/s). A crash leaves these leased until their lease ends (60 s), then they go.
         inflight: set[asyncio.Task[None]] = set()
         ready: deque[WebhookEvent] = deque()
         slots = self.concurrency * 2  # the connector opens `concurrency`; the rest wait briefly
-        # Claimed ahead: enough for the slots to run through while the next claim waits its
-        # turn in the store's writer (100-160 ms under load on PostgreSQL, where claims of one
-        # slots' worth capped the outbox at ~500 events/s). A crash leaves these leased until
-        # their lease ends (60 s), then they are sent.
         ahead = slots * 4
         claim: tuple[asyncio.Task[list[WebhookEvent]], int] | None = None  # (task, asked)
         next_claim = 0.0  # after a claim that found less than it asked: a poll interval on

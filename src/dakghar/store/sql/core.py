@@ -89,20 +89,33 @@ _INSERT_CHUNK = 5000  # rows per statement on a server (arrays: one statement te
 
 
 def _insert_messages_batched(
-    c: Conn, rows: Sequence[MessageRow], debit: tuple[int, str] | None
+    c: Conn, rows: Sequence[MessageRow], debits: Sequence[tuple[str, int]]
 ) -> None:
-    """Insert ``rows`` from one array per column (one statement text whatever their number, so
-    the server runs it prepared), the account's new balance (``debit``) set in the first
-    statement: one round trip for a single message instead of an UPDATE and an INSERT."""
+    """Insert ``rows`` and set the accounts' new balances (``debits``: account id, balance) in
+    the first statement: one round trip instead of an UPDATE and an INSERT. Many rows (or
+    accounts) go as one array per column, one statement text whatever their number, so the
+    server runs it prepared; a single one keeps the plain text, which is cheaper to send."""
     chunks = [rows[i : i + _INSERT_CHUNK] for i in range(0, len(rows), _INSERT_CHUNK)]
-    if not chunks and debit is not None:
-        c.execute("UPDATE accounts SET balance_milli = ? WHERE id = ?", debit)
+    debit_sql = ""
+    debit_params: list[Any] = []
+    if len(debits) == 1:
+        debit_sql = "UPDATE accounts SET balance_milli = ? WHERE id = ?"
+        debit_params = [debits[0][1], debits[0][0]]
+    elif debits:
+        debit_sql = (
+            "UPDATE accounts AS a SET balance_milli = v.b FROM "
+            + unnest(["text", "bigint"])
+            + " AS v(id, b) WHERE a.id = v.id"
+        )
+        debit_params = columns(debits, 2)
+    if not chunks and debit_sql:
+        c.execute(debit_sql, debit_params)
     for n, chunk in enumerate(chunks):
         params: list[Any] = []
-        sql = _INSERT_UNNEST if len(chunk) > 1 else _INSERT_MESSAGE  # one row: a cached text
-        if n == 0 and debit is not None:
-            sql = f"WITH debit AS (UPDATE accounts SET balance_milli = ? WHERE id = ?) {sql}"
-            params += debit
+        sql = _INSERT_UNNEST if len(chunk) > 1 else _INSERT_MESSAGE
+        if n == 0 and debit_sql:
+            sql = f"WITH debit AS ({debit_sql}) {sql}"
+            params += debit_params
         if len(chunk) > 1:
             params += columns([_message_values(m) for m in chunk], len(MESSAGE_COLUMNS))
         else:
@@ -129,8 +142,8 @@ def _account(row: tuple[Any, ...]) -> Account:
 # The account row with the kill switches, read (and locked) in the accept's transaction: a
 # switch flipped by any process holds for the next accept, not after a cache refresh.
 _ACCOUNT_FOR_ACCEPT = (
-    "SELECT balance_milli, sending_paused, EXISTS (SELECT 1 FROM switches WHERE "
-    "scope = 'global' AND paused = TRUE) FROM accounts WHERE id = ?"
+    "balance_milli, sending_paused, EXISTS (SELECT 1 FROM switches WHERE scope = 'global' "
+    "AND paused = TRUE) FROM accounts"
 )
 
 
@@ -171,16 +184,20 @@ class _Accept:
         return AcceptOutcome(accepted, no_credit, left)
 
     def __call__(self, c: Conn) -> AcceptOutcome:
-        acc = c.execute(_ACCOUNT_FOR_ACCEPT + c.dialect.for_update, (self.account_id,)).fetchone()
+        acc = c.execute(
+            f"SELECT {_ACCOUNT_FOR_ACCEPT} WHERE id = ?{c.dialect.for_update}", (self.account_id,)
+        ).fetchone()
         outcome = self.settle(acc)
-        debit = (
-            (outcome.balance_milli, self.account_id) if self.charge and outcome.accepted else None
-        )
+        charged = self.charge and outcome.accepted
         if c.dialect.server:  # each statement is a round trip
-            _insert_messages_batched(c, outcome.accepted, debit)
+            debits = [(self.account_id, outcome.balance_milli)] if charged else []
+            _insert_messages_batched(c, outcome.accepted, debits)
         else:
-            if debit is not None:
-                c.execute("UPDATE accounts SET balance_milli = ? WHERE id = ?", debit)
+            if charged:
+                c.execute(
+                    "UPDATE accounts SET balance_milli = ? WHERE id = ?",
+                    (outcome.balance_milli, self.account_id),
+                )
             if outcome.accepted:
                 c.executemany(_INSERT_MESSAGE, map(_message_values, outcome.accepted))
         return outcome
@@ -197,9 +214,8 @@ class _Accept:
         rows = {
             str(r[0]): tuple(r[1:])
             for r in c.execute(
-                "SELECT id, balance_milli, sending_paused, EXISTS (SELECT 1 FROM switches WHERE "
-                "scope = 'global' AND paused = TRUE) FROM accounts WHERE id = ANY(CAST(? AS "
-                "text[])) ORDER BY id" + c.dialect.for_update,
+                f"SELECT id, {_ACCOUNT_FOR_ACCEPT} WHERE id = ANY(CAST(? AS text[])) ORDER BY id"
+                + c.dialect.for_update,
                 (ids,),
             )
         }
@@ -218,19 +234,8 @@ class _Accept:
                 charged.add(a.account_id)
             accepted += outcome.accepted
             outcomes.append((outcome, None))
-        debits = [(k, balances[k]) for k in sorted(charged)]
-        params: list[Any] = []
-        sql = _INSERT_UNNEST
-        if debits:
-            sql = (
-                "WITH debit AS (UPDATE accounts AS a SET balance_milli = v.b FROM "
-                "unnest(CAST(? AS text[]), CAST(? AS bigint[])) AS v(id, b) WHERE a.id = v.id) "
-                + sql
-            )
-            params += columns(debits, 2)
-        if accepted:  # debits come only with accepted messages
-            params += columns([_message_values(m) for m in accepted], len(MESSAGE_COLUMNS))
-            c.execute(sql, params)
+        # Debits come only with accepted messages.
+        _insert_messages_batched(c, accepted, [(k, balances[k]) for k in sorted(charged)])
         return outcomes
 
 

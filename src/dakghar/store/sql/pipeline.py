@@ -259,13 +259,20 @@ class PipelineStoreMixin:
         return await self._read(fn)
 
 
-def _mark_sent(c: Conn, s: Sent, now: int, ctx: ops.OpContext, early: bool) -> MessageRow | None:
+def _sent_fields(s: Sent) -> dict[str, object]:
+    """The columns a carrier's acceptance sets (``submitted_at``: its answer, when known, not
+    the later write of it)."""
     fields: dict[str, object] = {
         "connector": s.connector,
         "provider_message_id": s.provider_ids[0] if s.provider_ids else None,
     }
-    if s.at is not None:  # the carrier's answer, not the (later) write of it
+    if s.at is not None:
         fields["submitted_at"] = s.at
+    return fields
+
+
+def _mark_sent(c: Conn, s: Sent, now: int, ctx: ops.OpContext, early: bool) -> MessageRow | None:
+    fields = _sent_fields(s)
     # One part never exceeds the segments counted at accept (at least one): no read.
     parts = s.parts
     detail = ops.bill_parts(c, s.message_id, parts, fields) if parts and parts > 1 else None
@@ -294,12 +301,7 @@ def _mark_sent_batch(
     early = ops.take_early_reports(c, keys) if keys else {}
     out: list[MessageRow | None] = []
     for s in sent:
-        fields: dict[str, object] = {
-            "connector": s.connector,
-            "provider_message_id": s.provider_ids[0] if s.provider_ids else None,
-        }
-        if s.at is not None:  # the carrier's answer, not the (later) write of it
-            fields["submitted_at"] = s.at
+        fields = _sent_fields(s)
         parts = s.parts
         detail = ops.bill_parts(c, s.message_id, parts, fields) if parts and parts > 1 else None
         change = StatusChange(

@@ -207,8 +207,8 @@ _WEBHOOK_INSERT = (
 _WEBHOOK_UNNEST = (
     "INSERT INTO webhook_events (event_id, account_id, message_id, url, payload, status, "
     "attempts, next_attempt_at, created_at) SELECT e, a, m, u, p, 'pending', 0, n, c FROM "
-    "unnest(CAST(? AS text[]), CAST(? AS text[]), CAST(? AS text[]), CAST(? AS text[]), "
-    "CAST(? AS text[]), CAST(? AS bigint[]), CAST(? AS bigint[])) AS v(e, a, m, u, p, n, c)"
+    + unnest(["text"] * 5 + ["bigint"] * 2)
+    + " AS v(e, a, m, u, p, n, c)"
 )
 
 
@@ -320,7 +320,7 @@ def claim(
         if c.dialect.server and first:  # one statement for the lot
             c.execute(
                 "INSERT INTO message_events (message_id, status, at, detail) "
-                "SELECT m, 'sending', ?, NULL FROM unnest(CAST(? AS text[])) AS v(m)",
+                f"SELECT m, 'sending', ?, NULL FROM {unnest(['text'])} AS v(m)",
                 (now, sorted(first)),
             )
         else:
@@ -536,8 +536,9 @@ _INSERT_PARTS = (
 
 _INSERT_PARTS_UNNEST = (
     "INSERT INTO message_parts (connector, provider_message_id, message_id, part, status) "
-    "SELECT c, p, m, n, NULL FROM unnest(CAST(? AS text[]), CAST(? AS text[]), "
-    "CAST(? AS text[]), CAST(? AS integer[])) AS v(c, p, m, n) "
+    "SELECT c, p, m, n, NULL FROM "
+    + unnest(["text", "text", "text", "integer"])
+    + " AS v(c, p, m, n) "
     "ON CONFLICT (connector, provider_message_id) DO UPDATE SET "
     "message_id = excluded.message_id, part = excluded.part, status = NULL"
 )
@@ -586,7 +587,7 @@ def take_early_reports(c: Conn, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
         chunk = keys[i : i + 1000]
         args: list[Any]
         if c.dialect.server:
-            pairs = "(SELECT * FROM unnest(CAST(? AS text[]), CAST(? AS text[])))"
+            pairs = f"(SELECT * FROM {unnest(['text', 'text'])})"
             args = columns(chunk, 2)
         else:
             pairs, args = _pairs_in(len(chunk)), [v for k in chunk for v in k]

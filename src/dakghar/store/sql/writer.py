@@ -41,7 +41,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from dakghar.store.sql import Conn
 
@@ -250,9 +250,9 @@ class GroupCommitWriter:
         """The batch in one transaction without savepoints; None (rolled back) if any operation
         failed, for the caller to run the batch again with a savepoint per operation."""
         outcomes: list[tuple[Any, BaseException | None] | None] = [None] * len(batch)
+        kind_of = [getattr(op, "together", None) for op, _fut, _loop, _urgent in batch]
         kinds: dict[Any, list[int]] = {}  # ops that run together, by kind
-        for i, (op, _fut, _loop, _urgent) in enumerate(batch):
-            together = getattr(op, "together", None)
+        for i, together in enumerate(kind_of):
             if together is not None:
                 kinds.setdefault(together, []).append(i)
         pipelined = getattr(conn, "pipelined", None)  # PostgreSQL: no wait for unread results
@@ -262,7 +262,7 @@ class GroupCommitWriter:
                 for i, (op, _fut, _loop, _urgent) in enumerate(batch):
                     if outcomes[i] is not None:
                         continue
-                    together = getattr(op, "together", None)
+                    together = kind_of[i]
                     if together is None:
                         outcomes[i] = (op(conn), None)
                         continue
@@ -281,4 +281,4 @@ class GroupCommitWriter:
             with contextlib.suppress(Exception):
                 conn.execute("ROLLBACK")
             return [(None, exc)] * len(batch)
-        return [o for o in outcomes if o is not None]
+        return cast(list[tuple[Any, BaseException | None]], outcomes)  # every one is set
