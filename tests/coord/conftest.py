@@ -7,6 +7,7 @@ local coordinator twice (a process alone is its whole fleet).
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import socket
 from collections.abc import AsyncIterator
@@ -88,3 +89,58 @@ async def _redis_pair(prefix: str) -> AsyncIterator[tuple[RedisCoordinator, Redi
 @pytest.fixture
 async def coordinator(pair: tuple[Coordinator, Coordinator]) -> Coordinator:
     return pair[0]
+
+
+class RedisRelay:
+    """A TCP relay to the real Redis that a test can break two ways: ``freeze()`` makes its
+    open connections go silent (a partition that sends no reset) while new ones still relay;
+    ``down()`` drops every connection and refuses new ones (Redis gone) until ``up()``."""
+
+    def __init__(self) -> None:
+        self.open = True
+        self.live: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
+        self.frozen: list[asyncio.StreamWriter] = []
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.open:
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 6379)
+        pair = (writer, up_writer)
+        self.live.append(pair)
+
+        async def relay(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                if pair not in self.live:
+                    continue  # frozen: swallow, answer nothing
+                dst.write(data)
+                await dst.drain()
+            dst.close()
+
+        await asyncio.gather(
+            relay(reader, up_writer), relay(up_reader, writer), return_exceptions=True
+        )
+
+    def freeze(self) -> None:
+        self.frozen.extend(w for pair in self.live for w in pair)
+        self.live.clear()
+
+    def down(self) -> None:
+        self.open = False
+        for w in self.frozen + [w for pair in self.live for w in pair]:
+            w.close()
+        self.live.clear()
+        self.frozen.clear()
+
+    def up(self) -> None:
+        self.open = True
+
+    async def stop(self) -> None:
+        self.down()
+        if self.server is not None:
+            self.server.close()

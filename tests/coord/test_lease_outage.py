@@ -13,55 +13,9 @@ import asyncio
 from dakghar.coord.base import CoordinationUnavailable
 from dakghar.coord.leases import BindLease
 from dakghar.coord.redis import RedisCoordinator
-from tests.coord.conftest import REDIS_URL, needs_redis
+from tests.coord.conftest import REDIS_URL, RedisRelay, needs_redis
 
 pytestmark = needs_redis
-
-
-class Gate:
-    """A TCP relay to the real Redis: ``down()`` drops every connection and refuses new ones
-    (Redis gone), ``up()`` relays again."""
-
-    def __init__(self) -> None:
-        self.open = True
-        self.pairs: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
-        self.server: asyncio.Server | None = None
-
-    async def start(self) -> int:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return int(self.server.sockets[0].getsockname()[1])
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self.open:
-            writer.close()
-            return
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 6379)
-        self.pairs.append((writer, up_writer))
-
-        async def relay(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            while data := await src.read(65536):
-                dst.write(data)
-                await dst.drain()
-            dst.close()
-
-        await asyncio.gather(
-            relay(reader, up_writer), relay(up_reader, writer), return_exceptions=True
-        )
-
-    def down(self) -> None:
-        self.open = False
-        for pair in self.pairs:
-            for w in pair:
-                w.close()
-        self.pairs.clear()
-
-    def up(self) -> None:
-        self.open = True
-
-    async def stop(self) -> None:
-        self.down()
-        if self.server is not None:
-            self.server.close()
 
 
 async def _try_slot(coord: RedisCoordinator) -> int | None:
@@ -72,7 +26,7 @@ async def _try_slot(coord: RedisCoordinator) -> int | None:
 
 
 async def test_a_bind_outlives_a_redis_outage_and_takes_its_slot_back(prefix: str) -> None:
-    gate = Gate()
+    gate = RedisRelay()
     port = await gate.start()
     holder = RedisCoordinator(f"redis://127.0.0.1:{port}/0", prefix=prefix, timeout=0.2)
     other = RedisCoordinator(f"redis://127.0.0.1:{port}/0", prefix=prefix, timeout=0.2)

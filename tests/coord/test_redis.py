@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from dakghar.coord import CoordinationUnavailable
 from dakghar.coord.redis import RedisCoordinator
 
-from .conftest import REDIS_URL, needs_redis
+from .conftest import REDIS_URL, RedisRelay, needs_redis
 
 pytestmark = needs_redis
 
@@ -103,48 +103,8 @@ async def test_the_script_cache_is_refilled_after_a_flush(
     assert await fresher.many(a.client, [([a.prefix + "none"], ["me"])] * 3) == [0, 0, 0]
 
 
-class FreezingProxy:
-    """A TCP relay to the real Redis that can go silent on its open connections (a partition
-    that sends no reset), while still relaying connections made afterwards."""
-
-    def __init__(self) -> None:
-        self.frozen: list[asyncio.StreamWriter] = []
-        self.live: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
-        self.server: asyncio.Server | None = None
-
-    async def start(self) -> int:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return int(self.server.sockets[0].getsockname()[1])
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 6379)
-        pair = (writer, up_writer)
-        self.live.append(pair)
-
-        async def relay(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            while data := await src.read(65536):
-                if pair not in self.live:
-                    continue  # frozen: swallow, answer nothing
-                dst.write(data)
-                await dst.drain()
-
-        await asyncio.gather(
-            relay(reader, up_writer), relay(up_reader, writer), return_exceptions=True
-        )
-
-    def freeze(self) -> None:
-        self.frozen.extend(w for pair in self.live for w in pair)
-        self.live.clear()
-
-    async def stop(self) -> None:
-        for w in self.frozen + [w for pair in self.live for w in pair]:
-            w.close()
-        if self.server is not None:
-            self.server.close()
-
-
 async def test_a_silent_pubsub_connection_is_noticed_and_replaced(prefix: str) -> None:
-    proxy = FreezingProxy()
+    proxy = RedisRelay()
     port = await proxy.start()
     a = RedisCoordinator(REDIS_URL, prefix=prefix)
     b = RedisCoordinator(f"redis://127.0.0.1:{port}/0", prefix=prefix)
