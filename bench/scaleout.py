@@ -14,6 +14,11 @@ Figures per layout (medians): accept req/s and its p99 latency; first request ->
 transactions and rows written per message (``pg_stat_database``). Floors checked: pg >= 0.8x
 sqlite for accept and end to end; two dispatchers no slower than one.
 
+The PostgreSQL layouts run as a fleet is meant to: with Redis (--redis, a database of its own,
+emptied before each phase; --no-redis leaves it out) for the per-key limits, the wake-ups and
+the bind leases. The connector's contract is two binds in every layout, so that two
+dispatchers can each hold one (with one dispatcher, it holds both).
+
     python bench/scaleout.py [--rounds 3] [--count 10000] [--conc 50] [--only pg ...]
 """
 
@@ -54,6 +59,8 @@ from vs_kannel import (
 
 LAYOUTS = ("sqlite", "pg", "pg-1api-1d", "pg-1api-2d")
 PG = os.environ.get("DAKGHAR_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS = os.environ.get("DAKGHAR_BENCH_REDIS", "redis://127.0.0.1:6379/9")
+BINDS = 2
 CLK = os.sysconf("SC_CLK_TCK")
 
 
@@ -126,19 +133,26 @@ class Layout:
 
 
 @contextmanager
-def layout(name: str, sink_port: int) -> Iterator[Layout]:
+def layout(name: str, sink_port: int, redis: str | None) -> Iterator[Layout]:
     tmp = Path(tempfile.mkdtemp(prefix=f"dakghar-scale-{name}-"))
     pg_db = None
+    env = {**os.environ, "DAKGHAR_LOG_LEVEL": "warning", "DAKGHAR_SECRET_KEY": "bench-" + "s" * 40}
+    env.pop("DAKGHAR_QUEUE_URL", None)
     if name == "sqlite":
         url = f"sqlite:///{tmp}/bench.db"
     else:
         pg_db = f"dk_bench_{uuid.uuid4().hex[:10]}"
         psql(PG, f'CREATE DATABASE "{pg_db}"')
         url = PG.rsplit("/", 1)[0] + "/" + pg_db
-    env = {**os.environ, "DAKGHAR_DATABASE_URL": url, "DAKGHAR_LOG_LEVEL": "warning",
-           "DAKGHAR_SECRET_KEY": "bench-" + "s" * 40}  # fmt: skip
+        if redis:
+            import redis as redis_py
+
+            redis_py.Redis.from_url(redis).flushdb()  # no leases or limits of an earlier phase
+            env["DAKGHAR_QUEUE_URL"] = redis
+    env["DAKGHAR_DATABASE_URL"] = url
     cfg = tmp / "dakghar.toml"
-    cfg.write_text(dakghar_config(sink_port))  # the same connector and route as vs_kannel.py
+    # The connector and route of vs_kannel.py, with a contract of BINDS binds.
+    cfg.write_text(dakghar_config(sink_port, binds=BINDS))
 
     def run(*args: str, data: str = "cli") -> str:
         (tmp / data).mkdir(exist_ok=True)
@@ -210,11 +224,13 @@ def pg_counters(url: str) -> tuple[int, int]:
     return int(commits), int(ins) + int(upd) + int(dele)  # type: ignore[call-overload]
 
 
-async def phase(name: str, tmp: Path, cb: Callbacks, cb_port: int, count: int, conc: int) -> Result:
+async def phase(
+    name: str, tmp: Path, cb: Callbacks, cb_port: int, count: int, conc: int, redis: str | None
+) -> Result:
     out = Result()
     cb.reset()
-    with sink(tmp, resp_delay=0.0, receipt_delay=1.0) as s, layout(name, s.port) as lay:
-        if not wait_for(lambda: s.stats().get("binds", 0) >= 1, 60, f"{name} to bind"):
+    with sink(tmp, resp_delay=0.0, receipt_delay=1.0) as s, layout(name, s.port, redis) as lay:
+        if not wait_for(lambda: s.stats().get("binds", 0) >= BINDS, 60, f"{name} to bind"):
             out.note = "no bind"
             return out
         url = f"http://127.0.0.1:{lay.port}/v1/messages"
@@ -277,7 +293,8 @@ async def run(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory(prefix="scaleout-") as tmpdir:
             for r in range(1, args.rounds + 1):
                 for n in names:
-                    res = await phase(n, Path(tmpdir), cb, cb_port, args.count, args.conc)
+                    res = await phase(n, Path(tmpdir), cb, cb_port, args.count, args.conc,
+                                      None if args.no_redis else args.redis)  # fmt: skip
                     results[n].append(res)
                     cpu = ", ".join(f"{k} {v:.2f}" for k, v in sorted(res.cpu_per_1000.items()))
                     extra = (f"; tx/msg {res.tx_per_msg:.1f}, rows/msg {res.rows_per_msg:.1f}"
@@ -292,7 +309,8 @@ async def run(args: argparse.Namespace) -> None:
     print(f"machine: nproc {len(os.sched_getaffinity(0))}, {cpu_model()}, python "
           f"{platform.python_version()}; gateway, PostgreSQL, sink and load share it")  # fmt: skip
     print(f"workload: {args.count:,} single messages at concurrency {args.conc}, "
-          f"{args.rounds} round(s) interleaved, medians")  # fmt: skip
+          f"{args.rounds} round(s) interleaved, medians; connector of {BINDS} binds; PostgreSQL "
+          f"layouts {'without Redis' if args.no_redis else 'with Redis'}")  # fmt: skip
     print(
         f"{'layout':12s} {'accept':>8s} {'p99 ms':>7s} {'e2e':>8s} {'tx/msg':>7s} {'rows/msg':>8s}"
     )
@@ -324,6 +342,8 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=10_000)
     ap.add_argument("--conc", type=int, default=50)
     ap.add_argument("--only", choices=LAYOUTS, action="append", help="measure only this layout")
+    ap.add_argument("--redis", default=REDIS, help="Redis for the PostgreSQL layouts (emptied)")
+    ap.add_argument("--no-redis", action="store_true", help="PostgreSQL layouts without Redis")
     args = ap.parse_args()
     try:
         asyncio.run(run(args))

@@ -219,7 +219,7 @@ class Phase:
 DELIVERY = "process"  # --delivery: where serve runs its delivery side
 
 
-def dakghar_config(sink_port: int) -> str:
+def dakghar_config(sink_port: int, binds: int = 1) -> str:
     return f"""
 [server]
 delivery = "{DELIVERY}"
@@ -235,6 +235,7 @@ port = {sink_port}
 system_id = "bench"
 password = "bench"
 window = 64
+binds = {binds}
 
 [[routes]]
 connectors = ["sink"]

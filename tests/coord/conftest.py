@@ -94,10 +94,12 @@ async def coordinator(pair: tuple[Coordinator, Coordinator]) -> Coordinator:
 class RedisRelay:
     """A TCP relay to the real Redis that a test can break two ways: ``freeze()`` makes its
     open connections go silent (a partition that sends no reset) while new ones still relay;
-    ``down()`` drops every connection and refuses new ones (Redis gone) until ``up()``."""
+    ``down()`` drops every connection and refuses new ones (Redis gone) until ``up()``.
+    ``requests`` counts the reads it relayed to Redis (a pipeline is one)."""
 
     def __init__(self) -> None:
         self.open = True
+        self.requests = 0
         self.live: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
         self.frozen: list[asyncio.StreamWriter] = []
         self.server: asyncio.Server | None = None
@@ -118,6 +120,7 @@ class RedisRelay:
             while data := await src.read(65536):
                 if pair not in self.live:
                     continue  # frozen: swallow, answer nothing
+                self.requests += dst is up_writer
                 dst.write(data)
                 await dst.drain()
             dst.close()

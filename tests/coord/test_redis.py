@@ -122,3 +122,22 @@ async def test_a_silent_pubsub_connection_is_noticed_and_replaced(prefix: str) -
         await a.close()
         await b.close()
         await proxy.stop()
+
+
+async def test_the_limits_asked_for_in_one_turn_share_one_round_trip(prefix: str) -> None:
+    from tests.coord.conftest import RedisRelay
+
+    relay = RedisRelay()
+    port = await relay.start()
+    a = RedisCoordinator(f"redis://127.0.0.1:{port}/0", prefix=prefix)
+    try:
+        assert (await a.limit("warm", 1, 1)).allowed  # the connection and the script cache
+        before = relay.requests
+        results = await asyncio.gather(*(a.limit("k", 1, 5) for _ in range(12)))
+        assert [r.allowed for r in results] == [True] * 5 + [False] * 7  # each, in order
+        assert relay.requests - before == 1
+        assert (await a.limit("k", 1, 5)).allowed is False  # the next turn: a call of its own
+        assert relay.requests - before == 2
+    finally:
+        await a.close()
+        await relay.stop()

@@ -12,13 +12,14 @@ from dakghar.smpp.simulator import Behaviour, Simulator, SimulatorConfig
 
 
 @contextmanager
-def carrier(**behaviour: Any) -> Iterator[Simulator]:
-    """Start a :class:`Simulator` on a free loopback port; its address is ``sim.address``."""
+def carrier(port: int = 0, **behaviour: Any) -> Iterator[Simulator]:
+    """Start a :class:`Simulator` on a loopback port (0: a free one); its address is
+    ``sim.address``."""
     behaviour.setdefault("receipt_delay_ms", (5.0, 30.0))
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    sim = Simulator(SimulatorConfig(port=0, default=Behaviour(**behaviour)))
+    sim = Simulator(SimulatorConfig(port=port, default=Behaviour(**behaviour)))
     asyncio.run_coroutine_threadsafe(sim.start(), loop).result(10)
     try:
         yield sim

@@ -271,6 +271,36 @@ def test_live_traffic_follows_its_route_and_fails_over_when_the_primary_is_down(
             assert done["error_code"] == "no_route"
 
 
+def test_while_no_carrier_is_bound_live_messages_wait_queued_and_sandbox_ones_flow(
+    tmp_path: Path,
+) -> None:
+    from dakghar.core.keys import generate_key
+    from dakghar.store.base import ApiKey, now_ms
+
+    port = dead_port()
+    routes = [{"country": "IN", "connectors": ["carrier"]}]
+    with delivering(tmp_path, connectors=[smpp_connector("carrier", port)], routes=routes) as gw:
+        live = gw.tenant(mode="live")
+        test_key = generate_key(gw.settings.secret, "test")  # the same account's sandbox key
+        gw.call(gw.services.store.create_api_key, ApiKey(test_key.key_id, live.account.id,
+                "test", test_key.key_hash, None, now_ms(), None))  # fmt: skip
+        sandbox = {"Authorization": f"Bearer {test_key.key}"}
+        ids = [send(gw, live.headers, to=f"+9198123456{i:02d}")["id"] for i in range(3)]
+        done = wait_status(gw, sandbox, send(gw, sandbox, to="+919812345678")["id"], FINAL)
+        assert done["status"] == "delivered"  # sandbox traffic does not wait for the carrier
+        time.sleep(1.5)  # several claim rounds and sweeps
+        for mid in ids:
+            # Not claimed and bounced back as retries: nothing could have sent them.
+            m = gw.client.get(f"/v1/messages/{mid}", headers=live.headers).json()
+            assert (m["status"], statuses(m)) == ("queued", ["queued"])
+        assert gw.services.delivery.dispatcher.state()["live_blocked"] is True
+        with carrier(port=port) as sim:
+            for mid in ids:
+                done = wait_status(gw, live.headers, mid, FINAL, timeout=30)
+                assert (done["status"], done["connector"]) == ("delivered", "carrier")
+            assert sim.stats.accepted == 3
+
+
 def test_admins_see_connector_and_breaker_state(gw: Gateway) -> None:
     t = gw.tenant(mode="test")
     assert gw.client.get("/v1/connectors", headers=t.headers).status_code == 403

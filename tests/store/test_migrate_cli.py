@@ -148,3 +148,30 @@ def test_a_backend_whose_driver_is_missing_is_refused_in_one_line(
         check_database_url(settings)
     with pytest.raises(ValueError, match=r"pip install 'dakghar\[redis\]'"):
         check_queue_url(settings)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_migrations_build_the_schema_the_code_declares(backend: str, tmp_path: Path) -> None:
+    """Every table, column and index of ``store.schema`` comes out of the migrations, and
+    nothing else does (an index added to one and not the other fails here)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from dakghar.store import engine_url, schema
+    from tests import pg
+
+    if backend == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp_path}/schema.db")
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
+        engine.dispose()
+        return
+    why = pg.unavailable()
+    if why:
+        pytest.skip(why)
+    with pg.database() as url:
+        engine = create_engine(engine_url(url))
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
+        engine.dispose()

@@ -45,6 +45,20 @@ async def test_a_claim_takes_turns_between_accounts_and_leases_what_it_takes(
     assert again == []  # claimed messages are not claimed twice
 
 
+async def test_a_sandbox_only_claim_leaves_live_messages_queued(store: SqlStore) -> None:
+    acc = await store.create_account(name="a", balance_milli=0)
+    live = await queue(store, acc.id, 4, sandbox=False)
+    sandbox = await queue(store, acc.id, 2, sandbox=True)
+    rows, dry = await store.claim(1, [acc.id], 10, lease_ms=30_000, sandbox_only=True)
+    assert sorted(r.id for r in rows) == sorted(sandbox)
+    assert dry == {acc.id: None}  # no sandbox message left; the live ones do not count
+    for mid in live:
+        m = await store.get_message(acc.id, mid)
+        assert m is not None and m.status == "queued" and m.attempts == 0
+    rows, _ = await store.claim(1, [acc.id], 10, lease_ms=30_000)
+    assert sorted(r.id for r in rows) == sorted(live)
+
+
 async def test_a_future_retry_is_not_claimed_before_it_is_due(store: SqlStore) -> None:
     acc = await store.create_account(name="a", balance_milli=0)
     later = now_ms() + 60_000

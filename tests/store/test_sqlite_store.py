@@ -135,6 +135,7 @@ async def test_a_database_stamped_with_the_two_former_heads_upgrades(tmp_path: P
             conn.execute(f"ALTER TABLE accounts DROP COLUMN {later}")
         conn.execute("DROP TABLE dispatchers")  # 0010
         conn.execute("ALTER TABLE messages DROP COLUMN lease_owner")
+        conn.execute("DROP INDEX ix_messages_sandbox_queue")  # 0012
     s2 = SqliteStore(url)
     await s2.open()
     got = await s2.get_account(acc.id)

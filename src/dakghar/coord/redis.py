@@ -112,6 +112,8 @@ class RedisCoordinator:
         self._changed = asyncio.Condition()
         self._reader: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # ``limit`` checks waiting for the end of this turn of the event loop (one round trip).
+        self._limits: list[tuple[LimitCheck, asyncio.Future[Decision]]] = []
         self._closed = False
         self.reconnects = 0
 
@@ -120,12 +122,41 @@ class RedisCoordinator:
     async def limit(
         self, key: str, rate: float, burst: int, cost: int = 1, now: float | None = None
     ) -> Decision:
-        """Account ``cost`` requests for ``key``; ``now`` (seconds) only for a shared test clock."""
-        args = _gcra_args(rate, burst, cost, now)
+        """Account ``cost`` requests for ``key``; ``now`` (seconds) only for a shared test clock.
+
+        Checks asked for in the same turn of the event loop (the requests one read of the
+        sockets let in) share one pipelined round trip, sent at the end of that turn: a
+        request's check costs a share of one call instead of a call of its own."""
+        if now is not None:
+            args = _gcra_args(rate, burst, cost, now)
+            try:
+                return _decision(await _GCRA(self.client, [keys.limit(self.prefix, key)], args))
+            except (RedisError, OSError) as exc:
+                raise CoordinationUnavailable(f"redis limit failed: {exc}") from exc
+        loop = asyncio.get_running_loop()
+        decided: asyncio.Future[Decision] = loop.create_future()
+        if not self._limits:
+            loop.call_soon(self._send_limits)
+        self._limits.append((LimitCheck(key, rate, burst, cost), decided))
+        return await decided
+
+    def _send_limits(self) -> None:
+        batch, self._limits = self._limits, []
+        task = asyncio.get_running_loop().create_task(self._limit_batch(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _limit_batch(self, batch: list[tuple[LimitCheck, asyncio.Future[Decision]]]) -> None:
         try:
-            return _decision(await _GCRA(self.client, [keys.limit(self.prefix, key)], args))
-        except (RedisError, OSError) as exc:
-            raise CoordinationUnavailable(f"redis limit failed: {exc}") from exc
+            decisions = await self.limit_many([check for check, _ in batch])
+        except Exception as exc:  # CoordinationUnavailable, or a cancelled close
+            for _, decided in batch:
+                if not decided.done():
+                    decided.set_exception(exc)
+            return
+        for (_, decided), decision in zip(batch, decisions, strict=True):
+            if not decided.done():
+                decided.set_result(decision)
 
     async def limit_many(self, checks: Sequence[LimitCheck]) -> list[Decision]:
         """``limit`` for each check, in order, pipelined in one round trip."""

@@ -142,6 +142,7 @@ class Dispatcher:
         self._in_flight = 0
         self._wake = asyncio.Event()
         self._urgent = asyncio.Event()  # the most urgent lane has messages waiting
+        self._sandbox_only = False  # the last claim took sandbox messages only (_live_blocked)
         self._tasks: list[asyncio.Task[Any]] = []
         self._sends: set[asyncio.Task[None]] = set()
         self._running = False
@@ -352,9 +353,24 @@ class Dispatcher:
             return 1.0
         return min(1.0, max(0.005, (min(dues) - now) / 1000))
 
+    def _live_blocked(self) -> bool:
+        """Live connectors are configured and none can take a message now (not bound, its
+        bind slots held by other processes of the fleet, or paused): live traffic claimed now
+        could only be put back, so only sandbox messages are claimed."""
+        live = [n for n in self.connectors if n != SANDBOX_CONNECTOR]
+        return bool(live) and not any(
+            self.connectors[n].ready and not self.switches.connector_paused(n) for n in live
+        )
+
     async def _claim_once(self, lanes: Sequence[int], free: int) -> list[MessageRow]:
         if self.switches.global_paused or not self.alive:
             return []
+        sandbox_only = self._live_blocked()
+        if self._sandbox_only and not sandbox_only:
+            # Live traffic can flow again: the accounts a sandbox-only claim found dry of
+            # sandbox messages may still have live ones waiting.
+            self.merge(await self.store.waiting_accounts())
+        self._sandbox_only = sandbox_only
         claimed: list[MessageRow] = []
         now = now_ms()
         for lane in lanes:
@@ -370,8 +386,9 @@ class Dispatcher:
             per = max(1, min(500, free // len(accounts)))
             accounts = accounts[: max(1, free // per)]
             rows, dry = await self.store.claim(
-                lane, accounts, per, lease_ms=self.lease_ms, owner=self.owner
-            )
+                lane, accounts, per, lease_ms=self.lease_ms, owner=self.owner,
+                sandbox_only=sandbox_only,
+            )  # fmt: skip
             for account, nxt in dry.items():
                 if nxt is None:
                     active.pop(account, None)
@@ -606,6 +623,7 @@ class Dispatcher:
             "peers": self.peers,
             "in_flight": self._in_flight,
             "claimed_ahead": self._buffered,
+            "live_blocked": self._sandbox_only,
             "active_accounts": {lane: len(a) for lane, a in self._active.items()},
             "connectors": {
                 name: {**c.state(), "ready": c.ready, "breaker": self.breakers[name].snapshot()}

@@ -139,6 +139,18 @@ Index(
     sqlite_where=_queued,
     postgresql_where=_queued,
 )
+# The sandbox part of the queue (migration 0012): a dispatcher none of whose carriers can take
+# live traffic (no bind, or its bind slots held by the rest of the fleet) still claims sandbox
+# messages, and this keeps that claim an index probe however much live traffic is waiting.
+_sandbox_queued = _queued & messages.c.sandbox.is_(True)
+Index(
+    "ix_messages_sandbox_queue",
+    messages.c.lane,
+    messages.c.account_id,
+    messages.c.next_attempt_at,
+    sqlite_where=_sandbox_queued,
+    postgresql_where=_sandbox_queued,
+)
 _in_campaign = messages.c.campaign_id.isnot(None)
 Index(
     "ix_messages_campaign",

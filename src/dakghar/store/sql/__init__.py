@@ -51,6 +51,9 @@ class Dialect:
     # subquery with an OFFSET as it is instead of turning it into a join that a planner without
     # statistics may run as a scan of the whole table per row.
     per_row: str = ""
+    # A true boolean as the schema's partial indexes spell it (``sandbox IS 1`` on SQLite),
+    # so a query's predicate matches the index's.
+    true: str = "1"
 
 
 SQLITE = Dialect("sqlite", queue_index="INDEXED BY ix_messages_queue")
@@ -62,6 +65,7 @@ POSTGRESQL = Dialect(
     part_lock="SELECT pg_advisory_xact_lock(hashtextextended(? || '/' || ?, 0))",
     server=True,
     per_row=" OFFSET 0",
+    true="true",
     part_locks="SELECT COUNT(pg_advisory_xact_lock(hashtextextended(k, 0))) "
     "FROM (SELECT unnest(?::text[]) AS k ORDER BY 1) s",
 )

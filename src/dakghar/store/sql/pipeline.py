@@ -47,12 +47,15 @@ class PipelineStoreMixin:
         *,
         lease_ms: int,
         owner: str | None = None,
+        sandbox_only: bool = False,
     ) -> tuple[list[MessageRow], dict[str, int | None]]:
         """Claim due queued messages fairly across accounts, for dispatcher ``owner``."""
 
         def op(c: Conn) -> tuple[list[MessageRow], dict[str, int | None]]:
             now = now_ms()
-            return ops.claim(c, lane, accounts, per_account, now, now + lease_ms, owner)
+            return ops.claim(
+                c, lane, accounts, per_account, now, now + lease_ms, owner, sandbox_only
+            )
 
         # The most urgent lane's claims do not queue behind the bulk's batches.
         return await self._write(op, express=lane == LANES[0])

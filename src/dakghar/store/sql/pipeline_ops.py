@@ -285,24 +285,28 @@ def claim(
     now: int,
     lease_until: int,
     owner: str | None = None,
+    sandbox_only: bool = False,
 ) -> tuple[list[MessageRow], dict[str, int | None]]:
     """Claim due queued messages of ``lane``, up to ``per_account`` from each account in turn.
 
     Returns the claimed rows (now ``sending`` with a lease) and, for every account that ran dry,
     when its next message falls due (None: nothing queued in this lane any more). Only a first
-    claim writes a ``sending`` event; a retry's event was written when it was scheduled.
+    claim writes a ``sending`` event; a retry's event was written when it was scheduled. With
+    ``sandbox_only``, only sandbox messages are claimed, and "dry" counts only them (index
+    ix_messages_sandbox_queue).
     """
     claimed: list[MessageRow] = []
     dry: dict[str, int | None] = {}
+    waiting = f"{WAITING} AND sandbox IS {c.dialect.true}" if sandbox_only else WAITING
     for account in accounts:
         found = c.execute(
-            f"SELECT id, status FROM messages WHERE {WAITING} AND lane = ? AND account_id = ? "
+            f"SELECT id, status FROM messages WHERE {waiting} AND lane = ? AND account_id = ? "
             f"AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?{c.dialect.skip_locked}",
             (lane, account, now, per_account),
         ).fetchall()
         if len(found) < per_account:
             nxt = c.execute(
-                f"SELECT MIN(next_attempt_at) FROM messages WHERE {WAITING} AND lane = ? "
+                f"SELECT MIN(next_attempt_at) FROM messages WHERE {waiting} AND lane = ? "
                 "AND account_id = ? AND next_attempt_at > ?",
                 (lane, account, now),
             ).fetchone()[0]
