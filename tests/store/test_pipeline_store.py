@@ -246,6 +246,36 @@ async def test_batched_results_settle_each_message_and_count_each_in_the_rollups
     assert [(s.key, s.submitted, s.delivered) for s in stats] == [("c", 40, 40)]
 
 
+async def test_each_process_counts_into_its_own_rollup_rows_and_reports_sum_them(
+    store: SqlStore,
+) -> None:
+    from dakghar.store.base import Sent
+    from dakghar.store.rollups import shard
+
+    acc = await store.create_account(name="a", balance_milli=0)
+    await queue(store, acc.id, 3)
+    rows, _ = await store.claim(1, [acc.id], 3, lease_ms=60_000)
+    await store.mark_sent_many([Sent(r.id, "c", [f"p{i}"], 1) for i, r in enumerate(rows)])
+    written = await store._read(
+        lambda c: c.execute(
+            "SELECT shard, submitted, type FROM stats_hourly WHERE account_id = ?", (acc.id,)
+        ).fetchall()
+    )
+    assert [(r[0], r[1]) for r in written] == [(shard(), 3)]
+    other = (shard() + 1) % 64  # what another dispatcher of the fleet writes for the same key
+    await store._write(
+        lambda c: c.execute(
+            "INSERT INTO stats_hourly (account_id, hour, carrier, region, connector, type, shard, "
+            "submitted, delivered, failed, delivery_ms, d0, d1, d2, d3, d4, d5, d6, d7, d8, d9) "
+            "SELECT account_id, hour, carrier, region, connector, type, ?, 2, 0, 0, 0, "
+            "0, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM stats_hourly WHERE account_id = ?",
+            (other, acc.id),
+        )
+    )
+    stats = await store.delivery_stats(acc.id, "connector", 0, now_ms() + 3_600_000)
+    assert [(s.key, s.submitted) for s in stats] == [("c", 5)]
+
+
 async def test_plain_sent_and_delivered_are_not_stored_but_still_listed_in_order(
     store: SqlStore,
 ) -> None:

@@ -136,6 +136,16 @@ async def test_a_database_stamped_with_the_two_former_heads_upgrades(tmp_path: P
         conn.execute("DROP TABLE dispatchers")  # 0010
         conn.execute("ALTER TABLE messages DROP COLUMN lease_owner")
         conn.execute("DROP INDEX ix_messages_sandbox_queue")  # 0012
+        conn.execute("DROP TABLE stats_hourly")  # 0013: as 0007 made it, with no shard
+        counts = ", ".join(f"{c} INTEGER NOT NULL" for c in
+                           ["submitted", "delivered", "failed", "delivery_ms",
+                            *(f"d{i}" for i in range(10))])  # fmt: skip
+        conn.execute(
+            "CREATE TABLE stats_hourly (account_id VARCHAR(40) NOT NULL, hour BIGINT NOT NULL, "
+            "carrier VARCHAR(40) NOT NULL, region VARCHAR(40) NOT NULL, connector VARCHAR(64) "
+            f"NOT NULL, type VARCHAR(16) NOT NULL, {counts}, PRIMARY KEY (account_id, hour, "
+            "carrier, region, connector, type))"
+        )
     s2 = SqliteStore(url)
     await s2.open()
     got = await s2.get_account(acc.id)

@@ -28,7 +28,7 @@ from dakghar.connectors.base import Connector, ConnectorError, Outbound, Report
 from dakghar.core.ids import new_id
 from dakghar.core.message import LANES, ErrorCode, Lane, Status
 from dakghar.observability.logging import get_logger
-from dakghar.pipeline.batching import Coalescer
+from dakghar.pipeline.batching import BUSY_GAP, Coalescer
 from dakghar.pipeline.breaker import CircuitBreaker
 from dakghar.pipeline.pacing import AsyncPacer, FleetPacer
 from dakghar.pipeline.retry import RetryPolicy
@@ -134,7 +134,9 @@ class Dispatcher:
         self._ready: dict[int, deque[MessageRow]] = {lane: deque() for lane in LANES}
         self._buffered = 0
         # One store write for many messages' results (pipeline.batching).
-        self._mark_sent = Coalescer(store.mark_sent_many)
+        # A "sent" holds nothing up (its window slot is already free): it lingers for company.
+        # A receipt does not: the carrier waits for its answer, which follows the commit.
+        self._mark_sent = Coalescer(store.mark_sent_many, linger=BUSY_GAP / 4)
         self._reports = Coalescer(store.report_many)
         self.stats = DispatcherStats()
         # lane -> account -> when its earliest queued message is due (ms)
@@ -285,10 +287,20 @@ class Dispatcher:
         arrives, not after the bulk's claim in progress returns, nor once a buffer full of
         promotions has room again. The OTP loop's budget: up to ``capacity`` claimed and
         waiting; the store runs its claims on its express writer where it has one."""
+        # When the last bulk claim emptied the queue (traffic arrives slower than it is sent),
+        # the next waits until BUSY_GAP after it while there is work in hand, so that it takes
+        # more than the one or two messages a wake-up announces. With a backlog there is no
+        # wait: claims then fill the room whenever it opens. OTP claims never wait.
+        gap = BUSY_GAP if URGENT not in lanes else 0.0
+        last, drained = 0.0, False
         while self._running:
+            wait = last + gap - time.monotonic()
+            if drained and wait > 0 and (self._in_flight or self._buffered):
+                await asyncio.sleep(wait)
             free = room()
+            last = time.monotonic()
             try:
-                claimed = await self._claim_once(lanes, free) if free > 0 else []
+                claimed, drained = await self._claim_once(lanes, free) if free > 0 else ([], True)
             except Exception:  # the loop must outlive a bad moment in the store
                 log.exception("claim failed", lanes=[Lane(lane).label for lane in lanes])
                 await asyncio.sleep(0.5)
@@ -362,9 +374,11 @@ class Dispatcher:
             self.connectors[n].ready and not self.switches.connector_paused(n) for n in live
         )
 
-    async def _claim_once(self, lanes: Sequence[int], free: int) -> list[MessageRow]:
+    async def _claim_once(self, lanes: Sequence[int], free: int) -> tuple[list[MessageRow], bool]:
+        """Claim up to ``free`` messages of ``lanes``: the rows, and whether every account
+        asked ran dry (nothing due is left behind)."""
         if self.switches.global_paused or not self.alive:
-            return []
+            return [], True
         sandbox_only = self._live_blocked()
         if self._sandbox_only and not sandbox_only:
             # Live traffic can flow again: the accounts a sandbox-only claim found dry of
@@ -372,6 +386,7 @@ class Dispatcher:
             self.merge(await self.store.waiting_accounts())
         self._sandbox_only = sandbox_only
         claimed: list[MessageRow] = []
+        drained = True
         now = now_ms()
         for lane in lanes:
             if free <= 0:
@@ -389,6 +404,7 @@ class Dispatcher:
                 lane, accounts, per, lease_ms=self.lease_ms, owner=self.owner,
                 sandbox_only=sandbox_only,
             )  # fmt: skip
+            drained = drained and len(dry) == len(accounts)
             for account, nxt in dry.items():
                 if nxt is None:
                     active.pop(account, None)
@@ -397,7 +413,7 @@ class Dispatcher:
             claimed += rows
             free -= len(rows)
         self.stats.claimed += len(claimed)
-        return claimed
+        return claimed, drained
 
     # -- sending -----------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -393,6 +394,8 @@ stats_hourly = Table(
     Column("region", String(40), primary_key=True),
     Column("connector", String(64), primary_key=True),
     Column("type", String(16), primary_key=True),
+    # the writing process's (``store.rollups.shard``), so processes never share a row
+    Column("shard", SmallInteger, primary_key=True, server_default="0"),
     Column("submitted", Integer, nullable=False, default=0),
     Column("delivered", Integer, nullable=False, default=0),
     Column("failed", Integer, nullable=False, default=0),

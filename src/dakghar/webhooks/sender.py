@@ -28,7 +28,7 @@ import aiohttp
 
 from dakghar.errors import InvalidCallbackUrl
 from dakghar.observability.logging import get_logger
-from dakghar.pipeline.batching import Coalescer
+from dakghar.pipeline.batching import BUSY_GAP, Coalescer
 from dakghar.store.base import Account, Store, WebhookEvent, WebhookResult, now_ms
 from dakghar.webhooks.resolver import GuardedResolver
 from dakghar.webhooks.signing import HEADER, sign
@@ -83,7 +83,10 @@ class WebhookSender:
         self._running = False
         self._wake = asyncio.Event()
         self._news = False  # wake(): events were written since the last claim
-        self._results: Coalescer[WebhookResult, None] = Coalescer(self._write_results)
+        # An outcome holds nothing up (its slot is already free): it lingers for company.
+        self._results: Coalescer[WebhookResult, None] = Coalescer(
+            self._write_results, linger=BUSY_GAP / 4
+        )
 
     async def _write_results(self, results: list[WebhookResult]) -> list[None]:
         await self.store.webhook_results(results)
@@ -148,6 +151,7 @@ class WebhookSender:
         ahead = slots * 4
         claim: tuple[asyncio.Task[list[WebhookEvent]], int] | None = None  # (task, asked)
         next_claim = 0.0  # after a claim that found less than it asked: a poll interval on
+        last_claim, drained = 0.0, False
 
         def finished(task: asyncio.Task[None]) -> None:
             inflight.discard(task)
@@ -167,14 +171,19 @@ class WebhookSender:
                         log.exception("claiming webhook events failed")
                         events = []
                     ready.extend(events)
-                    if len(events) < asked:
+                    drained = len(events) < asked
+                    if drained:
                         next_claim = time.monotonic() + self.poll_interval
                     continue
-                if self._news:  # new events were written: look now
-                    self._news, next_claim = False, 0.0
+                if self._news:
+                    # New events were written: look now; or, if the last claim emptied the
+                    # outbox and there is work in hand, BUSY_GAP after it, to take more than
+                    # the few events one write announces. With a backlog, claims never wait.
+                    busy = drained and bool(ready or inflight)
+                    self._news, next_claim = False, last_claim + BUSY_GAP if busy else 0.0
                 now = time.monotonic()
                 if claim is None and len(ready) <= ahead // 2 and now >= next_claim:
-                    asked = ahead - len(ready)
+                    asked, last_claim = ahead - len(ready), now
                     claim = (
                         asyncio.create_task(self.store.claim_webhooks(asked, lease_ms=60_000)),
                         asked,

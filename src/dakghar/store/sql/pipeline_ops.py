@@ -17,7 +17,7 @@ from dakghar.core.ids import new_id
 from dakghar.core.message import LANES, Status, WebhookEvents, can_transition, is_retry_note
 from dakghar.core.times import iso
 from dakghar.store.base import DEAD_AFTER_MS, IMPLIED, MESSAGE_COLUMNS, MessageRow, StatusChange
-from dakghar.store.rollups import BUCKETS, FAILED, bucket, hour_of
+from dakghar.store.rollups import BUCKETS, FAILED, bucket, hour_of, shard
 from dakghar.store.sql import Conn, column_types, columns, in_list, unnest
 
 _SELECT = f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM messages"
@@ -35,10 +35,12 @@ def _rows(cur: Iterable[tuple[object, ...]]) -> list[MessageRow]:
 
 _BUCKET_COLS = tuple(f"d{i}" for i in range(len(BUCKETS)))
 _ROLLUP_SQL = (
-    "INSERT INTO stats_hourly (account_id, hour, carrier, region, connector, type, submitted, "
-    "delivered, failed, delivery_ms, " + ", ".join(f"d{i}" for i in range(len(BUCKETS))) + ") "
-    "VALUES (" + ", ".join("?" * (10 + len(BUCKETS))) + ") "
-    "ON CONFLICT (account_id, hour, carrier, region, connector, type) DO UPDATE SET "
+    "INSERT INTO stats_hourly (account_id, hour, carrier, region, connector, type, shard, "
+    "submitted, delivered, failed, delivery_ms, "
+    + ", ".join(f"d{i}" for i in range(len(BUCKETS)))
+    + ") VALUES ("
+    + ", ".join("?" * (11 + len(BUCKETS)))
+    + ") ON CONFLICT (account_id, hour, carrier, region, connector, type, shard) DO UPDATE SET "
     + ", ".join(
         f"{col} = stats_hourly.{col} + excluded.{col}"
         for col in ("submitted", "delivered", "failed", "delivery_ms", *_BUCKET_COLS)
@@ -118,7 +120,7 @@ def roll_up(c: Conn, msg: MessageRow, new: Status, now: int, ctx: OpContext | No
     else:
         return
     key = (msg.account_id, hour_of(now), msg.carrier or "", msg.region or "", msg.connector or "",
-           msg.type)  # fmt: skip
+           msg.type, shard())  # fmt: skip
     if ctx is not None:
         ctx.count(key, (*counts, delivery_ms, *hist))
     else:
