@@ -134,6 +134,7 @@ def test_cancel_refunds_and_a_canceled_message_cannot_be_canceled_again(
     assert gateway.client.get("/v1/account", headers=t.headers).json()["balance"] == 100.0
     again = gateway.client.post(f"/v1/messages/{m['id']}/cancel", headers=t.headers)
     assert again.status_code == 409
+    assert again.json()["code"] == "conflict"  # API.md's code for a state that forbids it
     events = gateway.client.get(f"/v1/messages/{m['id']}", headers=t.headers).json()["events"]
     assert [e["status"] for e in events] == ["queued", "canceled"]
 

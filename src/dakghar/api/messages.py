@@ -367,7 +367,7 @@ async def list_messages(request: Request) -> Response:
                 {**spec.MESSAGE, "status": "canceled", "error_code": "canceled"},
             )
         },
-        errors=("not_found", "not_cancelable"),
+        errors=("not_found", "conflict"),
     )
 )
 async def cancel_message(request: Request) -> Response:

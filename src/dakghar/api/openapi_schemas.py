@@ -53,7 +53,6 @@ _DETAILS = {
     "forbidden": "this call needs a key with the 'admin' scope (dakghar keys create --admin)",
     "not_found": "no message msg_01a23405b2cfed966afb03ef7f6f for this account",
     "conflict": "campaign is completed; it cannot be paused",
-    "not_cancelable": "message is delivered; only scheduled or queued can be canceled",
     "validation_error": "Object missing required field `to`",
     "invalid_number": "Number is too short.",
     "country_not_allowed": "destination country US is not enabled for this account",
@@ -82,7 +81,6 @@ _CLASSES: tuple[type[errors.DakgharError], ...] = (
 # Codes API.md names that no error class carries yet, or whose class lives below the API layer.
 _OTHERS = {
     "unregistered_link": (422, "Unregistered link"),
-    "not_cancelable": (409, "Message can no longer be canceled"),
 }
 ERROR_STATUS_TITLE: dict[str, tuple[int, str]] = {
     **{c.code: (c.status, c.title) for c in _CLASSES},

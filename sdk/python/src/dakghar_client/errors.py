@@ -61,10 +61,10 @@ class Conflict(ApiError):
     code_name = "conflict"
 
 
-class NotCancelable(Conflict):
-    """The message is past ``scheduled``/``queued`` (the gateway's own ``Conflict`` code)."""
-
-    code_name = "not_cancelable"
+# A message past ``scheduled``/``queued`` cannot be canceled: the gateway answers ``conflict``.
+# Earlier versions of the gateway sent a code of their own for it; the name stays for callers
+# that catch it.
+NotCancelable = Conflict
 
 
 class IdempotencyConflict(ApiError):
@@ -134,7 +134,6 @@ ERRORS_BY_CODE: dict[str, type[ApiError]] = {
         Forbidden,
         NotFound,
         Conflict,
-        NotCancelable,
         IdempotencyConflict,
         ValidationError,
         InvalidNumber,

@@ -80,9 +80,7 @@ class AccountGone(NotFound):
 
 
 class NotCancelable(Conflict):
-    """Only scheduled or queued messages can be canceled."""
-
-    code, title = "not_cancelable", "Message can no longer be canceled"
+    """Only scheduled or queued messages can be canceled: API.md's ``conflict`` (409)."""
 
 
 _INSERT_CHUNK = 5000  # rows per statement on a server (arrays: one statement text for any count)
