@@ -164,3 +164,37 @@ def test_connections_beyond_max_connections_are_refused_with_503(tmp_path: Path)
             sock.close()
         time.sleep(0.3)
         assert asyncio.run(_request(served.port)).startswith(b"HTTP/1.1 200")
+
+
+def test_a_post_asking_to_upgrade_to_h2c_keeps_its_body(tmp_path: Path) -> None:
+    """``curl --http2 http://...`` sends ``Upgrade: h2c`` with its first request; the gateway
+    offers no upgrade, and the request must be read as the HTTP/1.1 request it also is."""
+    import subprocess
+    import sys
+
+    from tests.e2e.serve_process import serve_env
+
+    env = serve_env(tmp_path)
+
+    def cli(*args: str) -> str:
+        command = [sys.executable, "-m", "dakghar", "--config", str(tmp_path / "dakghar.toml")]
+        return subprocess.check_output([*command, *args], env=env, text=True).strip()
+
+    (tmp_path / "dakghar.toml").write_text("")
+    account = cli("accounts", "create", "h2c", "--sender", "DKGHAR", "--balance", "10")
+    key = cli("keys", "create", account, "--sandbox")
+    body = b'{"to": "+919812345678", "body": "hello"}'
+    with serving(tmp_path, "", "--no-delivery") as served:
+        sock = socket.create_connection(("127.0.0.1", served.port))
+        sock.settimeout(5)
+        for _ in range(2):  # the upgrade asked for on the first request, then a plain one
+            sock.sendall(
+                b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Authorization: Bearer " + key.encode() + b"\r\n"
+                b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+            )
+            answer = _response(sock)
+            assert answer.startswith(b"HTTP/1.1 202"), answer[:300]
+        sock.close()

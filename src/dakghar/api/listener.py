@@ -33,6 +33,7 @@ import contextlib
 import errno
 import logging
 import math
+import re
 import socket
 import ssl
 from collections.abc import Callable, Iterator, Sequence
@@ -164,6 +165,28 @@ def limited_protocol(limits: ServerSettings) -> type[LimitedHttpToolsProtocol]:
     )
 
 
+_UPGRADE_HEADER = re.compile(rb"\nupgrade[ \t]*:", re.IGNORECASE)
+
+
+def _ignore_upgrade(data: bytes) -> bytes:
+    """The bytes with an ``Upgrade`` header in the header block renamed out of the way.
+
+    The gateway speaks HTTP/1.1 only and offers no upgrade (RFC 9110 section 7.8 lets a server
+    ignore the header). But llhttp treats a request carrying ``Upgrade`` and ``Connection:
+    upgrade`` as switching protocols once its headers end: the body that follows was handed
+    over as the new protocol's bytes, and the API saw an empty body. ``curl --http2`` on an
+    ``http://`` address sends ``Upgrade: h2c`` with every first request, POSTs included.
+    Renamed, the header is an ordinary one the application ignores; a header block split
+    across reads at that very header is left as it is.
+    """
+    end = data.find(b"\r\n\r\n")
+    head = data if end < 0 else data[:end]
+    renamed, found = _UPGRADE_HEADER.subn(b"\nignored:", head)
+    if not found:
+        return data
+    return renamed if end < 0 else renamed + data[end:]
+
+
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with header and body deadlines and a connection cap."""
 
@@ -186,7 +209,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         # armed after a response), so the header clock starts at accept.
         self._arm(self.header_timeout)
 
+    # Between requests: the next bytes begin a request's headers (see data_received).
+    _in_headers = True
+
     def data_received(self, data: bytes) -> None:
+        if self._in_headers:
+            data = _ignore_upgrade(data)
         super().data_received(data)
         # uvicorn cancels its keep-alive timer on any data. Bytes that start no request (stray
         # CRLFs between requests) would then leave an idle connection with no timer at all.
@@ -205,12 +233,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._arm(self.header_timeout)
 
     def on_headers_complete(self) -> None:
+        self._in_headers = False
         self._disarm()
         super().on_headers_complete()
         # Cancelled at once by on_message_complete when there is no body.
         self._arm(self.body_timeout)
 
     def on_message_complete(self) -> None:
+        self._in_headers = True
         # Before uvicorn's own handler, which returns early when the response is already sent.
         self._disarm()
         super().on_message_complete()
