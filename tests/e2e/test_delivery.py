@@ -293,12 +293,20 @@ def test_while_no_carrier_is_bound_live_messages_wait_queued_and_sandbox_ones_fl
             # Not claimed and bounced back as retries: nothing could have sent them.
             m = gw.client.get(f"/v1/messages/{mid}", headers=live.headers).json()
             assert (m["status"], statuses(m)) == ("queued", ["queued"])
-        assert gw.services.delivery.dispatcher.state()["live_blocked"] is True
+        dispatcher = gw.services.delivery.dispatcher
+        assert dispatcher.state()["live_blocked"] is True
+        # One outlives its validity while it waits: it is expired, not kept queued.
+        outlived, ids = ids[0], ids[1:]
+        sql, past = "UPDATE messages SET expires_at = ? WHERE id = ?", (now_ms() - 1, outlived)
+        gw.call(gw.services.store._write, lambda c: c.execute(sql, past))
+        dispatcher.expiry_scan, dispatcher._expiry_due = 0.2, 0.0
+        done = wait_status(gw, live.headers, outlived, FINAL, timeout=10)
+        assert (done["status"], done["error_code"]) == ("expired", "expired")
         with carrier(port=port) as sim:
             for mid in ids:
                 done = wait_status(gw, live.headers, mid, FINAL, timeout=30)
                 assert (done["status"], done["connector"]) == ("delivered", "carrier")
-            assert sim.stats.accepted == 3
+            assert sim.stats.accepted == 2
 
 
 def test_admins_see_connector_and_breaker_state(gw: Gateway) -> None:

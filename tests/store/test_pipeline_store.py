@@ -59,6 +59,21 @@ async def test_a_sandbox_only_claim_leaves_live_messages_queued(store: SqlStore)
     assert sorted(r.id for r in rows) == sorted(live)
 
 
+async def test_a_sandbox_only_claim_can_also_take_live_messages_past_validity(
+    store: SqlStore,
+) -> None:
+    acc = await store.create_account(name="a", balance_milli=0)
+    await queue(store, acc.id, 3, sandbox=False)  # still valid
+    outlived = await queue(store, acc.id, 2, sandbox=False, expires_at=now_ms() - 1)
+    rows, _ = await store.claim(1, [acc.id], 10, lease_ms=30_000, sandbox_only=True)
+    assert rows == []
+    rows, dry = await store.claim(
+        1, [acc.id], 10, lease_ms=30_000, sandbox_only=True, or_expired=True
+    )
+    assert sorted(r.id for r in rows) == sorted(outlived)  # for the claimer to expire
+    assert dry == {acc.id: None}
+
+
 async def test_a_future_retry_is_not_claimed_before_it_is_due(store: SqlStore) -> None:
     acc = await store.create_account(name="a", balance_milli=0)
     later = now_ms() + 60_000

@@ -49,6 +49,9 @@ log = get_logger("dakghar.dispatcher")
 # The most urgent lane (OTP) has a claim loop of its own; the bulk loop claims the others.
 URGENT = LANES[0]
 BULK = LANES[1:]
+# While no carrier can take live traffic, how often live messages past validity are looked for
+# (a scan of each waiting account's queue) to be expired.
+EXPIRY_SCAN_S = 10.0
 __all__ = ["SANDBOX_CONNECTOR", "Dispatcher", "DispatcherStats"]
 
 
@@ -145,6 +148,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._urgent = asyncio.Event()  # the most urgent lane has messages waiting
         self._sandbox_only = False  # the last claim took sandbox messages only (_live_blocked)
+        self._expiry_due = 0.0  # when a sandbox-only claim next also takes expired live ones
+        self.expiry_scan = EXPIRY_SCAN_S
         self._tasks: list[asyncio.Task[Any]] = []
         self._sends: set[asyncio.Task[None]] = set()
         self._running = False
@@ -380,6 +385,10 @@ class Dispatcher:
         if self.switches.global_paused or not self.alive:
             return [], True
         sandbox_only = self._live_blocked()
+        # Live messages wait in the queue while no carrier can take them, but not past their
+        # validity: now and then the claim also takes those, and _send_one expires them (with
+        # their refund and final webhook) as it would have when a carrier was there.
+        or_expired = sandbox_only and time.monotonic() >= self._expiry_due
         if self._sandbox_only and not sandbox_only:
             # Live traffic can flow again: the accounts a sandbox-only claim found dry of
             # sandbox messages may still have live ones waiting.
@@ -402,8 +411,10 @@ class Dispatcher:
             accounts = accounts[: max(1, free // per)]
             rows, dry = await self.store.claim(
                 lane, accounts, per, lease_ms=self.lease_ms, owner=self.owner,
-                sandbox_only=sandbox_only,
+                sandbox_only=sandbox_only, or_expired=or_expired,
             )  # fmt: skip
+            if or_expired:  # looked for in the accounts waiting now; again in expiry_scan
+                self._expiry_due = time.monotonic() + self.expiry_scan
             drained = drained and len(dry) == len(accounts)
             for account, nxt in dry.items():
                 if nxt is None:

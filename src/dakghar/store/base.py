@@ -407,10 +407,12 @@ class QueueStore(Protocol):
         lease_ms: int,
         owner: str | None = None,
         sandbox_only: bool = False,
+        or_expired: bool = False,
     ) -> tuple[list[MessageRow], dict[str, int | None]]:
         """Claim due queued messages of a lane, fairly across ``accounts``, for dispatcher
         ``owner`` (rows another dispatcher is claiming at the same moment are skipped); with
-        ``sandbox_only``, sandbox messages alone (a dispatcher that cannot send live traffic)."""
+        ``sandbox_only``, sandbox messages alone (a dispatcher that cannot send live traffic),
+        and with ``or_expired`` also live ones past their validity (for it to expire them)."""
 
     async def release(self, message_ids: Sequence[str], *, owner: str | None = None) -> None:
         """Return claimed messages that were never tried to the queue (a claim undone); with

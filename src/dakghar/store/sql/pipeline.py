@@ -48,14 +48,16 @@ class PipelineStoreMixin:
         lease_ms: int,
         owner: str | None = None,
         sandbox_only: bool = False,
+        or_expired: bool = False,
     ) -> tuple[list[MessageRow], dict[str, int | None]]:
         """Claim due queued messages fairly across accounts, for dispatcher ``owner``."""
 
         def op(c: Conn) -> tuple[list[MessageRow], dict[str, int | None]]:
             now = now_ms()
             return ops.claim(
-                c, lane, accounts, per_account, now, now + lease_ms, owner, sandbox_only
-            )
+                c, lane, accounts, per_account, now, now + lease_ms, owner, sandbox_only,
+                or_expired,
+            )  # fmt: skip
 
         # The most urgent lane's claims do not queue behind the bulk's batches.
         return await self._write(op, express=lane == LANES[0])

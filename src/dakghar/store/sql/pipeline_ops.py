@@ -288,6 +288,7 @@ def claim(
     lease_until: int,
     owner: str | None = None,
     sandbox_only: bool = False,
+    or_expired: bool = False,
 ) -> tuple[list[MessageRow], dict[str, int | None]]:
     """Claim due queued messages of ``lane``, up to ``per_account`` from each account in turn.
 
@@ -295,11 +296,15 @@ def claim(
     when its next message falls due (None: nothing queued in this lane any more). Only a first
     claim writes a ``sending`` event; a retry's event was written when it was scheduled. With
     ``sandbox_only``, only sandbox messages are claimed, and "dry" counts only them (index
-    ix_messages_sandbox_queue).
+    ix_messages_sandbox_queue); ``or_expired`` adds live messages past their validity, which
+    the claimer then expires (a scan of the account's queue: for now and then, not every claim).
     """
     claimed: list[MessageRow] = []
     dry: dict[str, int | None] = {}
-    waiting = f"{WAITING} AND sandbox IS {c.dialect.true}" if sandbox_only else WAITING
+    waiting = WAITING
+    if sandbox_only:
+        mine = f"sandbox IS {c.dialect.true}"
+        waiting += f" AND ({mine} OR expires_at <= {int(now)})" if or_expired else f" AND {mine}"
     for account in accounts:
         found = c.execute(
             f"SELECT id, status FROM messages WHERE {waiting} AND lane = ? AND account_id = ? "
