@@ -98,6 +98,8 @@ class Dispatcher:
     ) -> None:
         self.store = store
         self.connectors = connectors
+        # The connectors that carry live traffic (all but the simulator), for readiness.
+        self._live = [name for name in connectors if name != SANDBOX_CONNECTOR]
         self.router = router
         self.switches = switches or Switchboard(store)
         self.policy = policy or RetryPolicy()
@@ -277,8 +279,7 @@ class Dispatcher:
         The simulator carries only sandbox traffic, so it must not make a gateway whose every
         carrier is down look ready.
         """
-        live = [c for name, c in self.connectors.items() if name != SANDBOX_CONNECTOR]
-        return any(c.ready for c in live or self.connectors.values())
+        return any(self.connectors[name].ready for name in self._live or self.connectors)
 
     # -- claiming ----------------------------------------------------------------------------
 
@@ -374,9 +375,8 @@ class Dispatcher:
         """Live connectors are configured and none can take a message now (not bound, its
         bind slots held by other processes of the fleet, or paused): live traffic claimed now
         could only be put back, so only sandbox messages are claimed."""
-        live = [n for n in self.connectors if n != SANDBOX_CONNECTOR]
-        return bool(live) and not any(
-            self.connectors[n].ready and not self.switches.connector_paused(n) for n in live
+        return bool(self._live) and not any(
+            self.connectors[n].ready and not self.switches.connector_paused(n) for n in self._live
         )
 
     async def _claim_once(self, lanes: Sequence[int], free: int) -> tuple[list[MessageRow], bool]:
