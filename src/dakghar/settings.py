@@ -11,7 +11,7 @@ import os
 import secrets
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -40,6 +40,11 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # "process", a second process beside the API's (both cores of the box; the default), or
     # "inline", inside the API's own process (one process, one core).
     delivery: Literal["process", "inline"] = "process"
+    # Niceness the delivery side adds to its own CPU priority (the delivery process of `serve`,
+    # and `serve --role dispatcher`), so that where it shares cores with the API and the
+    # database, callers' requests are answered first and the queue absorbs the lag. 0: as
+    # started. Does nothing on a box of its own (no one to yield to).
+    delivery_nice: Annotated[int, msgspec.Meta(ge=0, le=19)] = 5
     # HTTPS on the API's listener: a PEM certificate chain and its (unencrypted) private key.
     # Both or neither; `serve --tls-cert/--tls-key` and DAKGHAR_TLS_CERT/DAKGHAR_TLS_KEY win.
     tls_cert: str | None = None

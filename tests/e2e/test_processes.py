@@ -102,15 +102,37 @@ def alive(pid: int) -> bool:
 
 
 def test_serve_runs_the_api_and_the_delivery_side_as_two_processes(tmp_path: Path) -> None:
+    base = os.nice(0)  # what `serve` inherits from this test
     with serving(tmp_path, "", "--demo") as served:
         layout = processes(tmp_path)
-        assert layout[0] == {"pid": served.proc.pid, "runs": ["api"]}
+        assert layout[0] == {"pid": served.proc.pid, "runs": ["api"], "nice": base}
         assert layout[1]["runs"] == ["dispatcher"] and layout[1]["pid"] != served.proc.pid
+        # The delivery side yields the CPU to the API ([server] delivery_nice, 5 by default).
+        assert layout[1]["nice"] == min(19, base + 5)
+
+
+def test_delivery_nice_zero_leaves_the_delivery_side_at_the_apis_priority(tmp_path: Path) -> None:
+    base = os.nice(0)
+    with serving(tmp_path, "[server]\ndelivery_nice = 0\n", "--demo"):
+        assert [p["nice"] for p in processes(tmp_path)] == [base, base]
+
+
+def test_a_delivery_nice_out_of_range_is_one_line_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "dakghar.toml").write_text("[server]\ndelivery_nice = 20\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "dakghar.cli.main", "--config", str(tmp_path / "dakghar.toml"),
+         "serve", "--demo"],
+        env=serve_env(tmp_path), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "server.delivery_nice" in lines[0], out.stderr
 
 
 def test_inline_delivery_runs_everything_in_one_process(tmp_path: Path) -> None:
     with serving(tmp_path, '[server]\ndelivery = "inline"\n', "--demo") as served:
-        assert processes(tmp_path) == [{"pid": served.proc.pid, "runs": ["api", "dispatcher"]}]
+        expected = {"pid": served.proc.pid, "runs": ["api", "dispatcher"], "nice": os.nice(0)}
+        assert processes(tmp_path) == [expected]
 
 
 def test_a_killed_delivery_process_is_restarted_and_nothing_is_lost(tmp_path: Path) -> None:

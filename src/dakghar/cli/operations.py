@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -122,6 +123,11 @@ def _gateway_state(path: Path) -> object:
             processes.append({"pid": api_pid, "runs": ["api"]})
         if delivery_pid is not None:
             processes.append({"pid": delivery_pid, "runs": ["dispatcher"]})
+    for proc in processes:  # the delivery side runs niced ([server] delivery_nice)
+        pid = proc["pid"]
+        if isinstance(pid, int):
+            with contextlib.suppress(OSError):  # gone since the snapshot
+                proc["nice"] = os.getpriority(os.PRIO_PROCESS, pid)
     out["processes"] = processes
     return out
 

@@ -192,6 +192,7 @@ class Closable(Protocol):
 def run_dispatcher(settings: Settings, open_parts: Callable[[], Awaitable[Closable]]) -> None:
     """``dakghar serve --role dispatcher``: run what ``open_parts`` opens (the delivery side),
     until SIGTERM/SIGINT or until the parent that started this process goes away."""
+    yield_cpu(settings.server.delivery_nice)
     factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     try:
         import uvloop
@@ -202,6 +203,22 @@ def run_dispatcher(settings: Settings, open_parts: Callable[[], Awaitable[Closab
     # Taken before the loop starts: until the lock is ours, nothing here may touch the queue.
     with embedded_lock(settings), asyncio.Runner(loop_factory=factory) as runner:
         runner.run(_dispatch(open_parts))
+
+
+def yield_cpu(nice: int) -> None:
+    """Lower this process's CPU priority by ``nice`` (``[server] delivery_nice``), before its
+    threads start, so they all inherit it.
+
+    On a shared box the delivery side competes with the API and the database, and every
+    process the scheduler sees takes an equal share: a second dispatcher took CPU from the
+    API and PostgreSQL it depends on, and two delivered less than one (bench/scaleout.py).
+    Niced, the dispatchers use what the API leaves: the API's requests are answered first, the
+    queue absorbs the lag, and alone on its cores the delivery side loses nothing."""
+    if nice > 0:
+        try:
+            os.nice(nice)
+        except OSError as exc:  # a sandbox may refuse; the gateway runs as before
+            log.warning("could not lower the delivery side's CPU priority", error=str(exc))
 
 
 async def _dispatch(open_parts: Callable[[], Awaitable[Closable]]) -> None:
