@@ -41,10 +41,10 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # "inline", inside the API's own process (one process, one core).
     delivery: Literal["process", "inline"] = "process"
     # Niceness the delivery side adds to its own CPU priority (the delivery process of `serve`,
-    # and `serve --role dispatcher`), so that where it shares cores with the API and the
-    # database, callers' requests are answered first and the queue absorbs the lag. 0: as
-    # started. Does nothing on a box of its own (no one to yield to).
-    delivery_nice: Annotated[int, msgspec.Meta(ge=0, le=19)] = 5
+    # and `serve --role dispatcher`), so that where several dispatchers share cores with the
+    # API and the database, callers' requests are answered first and the queue absorbs the lag.
+    # 0 (the default): as started. README, "Processes", has the measured trade-off.
+    delivery_nice: Annotated[int, msgspec.Meta(ge=0, le=19)] = 0
     # HTTPS on the API's listener: a PEM certificate chain and its (unencrypted) private key.
     # Both or neither; `serve --tls-cert/--tls-key` and DAKGHAR_TLS_CERT/DAKGHAR_TLS_KEY win.
     tls_cert: str | None = None

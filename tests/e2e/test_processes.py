@@ -107,14 +107,13 @@ def test_serve_runs_the_api_and_the_delivery_side_as_two_processes(tmp_path: Pat
         layout = processes(tmp_path)
         assert layout[0] == {"pid": served.proc.pid, "runs": ["api"], "nice": base}
         assert layout[1]["runs"] == ["dispatcher"] and layout[1]["pid"] != served.proc.pid
-        # The delivery side yields the CPU to the API ([server] delivery_nice, 5 by default).
-        assert layout[1]["nice"] == min(19, base + 5)
+        assert layout[1]["nice"] == base  # [server] delivery_nice is 0 unless set
 
 
-def test_delivery_nice_zero_leaves_the_delivery_side_at_the_apis_priority(tmp_path: Path) -> None:
+def test_delivery_nice_lowers_the_delivery_sides_priority_below_the_apis(tmp_path: Path) -> None:
     base = os.nice(0)
-    with serving(tmp_path, "[server]\ndelivery_nice = 0\n", "--demo"):
-        assert [p["nice"] for p in processes(tmp_path)] == [base, base]
+    with serving(tmp_path, "[server]\ndelivery_nice = 5\n", "--demo"):
+        assert [p["nice"] for p in processes(tmp_path)] == [base, min(19, base + 5)]
 
 
 def test_a_delivery_nice_out_of_range_is_one_line_naming_it(tmp_path: Path) -> None:

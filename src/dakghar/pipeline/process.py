@@ -209,11 +209,11 @@ def yield_cpu(nice: int) -> None:
     """Lower this process's CPU priority by ``nice`` (``[server] delivery_nice``), before its
     threads start, so they all inherit it.
 
-    On a shared box the delivery side competes with the API and the database, and every
-    process the scheduler sees takes an equal share: a second dispatcher took CPU from the
-    API and PostgreSQL it depends on, and two delivered less than one (bench/scaleout.py).
-    Niced, the dispatchers use what the API leaves: the API's requests are answered first, the
-    queue absorbs the lag, and alone on its cores the delivery side loses nothing."""
+    On a shared box the delivery side competes with the API and the database, and the
+    scheduler gives every busy process an equal share: a second dispatcher on the API's two
+    cores took CPU from the API that both depend on. Niced, dispatchers use what the API leaves,
+    so callers are answered first and the queue absorbs the lag. With one dispatcher that lag
+    can cost more than it gains, hence 0 by default (README, "Processes", has the figures)."""
     if nice > 0:
         try:
             os.nice(nice)
