@@ -2,8 +2,9 @@
 
 Checking a callback's host name when it is set is not enough: the name may resolve to a public
 address then and to 127.0.0.1 at delivery (DNS rebinding), or to a private address from the
-start (``127.0.0.1.nip.io``). aiohttp connects only to what its resolver returns, so filtering
-here means the address checked is the address connected to, with no window between the two.
+start (``127.0.0.1.nip.io``). The webhook client (``webhooks/client.py``) connects only to what
+this resolver returns, address literals included, so filtering here means the address checked is
+the address connected to, with no window between the two.
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ from dakghar.webhooks.urls import address_refusal
 class RefusedAddress(OSError):
     """Every address a callback host resolved to is refused.
 
-    An ``OSError`` so that aiohttp reports it like any failed look-up (``ClientConnectorError``
-    carrying this message), which the sender records as a failed attempt.
+    An ``OSError``, like any failed look-up, which the sender records as a failed attempt.
     """
 
     def __init__(self, message: str) -> None:
-        # aiohttp's error text shows ``strerror``, which only the two-argument form sets.
+        # An OSError's text shows ``strerror``, which only the two-argument form sets.
         super().__init__(errno.EACCES, message)
 
 

@@ -2,9 +2,10 @@
 
 Status changes write webhook events into the store's outbox in the same transaction, so none is
 lost. This worker claims due events (only the oldest pending one per message, so a message's
-events arrive in status order), POSTs them with aiohttp, and records the outcome: a 2xx is done;
-anything else is retried with exponential backoff and jitter for at least 24 hours, then marked
-failed. Delivery is at-least-once; receivers dedupe on ``event_id``. It never blocks sending.
+events arrive in status order), POSTs them (``webhooks/client.py``), and records the outcome: a
+2xx is done; anything else is retried with exponential backoff and jitter for at least 24 hours,
+then marked failed. Delivery is at-least-once; receivers dedupe on ``event_id``. It never blocks
+sending.
 
 Callbacks are chosen by API clients, so every delivery is guarded against SSRF (docs/webhooks.md):
 the URL is checked again with ``check_callback_url`` (it may predate the rule, or the setting may
@@ -24,12 +25,11 @@ from collections import deque
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
 from dakghar.errors import InvalidCallbackUrl
 from dakghar.observability.logging import get_logger
 from dakghar.pipeline.batching import BUSY_GAP, Coalescer
 from dakghar.store.base import Account, Store, WebhookEvent, WebhookResult, now_ms
+from dakghar.webhooks.client import WebhookClient
 from dakghar.webhooks.resolver import GuardedResolver
 from dakghar.webhooks.signing import HEADER, sign
 from dakghar.webhooks.urls import check_callback_url, gateway_addresses
@@ -78,7 +78,7 @@ class WebhookSender:
         self.delivered = 0
         self.failed_attempts = 0
         self._secrets: dict[str, tuple[float, Account]] = {}
-        self._session: aiohttp.ClientSession | None = None
+        self._client: WebhookClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._running = False
         self._wake = asyncio.Event()
@@ -110,16 +110,13 @@ class WebhookSender:
 
     async def start(self) -> None:
         """Start the worker."""
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.timeout),
-            connector=aiohttp.TCPConnector(
-                limit=self.concurrency,
-                resolver=GuardedResolver(allow_private=self.allow_private, own=self.own),
-            ),
-            headers={"User-Agent": "Dakghar-Webhooks/1"},
-            # No HTTP(S)_PROXY from the environment: a proxy would connect on our behalf to
-            # addresses the resolver never saw.
-            trust_env=False,
+        # No HTTP(S)_PROXY from the environment, and no redirects (WebhookClient follows
+        # neither): a proxy would connect on our behalf to addresses the resolver never saw.
+        self._client = WebhookClient(
+            GuardedResolver(allow_private=self.allow_private, own=self.own),
+            timeout=self.timeout,
+            limit=self.concurrency,
+            user_agent="Dakghar-Webhooks/1",
         )
         self._running = True
         self._task = asyncio.create_task(self._run(), name="dakghar-webhooks")
@@ -134,8 +131,8 @@ class WebhookSender:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._session:
-            await self._session.close()
+        if self._client:
+            await self._client.close()
 
     async def _run(self) -> None:
         # A rolling pool: a freed slot is refilled at once, so one slow receiver holds up only
@@ -225,7 +222,7 @@ class WebhookSender:
         return hit[1].signing_secrets(now_ms())
 
     async def _deliver(self, event: WebhookEvent) -> None:
-        assert self._session is not None
+        assert self._client is not None
         secret = await self._secret(event.account_id)
         body = event.payload.encode()
         error: str | None = None
@@ -233,8 +230,8 @@ class WebhookSender:
         try:
             check_callback_url(event.url, allow_private=self.allow_private, own=self.own)
         except InvalidCallbackUrl as exc:
-            # The URL itself is refused (and aiohttp would skip the resolver for an IP
-            # literal), so no retry can ever succeed.
+            # The URL itself is refused (an address literal in it, say), so no retry can
+            # ever succeed.
             error, permanent = f"refused: {exc.detail}", True
         if secret is None:
             error, permanent = "account no longer exists", True
@@ -246,20 +243,18 @@ class WebhookSender:
             }
             try:
                 # A redirect could lead anywhere, internal addresses included (API.md:
-                # "Callbacks never follow redirects").
-                async with self._session.post(
-                    event.url, data=body, headers=headers, allow_redirects=False
-                ) as resp:
-                    await resp.read()
-                    if 200 <= resp.status < 300:
-                        self.delivered += 1
-                        await self._record(WebhookResult(event.id, True, None, None))
-                        return
-                    error = f"HTTP {resp.status}"
-                    if 300 <= resp.status < 400:
-                        error += ": redirect not followed"
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                # "Callbacks never follow redirects"): WebhookClient never follows one.
+                status = await self._client.post(event.url, body, headers)
+            except (OSError, TimeoutError, ValueError) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:200]
+            else:
+                if 200 <= status < 300:
+                    self.delivered += 1
+                    await self._record(WebhookResult(event.id, True, None, None))
+                    return
+                error = f"HTTP {status}"
+                if 300 <= status < 400:
+                    error += ": redirect not followed"
         self.failed_attempts += 1
         attempt = event.attempts + 1
         due = now_ms() + int(next_delay(attempt, self.rng, self.base_delay) * 1000)
