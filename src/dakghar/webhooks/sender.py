@@ -78,6 +78,7 @@ class WebhookSender:
         self.delivered = 0
         self.failed_attempts = 0
         self._secrets: dict[str, tuple[float, Account]] = {}
+        self._checked: dict[str, str | None] = {}  # _refusal's answers by URL
         self._client: WebhookClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._running = False
@@ -211,6 +212,21 @@ class WebhookSender:
         except Exception:  # one bad event must not stop the others; its lease brings it back
             log.exception("webhook delivery failed unexpectedly", event_id=event.event_id)
 
+    def _refusal(self, url: str) -> str | None:
+        """Why ``url`` is refused by ``check_callback_url`` (None: it is not). The answer
+        depends only on the URL and this sender's settings, so it is remembered per URL."""
+        if url in self._checked:
+            return self._checked[url]
+        try:
+            check_callback_url(url, allow_private=self.allow_private, own=self.own)
+            refusal = None
+        except InvalidCallbackUrl as exc:
+            refusal = f"refused: {exc.detail}"
+        if len(self._checked) >= 4096:
+            self._checked.clear()
+        self._checked[url] = refusal
+        return refusal
+
     async def _secret(self, account_id: str) -> list[str] | None:
         """The account's signing secrets (cached briefly: a rotation shows within 5 s)."""
         hit = self._secrets.get(account_id)
@@ -225,14 +241,9 @@ class WebhookSender:
         assert self._client is not None
         secret = await self._secret(event.account_id)
         body = event.payload.encode()
-        error: str | None = None
-        permanent = False
-        try:
-            check_callback_url(event.url, allow_private=self.allow_private, own=self.own)
-        except InvalidCallbackUrl as exc:
-            # The URL itself is refused (an address literal in it, say), so no retry can
-            # ever succeed.
-            error, permanent = f"refused: {exc.detail}", True
+        # A refused URL (an address literal in it, say) can never succeed: no retry.
+        error = self._refusal(event.url)
+        permanent = error is not None
         if secret is None:
             error, permanent = "account no longer exists", True
         elif error is None:
