@@ -133,7 +133,6 @@ class SmppClient:
         self._protocol: _Protocol | None = None
         self._pending: dict[int, tuple[asyncio.Future[p.Pdu], asyncio.TimerHandle]] = {}
         self._slots = asyncio.Semaphore(self.window)
-        self._out: list[bytes] = []
         self._bound = asyncio.Event()
         self._lost: asyncio.Event = asyncio.Event()
         self._running = False
@@ -236,14 +235,13 @@ class SmppClient:
             entry[0].set_exception(SmppTimeout(f"{self.name}: no response in time"))
 
     def _write(self, data: bytes) -> None:
-        if not self._out:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._out.append(data)
-
-    def _flush(self) -> None:
-        out, self._out = self._out, []
+        # Written at once, not gathered for a flush at the next turn of the loop: a window
+        # slot freed by a response is refilled one turn sooner, and a turn under load lasts
+        # milliseconds (bench/window.py, carrier 50 ms late: 1,152-1,186 -> 1,201-1,220
+        # submit_sm/s). The transport sends at once when the socket takes it and buffers the
+        # rest, so bursts cost no more (bench/smpp_loopback.py: 30.7k -> 31.7k submit_sm/s).
         if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(b"".join(out))
+            self._transport.write(data)
 
     # -- the connection loop -----------------------------------------------------------------
 
@@ -406,7 +404,6 @@ class SmppClient:
             self._write(conn.send(pdu.response()))
         elif command_id == C.unbind:
             self._write(conn.send(pdu.response()))
-            self._flush()
             self._last_error = "unbound by the SMSC"
             if self._transport is not None:
                 self._transport.close()
