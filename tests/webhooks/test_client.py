@@ -251,3 +251,28 @@ async def test_https_checks_the_certificate_and_its_host_name() -> None:
     finally:
         await runner.cleanup()
     assert hits == ["/hook"]
+
+
+async def test_idle_connections_to_many_receivers_stay_within_the_limit() -> None:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                await read_request(reader)
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    servers = [await raw_server(answer) for _ in range(10)]
+    c = client(limit=2)
+    try:
+        for _, port in servers:
+            assert await c.post(f"http://127.0.0.1:{port}/", b"{}", HEADERS) == 204
+        assert len(c._open) <= 4  # 2 in use at most, and 2 idle
+        # the most recent receivers kept theirs: the next POST to the last one reuses it
+        kept = c._idle[("http", "127.0.0.1", servers[-1][1])][0]
+        assert await c.post(f"http://127.0.0.1:{servers[-1][1]}/", b"{}", HEADERS) == 204
+        assert c._idle[("http", "127.0.0.1", servers[-1][1])][0] is kept
+    finally:
+        await c.close()
+        for server, _ in servers:
+            server.close()

@@ -15,8 +15,8 @@ Limits, because a receiver is chosen by API clients and may be hostile:
 - ``timeout``: the whole attempt (resolve, connect, TLS, send, response) or ``TimeoutError``;
 - ``max_response``: a response's head and body; the status is kept and the connection closed
   after that much, so an endless body costs nothing more;
-- at most ``limit`` requests at once; idle connections are kept up to ``limit`` per origin for
-  ``idle_seconds``.
+- at most ``limit`` requests at once, and at most ``limit`` idle connections beside them (the
+  oldest closed first), each kept for ``idle_seconds`` at most.
 """
 
 from __future__ import annotations
@@ -219,7 +219,20 @@ class WebhookClient:
         else:
             conn.idle_since = time.monotonic()
             self._idle.setdefault(origin, deque()).append(conn)
+            while len(self._open) > 2 * self.limit and self._idle:
+                self._evict_oldest()
         return status
+
+    def _evict_oldest(self) -> None:
+        """Close the connection idle the longest, whatever its origin: with many receivers,
+        at most ``limit`` connections stay open beside the ``limit`` in use."""
+        origin = min(self._idle, key=lambda o: self._idle[o][0].idle_since)
+        idle = self._idle[origin]
+        conn = idle.popleft()
+        conn.close()
+        self._open.discard(conn)
+        if not idle:
+            del self._idle[origin]
 
     def _take(self, origin: tuple[str, str, int]) -> _Connection | None:
         idle = self._idle.get(origin)
