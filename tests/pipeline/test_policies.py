@@ -38,6 +38,36 @@ def test_breaker_opens_after_consecutive_failures_probes_and_closes() -> None:
     assert snap["state"] == "closed" and snap["trips"] == 2 and b.allow(36)
 
 
+def test_a_probe_without_a_verdict_does_not_hold_the_breaker_half_open() -> None:
+    b = CircuitBreaker(failure_threshold=1, open_seconds=10)
+    b.record_failure(0)
+    assert b.blocked_until(5) == 10 and not b.allow(5)
+    assert b.blocked_until(10) is None and b.allow(10)  # the probe: refused for good, say
+    assert not b.allow(15)  # its verdict may still come
+    assert b.allow(20.1)  # none came: another probe
+    b.record_success(20.2)
+    assert b.snapshot()["state"] == "closed"
+
+
+def test_breaker_orders_failures_by_when_they_were_sent_not_answered() -> None:
+    b = CircuitBreaker(failure_threshold=3, open_seconds=10)
+    for i in range(20):  # a burst at t=0..0.2: most are answered at once
+        if i not in (3, 9, 14, 17):
+            b.record_success(0.01 * i + 0.005, sent_at=0.01 * i)
+    for i in (3, 9, 14, 17):  # four went unanswered: their timeouts land together at t=0.5+
+        b.record_failure(0.5 + 0.01 * i, sent_at=0.01 * i)
+    assert b.snapshot()["state"] == "closed" and b.failures == 0  # all older than a success
+    for t in (1.0, 1.1, 1.2):  # the carrier fails what is sent after its last success
+        b.record_failure(t + 0.005, sent_at=t)
+    assert b.snapshot()["state"] == "open"
+    b.record_failure(1.3, sent_at=1.15)  # sent before it opened: says nothing of the probe
+    assert b.allow(11.3) and b.snapshot()["state"] == "half_open"
+    b.record_failure(11.35, sent_at=1.18)
+    assert b.snapshot()["state"] == "half_open"
+    b.record_failure(11.4, sent_at=11.3)  # the probe itself failed
+    assert b.snapshot()["state"] == "open"
+
+
 def test_breaker_reopen_time_is_capped() -> None:
     b = CircuitBreaker(failure_threshold=1, open_seconds=10, max_open_seconds=25)
     now = 0.0

@@ -70,6 +70,22 @@ async def test_a_live_otp_body_is_masked_once_a_carrier_has_it(store: SqlStore) 
     assert stored is not None and stored.body == "Code ******"
 
 
+async def test_a_live_otp_retried_after_a_temporary_failure_still_carries_its_code(
+    store: SqlStore,
+) -> None:
+    acc = await store.create_account(name="a")
+    mid = await otp_message(store, acc.id, sandbox=False)
+    await store.claim(0, [acc.id], 5, lease_ms=30_000)
+    # The carrier answered "try again later": the claim ends, the message waits for its retry.
+    retry = StatusChange(mid, "sending", detail="retry 1 in 0.1 s: throttled",
+                         fields={"lease_until": None, "next_attempt_at": now_ms()})  # fmt: skip
+    await store.apply([retry])
+    again, _ = await store.claim(0, [acc.id], 5, lease_ms=30_000)
+    assert [(m.id, m.body) for m in again] == [(mid, "Code 123456")]  # not the masked text
+    sent = await store.mark_sent(mid, "smsc-a", ["p-1"])
+    assert sent is not None and sent.body == "Code ******"
+
+
 async def test_a_live_otp_that_ends_unsent_is_masked_too(store: SqlStore) -> None:
     acc = await store.create_account(name="a")
     mid = await otp_message(store, acc.id, sandbox=False)

@@ -1,10 +1,18 @@
 """A circuit breaker per connector: stop sending to a carrier that keeps failing, probe, recover.
 
 Closed: requests flow; ``failure_threshold`` consecutive failures (timeouts count) open it.
+"Consecutive" is in the order the requests were sent, not answered: a failure counts only if no
+request sent at or after it has succeeded since. A timeout lands ``request_timeout`` after its
+send, so after a burst the few requests a carrier left unanswered all land together, with the
+burst's successes already in; answer order would read them as a streak and open the breaker on
+a carrier that answered 97% of the burst (tests/e2e/test_reliability.py).
 Open: ``allow`` answers False for ``open_seconds``; the dispatcher sends the route's traffic to the
 next connector (failover) meanwhile. Half open: ``half_open_probes`` requests go through; a
-success closes the breaker, a failure opens it again for twice as long (capped). Pure: the caller
-passes ``now`` (``time.monotonic()``), so tests drive it with a fake clock.
+success closes the breaker, a failure opens it again for twice as long (capped). A probe whose
+verdict never comes (the carrier refused the message for good or throttled it, which says
+nothing about its health) does not hold the breaker half open: after ``open_seconds`` without
+one, the next request is a probe too. Pure: the caller passes ``now`` (``time.monotonic()``), so
+tests drive it with a fake clock.
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ class CircuitBreaker:
         self.reopen_at: float | None = None
         self._open_for = open_seconds
         self._probes_left = 0
+        self._probed_at = 0.0  # when the last probe went through
+        self._success_sent = float("-inf")  # when the newest request that succeeded was sent
 
     def allow(self, now: float) -> bool:
         """May a request go to this connector now?"""
@@ -47,21 +57,38 @@ class CircuitBreaker:
                 return False
             self.state = HALF_OPEN
             self._probes_left = self.half_open_probes
+        elif self._probes_left == 0 and now >= self._probed_at + self.base_open:
+            self._probes_left = self.half_open_probes  # the probes went unanswered
         if self._probes_left > 0:
             self._probes_left -= 1
+            self._probed_at = now
             return True
         return False
 
-    def record_success(self, now: float) -> None:
-        """A request succeeded: close (from half open) and forget past failures."""
+    def blocked_until(self, now: float) -> float | None:
+        """When an open breaker lets a probe through (``reopen_at``), or None if it would let a
+        request through now. Unlike :meth:`allow`, it changes nothing."""
+        if self.state == OPEN and self.reopen_at is not None and now < self.reopen_at:
+            return self.reopen_at
+        return None
+
+    def record_success(self, now: float, sent_at: float | None = None) -> None:
+        """A request (sent at ``sent_at``, default ``now``) succeeded: close (from half open)
+        and forget past failures."""
+        self._success_sent = max(self._success_sent, now if sent_at is None else sent_at)
         self.failures = 0
         if self.state != CLOSED:
             self.state = CLOSED
             self._open_for = self.base_open
             self.opened_at = self.reopen_at = None
 
-    def record_failure(self, now: float) -> None:
-        """A request failed (or timed out)."""
+    def record_failure(self, now: float, sent_at: float | None = None) -> None:
+        """A request (sent at ``sent_at``, default ``now``) failed or timed out. Old news
+        counts for nothing: a request sent before one that has succeeded since, or before the
+        breaker last opened."""
+        sent = now if sent_at is None else sent_at
+        if sent <= self._success_sent or (self.opened_at is not None and sent < self.opened_at):
+            return
         self.failures += 1
         if self.state == HALF_OPEN:
             self._open_for = min(self.max_open, self._open_for * 2)

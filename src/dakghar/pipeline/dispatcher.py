@@ -373,11 +373,33 @@ class Dispatcher:
 
     def _live_blocked(self) -> bool:
         """Live connectors are configured and none can take a message now (not bound, its
-        bind slots held by other processes of the fleet, or paused): live traffic claimed now
-        could only be put back, so only sandbox messages are claimed."""
+        bind slots held by other processes of the fleet, paused, or its circuit breaker open):
+        live traffic claimed now could only be put back, so only sandbox messages are claimed."""
+        now = time.monotonic()
         return bool(self._live) and not any(
-            self.connectors[n].ready and not self.switches.connector_paused(n) for n in self._live
+            self.connectors[n].ready
+            and not self.switches.connector_paused(n)
+            and self.breakers[n].blocked_until(now) is None
+            for n in self._live
         )
+
+    def _wait_for_connector(self, route: list[str]) -> float:
+        """Seconds until a connector of ``route`` may take a message again: when the first
+        open breaker of the route lets its probe through, if breakers are all that stand in
+        the way; otherwise (not bound, paused) a short look again."""
+        now = time.monotonic()
+        reopen: list[float] = []
+        for name in route:
+            connector = self.connectors.get(name)
+            if connector is None or not connector.ready or self.switches.connector_paused(name):
+                continue
+            until = self.breakers[name].blocked_until(now)
+            if until is None:  # open no longer, or half open with its probe taken
+                return self.rng.uniform(0.5, 1.0)
+            reopen.append(until - now)
+        if reopen:  # spread over half a second: only the first few become the probe
+            return min(reopen) + self.rng.uniform(0.05, 0.5)
+        return self.rng.uniform(0.5, 1.0)
 
     async def _claim_once(self, lanes: Sequence[int], free: int) -> tuple[list[MessageRow], bool]:
         """Claim up to ``free`` messages of ``lanes``: the rows, and whether every account
@@ -492,9 +514,12 @@ class Dispatcher:
             return
         picked = self._pick(route, row.route_step, sandbox=row.sandbox)
         if picked is None:
-            # Paused, open breaker or not bound: nothing was tried, so no backoff; look again soon.
+            # Paused, open breaker or not bound: nothing was tried, so the attempt does not
+            # count (no backoff grows from it) and the message looks again when a connector
+            # may be back, not every second in between.
             await self._retry(row, route, row.route_step, "no connector of the route is available",
-                              move_on=False, delay=self.rng.uniform(0.5, 1.0))  # fmt: skip
+                              move_on=False, delay=self._wait_for_connector(route),
+                              tried=False)  # fmt: skip
             return
         step, name = picked
         connector = self.connectors[name]
@@ -509,13 +534,15 @@ class Dispatcher:
             template_id=row.template_id,
             entity_id=row.entity_id,
         )
+        sent_at = 0.0
         try:
             async with self.pacers[name].slot(row.lane):  # the lane's priority at the window
+                sent_at = time.monotonic()
                 accepted = await connector.submit(outbound)
         except ConnectorError as exc:
-            await self._failed(row, route, step, name, exc)
+            await self._failed(row, route, step, name, exc, sent_at)
             return
-        self.breakers[name].record_success(time.monotonic())
+        self.breakers[name].record_success(time.monotonic(), sent_at)
         self.stats.sent += 1
         self.stats.by_connector[name] = self.stats.by_connector.get(name, 0) + 1
         # The carrier has answered: the slot is free for the next message now, while this one's
@@ -527,16 +554,27 @@ class Dispatcher:
         self._changed([sent])
 
     async def _failed(
-        self, row: MessageRow, route: list[str], step: int, name: str, exc: ConnectorError
+        self,
+        row: MessageRow,
+        route: list[str],
+        step: int,
+        name: str,
+        exc: ConnectorError,
+        sent_at: float,
     ) -> None:
+        """A submit to ``name`` (sent at ``sent_at``, monotonic) failed: fail or retry."""
+        now = time.monotonic()
         if exc.slow_down:
-            self.pacers[name].slow_down(time.monotonic(), 0.5, 5.0)
+            self.pacers[name].slow_down(now, 0.5, 5.0)
+            # "Throttled" is an answer: the carrier is up, so the pacer slows down, and the
+            # breaker counts it as a success (a half-open breaker's probe closes it).
+            self.breakers[name].record_success(now, sent_at)
         if not exc.temporary:
             await self._finish(row, Status.FAILED, exc.error_code, exc.detail,
                                refund=not exc.maybe_sent, connector=name)  # fmt: skip
             return
         if not exc.slow_down:
-            self.breakers[name].record_failure(time.monotonic())
+            self.breakers[name].record_failure(now, sent_at)
         await self._retry(row, route, step, f"{exc.detail} ({name})", move_on=True)
 
     async def _retry(
@@ -548,9 +586,15 @@ class Dispatcher:
         *,
         move_on: bool,
         delay: float | None = None,
+        tried: bool = True,
     ) -> None:
+        """Give the claim back for another go after ``delay`` (default: the backoff of the
+        attempts so far). ``tried=False``: nothing reached a carrier, so the claim's attempt is
+        taken back and the event says the message waits, not that it was retried."""
         now = now_ms()
         attempts_here = row.step_attempts + 1 if step == row.route_step else 1
+        if not tried:
+            attempts_here = row.step_attempts
         if move_on and attempts_here >= self.policy.max_attempts_per_connector and len(route) > 1:
             step, attempts_here = (step + 1) % len(route), 0
         if delay is None:
@@ -561,22 +605,24 @@ class Dispatcher:
             await self._finish(row, Status.EXPIRED, ErrorCode.EXPIRED,
                                f"gave up before validity ended: {detail}", refund=True)  # fmt: skip
             return
-        self.stats.retried += 1
+        if tried:
+            self.stats.retried += 1
         # Not a move back to "queued" (API.md: status never moves backwards): the message stays
         # "sending", loses its lease so the queue can hand it out again, and the attempt is an
         # event of its own.
-        change = StatusChange(
-            row.id,
-            Status.SENDING.value,
-            detail=f"retry {row.attempts} in {delay:.1f} s: {detail}",
-            fields={
-                "next_attempt_at": due,
-                "route_step": step,
-                "step_attempts": attempts_here,
-                "lease_until": None,
-            },
-            owner=self.owner,
-        )
+        fields: dict[str, object] = {
+            "next_attempt_at": due,
+            "route_step": step,
+            "step_attempts": attempts_here,
+            "lease_until": None,
+        }
+        if tried:
+            note = f"retry {row.attempts} in {delay:.1f} s: {detail}"
+        else:
+            note = f"waiting {delay:.1f} s: {detail}"
+            fields["attempts"] = max(0, row.attempts - 1)
+        change = StatusChange(row.id, Status.SENDING.value, detail=note, fields=fields,
+                              owner=self.owner)  # fmt: skip
         self._changed(await self.store.apply([change]))
         active = self._active[row.lane]
         active[row.account_id] = min(active.get(row.account_id, due), due)

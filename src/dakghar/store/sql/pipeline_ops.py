@@ -172,8 +172,10 @@ def apply_change(
         values["lease_until"] = None
     if "lease_until" in values and values["lease_until"] is None:
         values["lease_owner"] = None  # the claim ends with its lease
-        if msg.redacted_body is not None and not msg.sandbox:
-            values["body"] = msg.redacted_body  # an OTP's code leaves us with the carrier only
+    if (new.is_final or new is Status.SENT) and msg.redacted_body is not None and not msg.sandbox:
+        # An OTP's code leaves us with the carrier only. Not on a retry: the next attempt
+        # still has to carry the code.
+        values["body"] = msg.redacted_body
     if change.refund and msg.price_milli:
         c.execute(
             "UPDATE accounts SET balance_milli = balance_milli + ? WHERE id = ?",
