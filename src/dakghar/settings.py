@@ -75,6 +75,9 @@ class StoreSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     group_commit_max_batch: int = 2000
     group_commit_max_wait_ms: float = 2.0
+    # SQLite: a transaction takes no more operations once it has held the write lock this long,
+    # so the other process (an API's accept, an OTP's claim) waits for at most about this.
+    group_commit_max_hold_ms: Annotated[float, msgspec.Meta(ge=0)] = 8.0  # 0: no cap
     synchronous: str = "NORMAL"  # SQLite PRAGMA synchronous under WAL: durable against crashes
     count_statements: bool = False  # count the writer's statements (bench/store_ops.py)
 

@@ -79,6 +79,7 @@ class SqliteStore(SqlStore):
             max_wait_ms=self.settings.group_commit_max_wait_ms,
             lock_path=self.path + ".write.lock",
             count_statements=self.settings.count_statements,
+            max_hold_ms=self.settings.group_commit_max_hold_ms or None,
         )
         self._writer.start()
 
