@@ -261,6 +261,44 @@ async def test_batched_results_settle_each_message_and_count_each_in_the_rollups
     assert [(s.key, s.submitted, s.delivered) for s in stats] == [("c", 40, 40)]
 
 
+async def test_batches_mixing_early_reports_long_messages_and_repeats_settle_each_right(
+    store: SqlStore,
+) -> None:
+    from dakghar.store.base import Sent
+
+    acc = await store.create_account(name="a", balance_milli=0)
+    await queue(store, acc.id, 5)
+    rows, _ = await store.claim(1, [acc.id], 5, lease_ms=60_000)
+    ids = [r.id for r in rows]
+    # A receipt that beat its submit_sm_resp waits for the id ...
+    assert await store.report_many(
+        [("c", "early", StatusChange("", "delivered")), ("c", "gone", StatusChange("", "failed"))]
+    ) == [None, None]
+    # ... and settles its message inside the batch that brings the id.
+    sent = await store.mark_sent_many([
+        Sent(ids[0], "c", ["early"], 1), Sent(ids[1], "c", ["a1", "a2"], 2),
+        Sent(ids[2], "c", ["b"], 1), Sent(ids[3], "c", ["d"], 1), Sent(ids[4], "c", ["e"], 1),
+    ])  # fmt: skip
+    assert [m.status if m else None for m in sent] == ["delivered", "sent", "sent", "sent", "sent"]
+    done = await store.report_many([
+        ("c", "a1", StatusChange("", "delivered")),  # one part of two: not settled yet
+        ("c", "b", StatusChange("", "delivered")),
+        ("c", "b", StatusChange("", "undelivered", error_code="undelivered")),  # too late
+        ("c", "d", StatusChange("", "undelivered", error_code="undelivered")),
+        ("c", "a2", StatusChange("", "delivered")),  # the last part: settled
+        ("c", "nobody", StatusChange("", "delivered")),
+    ])  # fmt: skip
+    assert [m.status if m else None for m in done] == [
+        None, "delivered", None, "undelivered", "delivered", None,
+    ]  # fmt: skip
+    final = {m: (await store.get_message(acc.id, m)) for m in ids}
+    assert [(final[m].status, final[m].segments) for m in ids] == [  # type: ignore[union-attr]
+        ("delivered", 1), ("delivered", 2), ("delivered", 1), ("undelivered", 1), ("sent", 1),
+    ]  # fmt: skip
+    stats = await store.delivery_stats(acc.id, "connector", 0, now_ms() + 3_600_000)
+    assert [(s.key, s.submitted, s.delivered) for s in stats] == [("c", 5, 3)]
+
+
 async def test_each_process_counts_into_its_own_rollup_rows_and_reports_sum_them(
     store: SqlStore,
 ) -> None:

@@ -114,7 +114,7 @@ class PipelineStoreMixin:
         def op(c: Conn) -> list[MessageRow | None]:
             now = now_ms()
             ctx = ops.OpContext()
-            if c.dialect.server and len({s.message_id for s in sent}) == len(sent):
+            if len({s.message_id for s in sent}) == len(sent):
                 out = _mark_sent_batch(c, sent, now, ctx)
             else:
                 early = ops.any_early_reports(c)
@@ -138,7 +138,7 @@ class PipelineStoreMixin:
         def op(c: Conn) -> list[MessageRow | None]:
             now = now_ms()
             ctx = ops.OpContext()
-            if c.dialect.server:
+            if c.dialect.server or len(reports) > 1:
                 out = ops.report_batch(c, reports, now, ctx)
             else:
                 out = [ops.report(c, conn, pid, ch, now, ctx) for conn, pid, ch in reports]
@@ -297,13 +297,14 @@ def _mark_sent(c: Conn, s: Sent, now: int, ctx: ops.OpContext, early: bool) -> M
 def _mark_sent_batch(
     c: Conn, sent: Sequence[Sent], now: int, ctx: ops.OpContext
 ) -> list[MessageRow | None]:
-    """:func:`_mark_sent` for many messages (each once) with a few statements for the lot, for
-    a server's dialect: every part's lock at once, the messages read (and locked) together,
-    early reports taken in one statement and the parts recorded in one."""
+    """:func:`_mark_sent` for many messages (each once) with a few statements for the lot:
+    every part's lock at once (a server's dialect), the messages read (and locked) together,
+    early reports taken in one statement (on SQLite, only if there are any) and the parts
+    recorded in one, the updates written together (``OpContext.flush_updates``)."""
     keys = [(s.connector, pid) for s in sent for pid in s.provider_ids]
     ops.lock_parts(c, keys)
     rows = ops.preload_messages(c, [s.message_id for s in sent])
-    early = ops.take_early_reports(c, keys) if keys else {}
+    early = ops.take_early_reports(c, keys) if keys and ops.any_early_reports(c) else {}
     out: list[MessageRow | None] = []
     for s in sent:
         fields = _sent_fields(s)

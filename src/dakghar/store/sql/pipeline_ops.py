@@ -68,7 +68,17 @@ class OpContext:
 
     def flush_updates(self, c: Conn) -> None:
         """Write the deferred message updates: one ``UPDATE ... FROM unnest(...)`` per set of
-        columns (PostgreSQL). Call before anything in the operation reads those messages."""
+        columns (PostgreSQL), or one prepared ``UPDATE`` run for every row (SQLite, in
+        process: no round trips to save). Call before anything in the operation reads those
+        messages."""
+        if not c.dialect.server:
+            for cols, rows in self.updates.items():
+                sets = ", ".join(f"{k} = ?" for k in cols)
+                c.executemany(
+                    f"UPDATE messages SET {sets} WHERE id = ?", [(*r[1:], r[0]) for r in rows]
+                )
+            self.updates.clear()
+            return
         types = column_types("messages")
         for cols, rows in self.updates.items():
             sets = ", ".join(f"{k} = v.{k}" for k in cols)
@@ -139,7 +149,7 @@ def apply_change(
 
     With ``ctx`` the rollup is summed into it (the caller flushes); without, it is written now.
     ``row``: the message's columns when the caller has just read them (and locked them).
-    ``defer`` (with ``ctx``, PostgreSQL): the message's update waits for ``ctx.flush_updates``.
+    ``defer`` (with ``ctx``): the message's update waits for ``ctx.flush_updates``.
     """
     if row is None:
         row = c.execute(
@@ -617,29 +627,38 @@ def take_early_reports(c: Conn, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
 def report_batch(
     c: Conn, reports: Sequence[tuple[str, str, StatusChange]], now: int, ctx: OpContext
 ) -> list[MessageRow | None]:
-    """:func:`report` for many parts with a few statements for the lot (PostgreSQL):
-    every part's lock at once, then single-part messages read with their parts in one
-    statement. Anything else (an unknown id, a multi-part message, a message reported twice in
-    the batch) takes the one-at-a-time path, under the locks already held."""
+    """:func:`report` for many parts with a few statements for the lot: every part's lock at
+    once (a server's dialect), then single-part messages read with their parts in one
+    statement, their updates written together (``OpContext.flush_updates``). Anything else (an
+    unknown id, a multi-part message, a message reported twice in the batch) takes the
+    one-at-a-time path, under the locks already held."""
     keys = [(conn, pid) for conn, pid, _ in reports]
     lock_parts(c, keys)
     found: dict[tuple[str, str], tuple[object, ...]] = {}
     by_connector: dict[str, set[str]] = {}
     for conn, pid in keys:
         by_connector.setdefault(conn, set()).add(pid)
-    # PostgreSQL only (unnest, LATERAL): one exact primary-key probe per carrier id whatever
-    # the planner's statistics say (OFFSET 0 keeps the probe from being flattened into a join
-    # that a fresh, not yet analyzed table would plan as a scan of every part).
-    sql = (
-        "SELECT x.* FROM unnest(?::text[]) AS k(pid) CROSS JOIN LATERAL ("
-        + _REPORT_SELECT.replace("SELECT p.message_id,", _REPORT_KEYS, 1).replace(
-            "p.provider_message_id = ?", "p.provider_message_id = k.pid"
+    keyed = _REPORT_SELECT.replace("SELECT p.message_id,", _REPORT_KEYS, 1)
+    if c.dialect.server:
+        # unnest and LATERAL: one exact primary-key probe per carrier id whatever the
+        # planner's statistics say (OFFSET 0 keeps the probe from being flattened into a join
+        # that a fresh, not yet analyzed table would plan as a scan of every part).
+        sql = (
+            "SELECT x.* FROM unnest(?::text[]) AS k(pid) CROSS JOIN LATERAL ("
+            + keyed.replace("p.provider_message_id = ?", "p.provider_message_id = k.pid")
+            + f" OFFSET 0{c.dialect.for_update_of_m}) x"
         )
-        + f" OFFSET 0{c.dialect.for_update_of_m}) x"
-    )
-    for conn, pids in by_connector.items():
-        for r in c.execute(sql, (sorted(pids), conn)):
-            found[(str(r[0]), str(r[1]))] = tuple(r[2:])
+        for conn, pids in by_connector.items():
+            for r in c.execute(sql, (sorted(pids), conn)):
+                found[(str(r[0]), str(r[1]))] = tuple(r[2:])
+    else:  # SQLite probes the (connector, provider id) key once per value of the IN list
+        for conn, pids in by_connector.items():
+            ordered = sorted(pids)
+            for i in range(0, len(ordered), 500):
+                among, args = in_list(c, ordered[i : i + 500])
+                sql = keyed.replace("p.provider_message_id = ?", f"p.provider_message_id {among}")
+                for r in c.execute(sql, (conn, *args)):
+                    found[(str(r[0]), str(r[1]))] = tuple(r[2:])
     seen: set[str] = set()
     out: list[MessageRow | None] = []
     for conn, pid, change in reports:
