@@ -72,3 +72,27 @@ async def test_a_global_kill_switch_refuses_every_accept_of_the_batch(any_store:
     assert fresh is not None and fresh.balance_milli == 10_000
     with pytest.raises(SendingPaused):
         await store.accept_messages(acc.id, [row(acc.id)], charge=True)
+
+
+async def test_one_failing_accept_in_a_batch_leaves_the_others_accepted_and_charged_once(
+    any_store: SqlStore,
+) -> None:
+    store = any_store
+    acc = await store.create_account(name="a", balance_milli=10_000)
+    taken = row(acc.id)
+    await store.accept_messages(acc.id, [taken], charge=True)  # 9,000 left
+    commits = store.writer.commits
+    results = await asyncio.gather(
+        store.accept_messages(acc.id, [row(acc.id)], charge=True),
+        store.accept_messages(acc.id, [row(acc.id), row(acc.id)], charge=True),
+        store.accept_messages(acc.id, [taken], charge=True),  # its id is taken: this one fails
+        store.accept_messages(acc.id, [row(acc.id)], charge=True),
+        return_exceptions=True,
+    )
+    assert store.writer.commits - commits < len(results)  # they shared a commit
+    assert isinstance(results[2], Exception) and not isinstance(results[2], AccountGone)
+    assert [len(r.accepted) for r in results if not isinstance(r, BaseException)] == [1, 2, 1]
+    fresh = await store.get_account(acc.id)
+    assert fresh is not None and fresh.balance_milli == 5_000  # four more, charged once each
+    stats = await store.queue_stats()
+    assert sum(stats["counts"].values()) == 5

@@ -28,7 +28,9 @@ no harm, since any error sends the whole batch to the careful second pass.
 An operation may also offer ``together(conn, ops)``: the optimistic pass then runs every
 operation of that kind in the batch at once, where the first of them stands, and takes an
 outcome, a result or a refusal, for each (the accepts of many requests share one read of their
-accounts and one insert). The careful pass runs them one at a time as usual.
+accounts and one insert). The careful pass (SQLite's only one) runs each run of consecutive
+operations of one kind together inside one savepoint, and one at a time, a savepoint each, if
+that fails.
 """
 
 from __future__ import annotations
@@ -239,6 +241,33 @@ class GroupCommitWriter:
                 loop.call_soon_threadsafe(_settle, fut, result, error)
         return rest
 
+    def _run_next(
+        self, conn: Any, batch: list[_Item], i: int
+    ) -> list[tuple[Any, BaseException | None]]:
+        """Outcomes of the operation at ``i`` of ``batch``; with ``together``, of the run of
+        operations of its kind that starts there, at once in one savepoint (one at a time
+        after all if that fails)."""
+        op = batch[i][0]
+        together = getattr(op, "together", None)
+        end = i + 1
+        while together is not None and end < len(batch):
+            if getattr(batch[end][0], "together", None) is not together:
+                break
+            end += 1
+        if end - i == 1:
+            return [self._run_op(conn, op)]
+        assert together is not None  # a run of more than one shares it
+        ops = [item[0] for item in batch[i:end]]
+        conn.execute("SAVEPOINT kind")
+        try:
+            outcomes = list(together(conn, ops))
+        except Exception:
+            conn.execute("ROLLBACK TO kind")
+            conn.execute("RELEASE kind")
+            return [self._run_op(conn, one) for one in ops]
+        conn.execute("RELEASE kind")
+        return outcomes
+
     def _run_op(self, conn: Any, op: WriteOp) -> tuple[Any, BaseException | None]:
         for run in range(RETRIES):
             conn.execute("SAVEPOINT op")
@@ -268,8 +297,8 @@ class GroupCommitWriter:
         until = float("inf") if self._max_hold is None else started + self._max_hold
         try:
             conn.execute(self._begin)
-            for op, _fut, _loop, _urgent in batch:
-                outcomes.append(self._run_op(conn, op))
+            while len(outcomes) < len(batch):
+                outcomes += self._run_next(conn, batch, len(outcomes))
                 if time.perf_counter() >= until:
                     break
             conn.execute("COMMIT")
