@@ -65,6 +65,31 @@ def test_pausing_a_connector_that_does_not_exist_fails(gw: Gateway) -> None:
     CliRunner().invoke(cli, ["resume", "--connector", "simulator"], env=_env(gw))
 
 
+def test_with_the_only_connector_paused_messages_stay_queued_until_it_resumes(
+    gw: Gateway,
+) -> None:
+    t = gw.tenant()  # sandbox: the simulator is its only connector
+    assert (
+        CliRunner().invoke(cli, ["pause", "--connector", "simulator"], env=_env(gw)).exit_code == 0
+    )
+    dispatcher = gw.services.delivery.dispatcher
+    deadline = time.monotonic() + 5
+    while not dispatcher.switches.connector_paused("simulator"):  # the next sweep reads it
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    mid = send(gw, t.headers, to="+919812345678")["id"]
+    time.sleep(2.0)  # several claim rounds
+    m = gw.client.get(f"/v1/messages/{mid}", headers=t.headers).json()
+    # Not claimed to wait in "sending", writing an event a second: nothing could send it.
+    assert (m["status"], [e["status"] for e in m["events"]]) == ("queued", ["queued"])
+    assert (
+        CliRunner().invoke(cli, ["resume", "--connector", "simulator"], env=_env(gw)).exit_code == 0
+    )
+    done = wait_status(gw, t.headers, mid, FINAL)
+    assert done["status"] == "delivered"
+    assert not any("waiting" in (e["detail"] or "") for e in done["events"])
+
+
 CONFIG = """[[connectors]]
 name = "airtel"
 type = "smpp"

@@ -376,11 +376,26 @@ class Dispatcher:
         bind slots held by other processes of the fleet, paused, or its circuit breaker open):
         live traffic claimed now could only be put back, so only sandbox messages are claimed."""
         now = time.monotonic()
-        return bool(self._live) and not any(
-            self.connectors[n].ready
-            and not self.switches.connector_paused(n)
-            and self.breakers[n].blocked_until(now) is None
-            for n in self._live
+        return bool(self._live) and not any(self._can_take(n, now) for n in self._live)
+
+    def _can_take(self, name: str, now: float) -> bool:
+        """Whether connector ``name`` could take a message now (bound, not paused, breaker
+        not open)."""
+        connector = self.connectors.get(name)
+        return (
+            connector is not None
+            and connector.ready
+            and not self.switches.connector_paused(name)
+            and self.breakers[name].blocked_until(now) is None
+        )
+
+    def _all_blocked(self) -> bool:
+        """Neither the simulator (sandbox traffic) nor any live connector can take a message
+        now (paused, unbound, breakers open): whatever is claimed could only wait, so nothing
+        is claimed, and the messages stay ``queued``."""
+        now = time.monotonic()
+        return not self._can_take(SANDBOX_CONNECTOR, now) and not any(
+            self._can_take(n, now) for n in self._live
         )
 
     def _wait_for_connector(self, route: list[str]) -> float:
@@ -404,7 +419,7 @@ class Dispatcher:
     async def _claim_once(self, lanes: Sequence[int], free: int) -> tuple[list[MessageRow], bool]:
         """Claim up to ``free`` messages of ``lanes``: the rows, and whether every account
         asked ran dry (nothing due is left behind)."""
-        if self.switches.global_paused or not self.alive:
+        if self.switches.global_paused or not self.alive or self._all_blocked():
             return [], True
         sandbox_only = self._live_blocked()
         # Live messages wait in the queue while no carrier can take them, but not past their
