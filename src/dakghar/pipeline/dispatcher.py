@@ -371,32 +371,23 @@ class Dispatcher:
             return 1.0
         return min(1.0, max(0.005, (min(dues) - now) / 1000))
 
-    def _live_blocked(self) -> bool:
-        """Live connectors are configured and none can take a message now (not bound, its
-        bind slots held by other processes of the fleet, paused, or its circuit breaker open):
-        live traffic claimed now could only be put back, so only sandbox messages are claimed."""
-        now = time.monotonic()
-        return bool(self._live) and not any(self._can_take(n, now) for n in self._live)
-
-    def _can_take(self, name: str, now: float) -> bool:
-        """Whether connector ``name`` could take a message now (bound, not paused, breaker
-        not open)."""
+    def _usable(self, name: str) -> bool:
+        """Connector ``name`` exists, is bound (its bind slots not all held by other processes
+        of the fleet) and is not paused; its breaker is asked apart."""
         connector = self.connectors.get(name)
         return (
-            connector is not None
-            and connector.ready
-            and not self.switches.connector_paused(name)
-            and self.breakers[name].blocked_until(now) is None
+            connector is not None and connector.ready and not self.switches.connector_paused(name)
         )
 
-    def _all_blocked(self) -> bool:
-        """Neither the simulator (sandbox traffic) nor any live connector can take a message
-        now (paused, unbound, breakers open): whatever is claimed could only wait, so nothing
-        is claimed, and the messages stay ``queued``."""
-        now = time.monotonic()
-        return not self._can_take(SANDBOX_CONNECTOR, now) and not any(
-            self._can_take(n, now) for n in self._live
-        )
+    def _can_take(self, name: str, now: float) -> bool:
+        """Whether connector ``name`` could take a message now: usable, breaker not open."""
+        return self._usable(name) and self.breakers[name].blocked_until(now) is None
+
+    def _live_blocked(self, now: float) -> bool:
+        """Live connectors are configured and none can take a message now (not usable, or its
+        circuit breaker open): live traffic claimed now could only be put back, so only
+        sandbox messages are claimed."""
+        return bool(self._live) and not any(self._can_take(n, now) for n in self._live)
 
     def _wait_for_connector(self, route: list[str]) -> float:
         """Seconds until a connector of ``route`` may take a message again: when the first
@@ -405,8 +396,7 @@ class Dispatcher:
         now = time.monotonic()
         reopen: list[float] = []
         for name in route:
-            connector = self.connectors.get(name)
-            if connector is None or not connector.ready or self.switches.connector_paused(name):
+            if not self._usable(name):
                 continue
             until = self.breakers[name].blocked_until(now)
             if until is None:  # open no longer, or half open with its probe taken
@@ -419,13 +409,19 @@ class Dispatcher:
     async def _claim_once(self, lanes: Sequence[int], free: int) -> tuple[list[MessageRow], bool]:
         """Claim up to ``free`` messages of ``lanes``: the rows, and whether every account
         asked ran dry (nothing due is left behind)."""
-        if self.switches.global_paused or not self.alive or self._all_blocked():
+        now_mono = time.monotonic()
+        sandbox_only = self._live_blocked(now_mono)
+        # When the simulator cannot take sandbox traffic either (paused, unbound, breaker
+        # open), whatever is claimed could only wait: nothing is, and messages stay queued.
+        all_blocked = (sandbox_only or not self._live) and not self._can_take(
+            SANDBOX_CONNECTOR, now_mono
+        )
+        if self.switches.global_paused or not self.alive or all_blocked:
             return [], True
-        sandbox_only = self._live_blocked()
         # Live messages wait in the queue while no carrier can take them, but not past their
         # validity: now and then the claim also takes those, and _send_one expires them (with
         # their refund and final webhook) as it would have when a carrier was there.
-        or_expired = sandbox_only and time.monotonic() >= self._expiry_due
+        or_expired = sandbox_only and now_mono >= self._expiry_due
         if self._sandbox_only and not sandbox_only:
             # Live traffic can flow again: the accounts a sandbox-only claim found dry of
             # sandbox messages may still have live ones waiting.
@@ -489,10 +485,7 @@ class Dispatcher:
             name = route[idx]
             if (name == SANDBOX_CONNECTOR) != sandbox:
                 continue  # live traffic never reaches the simulator, nor sandbox a carrier
-            connector = self.connectors.get(name)
-            if connector is None or not connector.ready:
-                continue
-            if self.switches.connector_paused(name) or not self.breakers[name].allow(now):
+            if not self._usable(name) or not self.breakers[name].allow(now):
                 continue
             return idx, name
         return None
@@ -607,9 +600,10 @@ class Dispatcher:
         attempts so far). ``tried=False``: nothing reached a carrier, so the claim's attempt is
         taken back and the event says the message waits, not that it was retried."""
         now = now_ms()
-        attempts_here = row.step_attempts + 1 if step == row.route_step else 1
         if not tried:
             attempts_here = row.step_attempts
+        else:
+            attempts_here = row.step_attempts + 1 if step == row.route_step else 1
         if move_on and attempts_here >= self.policy.max_attempts_per_connector and len(route) > 1:
             step, attempts_here = (step + 1) % len(route), 0
         if delay is None:

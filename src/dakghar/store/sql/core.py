@@ -89,10 +89,21 @@ _INSERT_CHUNK = 5000  # rows per statement on a server (arrays: one statement te
 def _insert_messages_batched(
     c: Conn, rows: Sequence[MessageRow], debits: Sequence[tuple[str, int]]
 ) -> None:
-    """Insert ``rows`` and set the accounts' new balances (``debits``: account id, balance) in
-    the first statement: one round trip instead of an UPDATE and an INSERT. Many rows (or
-    accounts) go as one array per column, one statement text whatever their number, so the
-    server runs it prepared; a single one keeps the plain text, which is cheaper to send."""
+    """Insert ``rows`` and set the accounts' new balances (``debits``: account id, balance).
+
+    On a server, in the first statement: one round trip instead of an UPDATE and an INSERT.
+    Many rows (or accounts) go as one array per column, one statement text whatever their
+    number, so the server runs it prepared; a single one keeps the plain text, which is cheaper
+    to send. On SQLite (in process, no round trips to save), one prepared UPDATE run for every
+    account and one prepared INSERT run for every row."""
+    if not c.dialect.server:
+        if debits:
+            c.executemany(
+                "UPDATE accounts SET balance_milli = ? WHERE id = ?", [(b, k) for k, b in debits]
+            )
+        if rows:
+            c.executemany(_INSERT_MESSAGE, map(_message_values, rows))
+        return
     chunks = [rows[i : i + _INSERT_CHUNK] for i in range(0, len(rows), _INSERT_CHUNK)]
     debit_sql = ""
     debit_params: list[Any] = []
@@ -187,17 +198,8 @@ class _Accept:
         ).fetchone()
         outcome = self.settle(acc)
         charged = self.charge and outcome.accepted
-        if c.dialect.server:  # each statement is a round trip
-            debits = [(self.account_id, outcome.balance_milli)] if charged else []
-            _insert_messages_batched(c, outcome.accepted, debits)
-        else:
-            if charged:
-                c.execute(
-                    "UPDATE accounts SET balance_milli = ? WHERE id = ?",
-                    (outcome.balance_milli, self.account_id),
-                )
-            if outcome.accepted:
-                c.executemany(_INSERT_MESSAGE, map(_message_values, outcome.accepted))
+        debits = [(self.account_id, outcome.balance_milli)] if charged else []
+        _insert_messages_batched(c, outcome.accepted, debits)
         return outcome
 
     @staticmethod
@@ -237,13 +239,7 @@ class _Accept:
             accepted += outcome.accepted
             outcomes.append((outcome, None))
         # Debits come only with accepted messages.
-        debits = [(k, balances[k]) for k in sorted(charged)]
-        if c.dialect.server:
-            _insert_messages_batched(c, accepted, debits)
-        else:
-            c.executemany("UPDATE accounts SET balance_milli = ? WHERE id = ?",
-                          [(b, k) for k, b in debits])  # fmt: skip
-            c.executemany(_INSERT_MESSAGE, map(_message_values, accepted))
+        _insert_messages_batched(c, accepted, [(k, balances[k]) for k in sorted(charged)])
         return outcomes
 
 
