@@ -221,8 +221,13 @@ def test_the_fleet_never_opens_more_binds_than_the_connector_allows(tmp_path: Pa
                   lambda: sim.stats.bound_sessions == 2, 40)  # fmt: skip
 
 
+# For each OTP: the promotional messages accepted before it and still unsent when it was
+# accepted (waiting), and those of them that went out after it (overtaken).
 OVERTAKEN = (
     "SELECT (SELECT count(*) FROM messages p WHERE p.type = 'promotional' "
+    "AND p.created_at < o.created_at AND (p.submitted_at IS NULL "
+    "OR p.submitted_at > o.created_at)), "
+    "(SELECT count(*) FROM messages p WHERE p.type = 'promotional' "
     "AND p.created_at < o.created_at AND (p.submitted_at IS NULL "
     "OR p.submitted_at > o.submitted_at)) FROM messages o WHERE o.type = 'otp'"
 )
@@ -232,7 +237,7 @@ def test_an_otp_is_not_held_behind_another_accounts_backlog(tmp_path: Path) -> N
     backlog = 20_000
     with carrier(receipt_delay_ms=(1.0, 5.0)) as sim:
         assert sim.address is not None
-        with fleet(tmp_path, config_text(sim.address[1], window=50, rate=2000)) as f:
+        with fleet(tmp_path, config_text(sim.address[1], window=50, rate=1000)) as f:
             promos = f.cli("keys", "create", _account(f), "--live")
             otp = f.cli("keys", "create", _account(f), "--live")
             api = f.start_api()
@@ -258,14 +263,20 @@ def test_an_otp_is_not_held_behind_another_accounts_backlog(tmp_path: Path) -> N
             )[0][0] == 10, 30)  # fmt: skip
             waits = sorted(r[0] for r in f.query(
                 "SELECT submitted_at - created_at FROM messages WHERE type = 'otp'"))  # fmt: skip
-            # For each OTP: promotional messages accepted before it that went out after it.
-            overtaken = [r[0] for r in f.query(OVERTAKEN)]
+            counts = f.query(OVERTAKEN)
             claims = sorted(r[0] for r in f.query(
                 "SELECT min(e.at) - m.created_at FROM messages m JOIN message_events e ON "
                 "e.message_id = m.id WHERE m.type = 'otp' AND e.status = 'sending' GROUP BY m.id, "
                 "m.created_at"))  # fmt: skip
+        behind = [waiting - overtaken for waiting, overtaken in counts]
         print(f"\nOTP accept->submit behind a {backlog:,} backlog: median {waits[5]} ms, max "
-              f"{waits[-1]} ms (accept->claim median {claims[len(claims) // 2]} ms); each "
-              f"overtook at least {min(overtaken):,} promotional")  # fmt: skip
-        # Lanes are strict priorities on every dispatcher: no OTP waits for the backlog to drain.
-        assert min(overtaken) > backlog // 2
+              f"{waits[-1]} ms (accept->claim median {claims[len(claims) // 2]} ms); "
+              f"{min(c[0] for c in counts):,}-{max(c[0] for c in counts):,} promotional waiting "
+              f"at each OTP's accept, at most {max(behind)} went out before it")  # fmt: skip
+        # How many went out meanwhile depends on how fast the API took the backlog, so the test
+        # needs a backlog still waiting when the OTPs came...
+        assert min(c[0] for c in counts) > 4000, counts
+        # ...and lanes are strict priorities on every dispatcher: an OTP goes out after what the
+        # dispatchers had claimed already and what the carrier's rate let out while it was
+        # claimed (100-300 of 13-17 thousand here), never after the queue (all of it).
+        assert all(w - o <= w // 10 for w, o in counts), (counts, waits)
