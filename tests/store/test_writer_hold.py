@@ -66,3 +66,23 @@ async def test_without_a_cap_a_batch_is_one_transaction(tmp_path: Path) -> None:
     with writer(tmp_path / "w.db", max_hold_ms=None) as w:
         await asyncio.gather(*(w.submit(step(order, f"op{i}")) for i in range(50)))
         assert w.commits <= 2
+
+
+async def test_what_is_queued_while_waiting_for_another_process_joins_the_same_commit(
+    tmp_path: Path,
+) -> None:
+    order: list[str] = []
+    with writer(tmp_path / "w.db", max_hold_ms=5) as busy, writer(tmp_path / "w.db", None) as api:
+        # The delivery side's transaction holds the lock for ~40 ms...
+        long = busy.submit(step(order, "mark", 0.04))
+        await asyncio.sleep(0.01)
+        # ...while the API's accepts arrive one by one: the first waits for the lock, the rest
+        # queue behind it, and all of them go in the one commit that follows.
+        accepts = []
+        for i in range(5):
+            accepts.append(api.submit(step(order, f"accept{i}")))
+            await asyncio.sleep(0.003)
+        await asyncio.gather(long, *accepts)
+        commits = api.commits
+    assert order[0] == "mark" and sorted(order[1:]) == [f"accept{i}" for i in range(5)], order
+    assert commits == 1

@@ -50,6 +50,9 @@ from dakghar.store.sql import Conn
 T = TypeVar("T")
 WriteOp = Callable[[Conn], Any]
 RETRIES = 3  # runs of an operation that keeps losing deadlocks before its error is returned
+# A batch that waited longer than this for another process's transaction takes in what was
+# queued meanwhile (an API's accepts wait on the delivery side's writes, and back).
+LATE_JOIN_WAIT = 0.0002
 # (operation, its future, the caller's loop, urgent)
 _Item = tuple[WriteOp, "asyncio.Future[Any]", asyncio.AbstractEventLoop, bool]
 
@@ -218,6 +221,17 @@ class GroupCommitWriter:
                 return items, True
             items.append(item)
 
+    def _join_late(self, batch: list[_Item]) -> list[_Item]:
+        """``batch`` with what was queued while it waited for another process's transaction:
+        those operations would otherwise wait for that process's next one too. Urgent ones go
+        first; a stop() asked for meanwhile is queued again for the loop to see."""
+        more, stop = self._take_queued()
+        if stop:
+            self._queue.put(None)
+        if not more:
+            return batch
+        return [i for i in more if i[3]] + batch + [i for i in more if not i[3]]
+
     def _commit(self, conn: Any, batch: list[_Item]) -> list[_Item]:
         """Run ``batch`` in one transaction and settle its futures; what ``max_hold_ms`` left
         for the next transaction is returned."""
@@ -225,6 +239,8 @@ class GroupCommitWriter:
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # waits without the GIL
         t1 = time.perf_counter()
+        if self._lock_fd is not None and t1 - t0 > LATE_JOIN_WAIT:
+            batch = self._join_late(batch)
         try:
             outcomes = self._transaction(conn, batch, t1)
         finally:
