@@ -74,7 +74,10 @@ class StoreSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Embedded store tuning: how long the writer waits to gather a group commit."""
 
     group_commit_max_batch: int = 2000
-    group_commit_max_wait_ms: float = 2.0
+    # How long the writer waits after an operation for others to join its commit. Short: with
+    # the API and the delivery side in two processes, an accept already waits for the other's
+    # transactions, and those it can join (store.sql.writer.LATE_JOIN_WAIT).
+    group_commit_max_wait_ms: Annotated[float, msgspec.Meta(ge=0)] = 0.5
     # SQLite: a transaction takes no more operations once it has held the write lock this long,
     # so the other process (an API's accept, an OTP's claim) waits for at most about this.
     group_commit_max_hold_ms: Annotated[float, msgspec.Meta(ge=0)] = 8.0  # 0: no cap
