@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from dakghar.store.base import StatusChange, now_ms
+from dakghar.store.base import MessageRow, Sent, StatusChange, now_ms
 from dakghar.store.sql.core import SqlStore
 from tests.store.test_sqlite_store import row
 
@@ -27,6 +27,14 @@ async def queue(store: SqlStore, account_id: str, n: int, **fields: object) -> l
         rows.append(r)
     await store.accept_messages(account_id, rows, charge=False)
     return [r.id for r in rows]
+
+
+async def claimed(store: SqlStore, n: int) -> tuple[str, list[MessageRow]]:
+    """A new account with ``n`` messages queued and claimed: its id and the claimed rows."""
+    acc = await store.create_account(name="a", balance_milli=0)
+    await queue(store, acc.id, n)
+    rows, _ = await store.claim(1, [acc.id], n, lease_ms=60_000)
+    return acc.id, rows
 
 
 async def test_a_claim_takes_turns_between_accounts_and_leases_what_it_takes(
@@ -234,11 +242,9 @@ async def test_kill_switches_are_stored_and_listed(store: SqlStore) -> None:
 async def test_a_released_claim_is_back_in_the_queue_with_its_attempt_uncounted(
     store: SqlStore,
 ) -> None:
-    acc = await store.create_account(name="a", balance_milli=0)
-    await queue(store, acc.id, 3)
-    rows, _ = await store.claim(1, [acc.id], 3, lease_ms=60_000)
+    account, rows = await claimed(store, 3)
     await store.release([r.id for r in rows[:2]])
-    again, _ = await store.claim(1, [acc.id], 3, lease_ms=60_000)
+    again, _ = await store.claim(1, [account], 3, lease_ms=60_000)
     assert sorted(r.id for r in again) == sorted(r.id for r in rows[:2])
     assert all(r.attempts == 1 and r.status == "sending" for r in again)
 
@@ -246,29 +252,21 @@ async def test_a_released_claim_is_back_in_the_queue_with_its_attempt_uncounted(
 async def test_batched_results_settle_each_message_and_count_each_in_the_rollups(
     store: SqlStore,
 ) -> None:
-    from dakghar.store.base import Sent
-
-    acc = await store.create_account(name="a", balance_milli=0)
-    await queue(store, acc.id, 40)
-    rows, _ = await store.claim(1, [acc.id], 40, lease_ms=60_000)
+    account, rows = await claimed(store, 40)
     sent = await store.mark_sent_many([Sent(r.id, "c", [f"p{i}"], 1) for i, r in enumerate(rows)])
     assert [m.status if m else None for m in sent] == ["sent"] * 40
     reports = [("c", f"p{i}", StatusChange("", "delivered")) for i in range(40)]
     reports.append(("c", "unknown", StatusChange("", "delivered")))  # kept for later
     done = await store.report_many(reports)
     assert [m.status if m else None for m in done] == ["delivered"] * 40 + [None]
-    stats = await store.delivery_stats(acc.id, "connector", 0, now_ms() + 3_600_000)
+    stats = await store.delivery_stats(account, "connector", 0, now_ms() + 3_600_000)
     assert [(s.key, s.submitted, s.delivered) for s in stats] == [("c", 40, 40)]
 
 
 async def test_batches_mixing_early_reports_long_messages_and_repeats_settle_each_right(
     store: SqlStore,
 ) -> None:
-    from dakghar.store.base import Sent
-
-    acc = await store.create_account(name="a", balance_milli=0)
-    await queue(store, acc.id, 5)
-    rows, _ = await store.claim(1, [acc.id], 5, lease_ms=60_000)
+    account, rows = await claimed(store, 5)
     ids = [r.id for r in rows]
     # A receipt that beat its submit_sm_resp waits for the id ...
     assert await store.report_many(
@@ -291,27 +289,24 @@ async def test_batches_mixing_early_reports_long_messages_and_repeats_settle_eac
     assert [m.status if m else None for m in done] == [
         None, "delivered", None, "undelivered", "delivered", None,
     ]  # fmt: skip
-    final = {m: (await store.get_message(acc.id, m)) for m in ids}
+    final = {m: (await store.get_message(account, m)) for m in ids}
     assert [(final[m].status, final[m].segments) for m in ids] == [  # type: ignore[union-attr]
         ("delivered", 1), ("delivered", 2), ("delivered", 1), ("undelivered", 1), ("sent", 1),
     ]  # fmt: skip
-    stats = await store.delivery_stats(acc.id, "connector", 0, now_ms() + 3_600_000)
+    stats = await store.delivery_stats(account, "connector", 0, now_ms() + 3_600_000)
     assert [(s.key, s.submitted, s.delivered) for s in stats] == [("c", 5, 3)]
 
 
 async def test_each_process_counts_into_its_own_rollup_rows_and_reports_sum_them(
     store: SqlStore,
 ) -> None:
-    from dakghar.store.base import Sent
     from dakghar.store.rollups import shard
 
-    acc = await store.create_account(name="a", balance_milli=0)
-    await queue(store, acc.id, 3)
-    rows, _ = await store.claim(1, [acc.id], 3, lease_ms=60_000)
+    account, rows = await claimed(store, 3)
     await store.mark_sent_many([Sent(r.id, "c", [f"p{i}"], 1) for i, r in enumerate(rows)])
     written = await store._read(
         lambda c: c.execute(
-            "SELECT shard, submitted, type FROM stats_hourly WHERE account_id = ?", (acc.id,)
+            "SELECT shard, submitted, type FROM stats_hourly WHERE account_id = ?", (account,)
         ).fetchall()
     )
     assert [(r[0], r[1]) for r in written] == [(shard(), 3)]
@@ -322,18 +317,16 @@ async def test_each_process_counts_into_its_own_rollup_rows_and_reports_sum_them
             "submitted, delivered, failed, delivery_ms, d0, d1, d2, d3, d4, d5, d6, d7, d8, d9) "
             "SELECT account_id, hour, carrier, region, connector, type, ?, 2, 0, 0, 0, "
             "0, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM stats_hourly WHERE account_id = ?",
-            (other, acc.id),
+            (other, account),
         )
     )
-    stats = await store.delivery_stats(acc.id, "connector", 0, now_ms() + 3_600_000)
+    stats = await store.delivery_stats(account, "connector", 0, now_ms() + 3_600_000)
     assert [(s.key, s.submitted) for s in stats] == [("c", 5)]
 
 
 async def test_plain_sent_and_delivered_are_not_stored_but_still_listed_in_order(
     store: SqlStore,
 ) -> None:
-    from dakghar.store.base import Sent
-
     acc = await store.create_account(name="a", balance_milli=0)
     (mid,) = await queue(store, acc.id, 1)
     await store.claim(1, [acc.id], 1, lease_ms=60_000)

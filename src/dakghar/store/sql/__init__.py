@@ -113,6 +113,19 @@ def in_list(c: Conn, values: Sequence[Any], sql_type: str = "text") -> tuple[str
     return f"IN ({','.join('?' * len(values))})", list(values)
 
 
+# Values per IN list where a long list is split: well under SQLite's limit of bound variables
+# (32,766), and short enough to keep the statement cache of either dialect useful.
+IN_LIST_CHUNK = 500
+
+
+def in_lists(
+    c: Conn, values: Sequence[Any], sql_type: str = "text", size: int = IN_LIST_CHUNK
+) -> Iterator[tuple[str, list[Any]]]:
+    """:func:`in_list` for each run of at most ``size`` of ``values``, in their order."""
+    for i in range(0, len(values), size):
+        yield in_list(c, values[i : i + size], sql_type)
+
+
 def unnest(types: Sequence[str]) -> str:
     """A server's relation of rows from one array per column (``columns`` gives them):
     ``unnest(CAST(? AS t1[]), CAST(? AS t2[]), ...)``, to follow ``FROM`` or ``SELECT * FROM``."""

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from dakghar.core.message import LANES, Status
 from dakghar.store.base import MessageRow, Sent, StatusChange, WebhookEvent, WebhookResult, now_ms
 from dakghar.store.rollups import BUCKETS, GROUPS, StatsRow, hour_of, report
-from dakghar.store.sql import Conn, in_list
+from dakghar.store.sql import Conn, in_list, in_lists
 from dakghar.store.sql import pipeline_ops as ops
 
 T = TypeVar("T")
@@ -182,9 +182,7 @@ class PipelineStoreMixin:
 
         def op(c: Conn) -> None:
             for (status, due, error), ids in groups.items():
-                for i in range(0, len(ids), 500):
-                    chunk = ids[i : i + 500]
-                    among, args = in_list(c, chunk, "integer")
+                for among, args in in_lists(c, ids, "integer"):
                     c.execute(
                         "UPDATE webhook_events SET status = ?, attempts = attempts + 1, "
                         f"next_attempt_at = ?, last_error = ? WHERE id {among}",

@@ -18,7 +18,7 @@ from dakghar.core.message import LANES, Status, WebhookEvents, can_transition, i
 from dakghar.core.times import iso
 from dakghar.store.base import DEAD_AFTER_MS, IMPLIED, MESSAGE_COLUMNS, MessageRow, StatusChange
 from dakghar.store.rollups import BUCKETS, FAILED, bucket, hour_of, shard
-from dakghar.store.sql import Conn, column_types, columns, in_list, unnest
+from dakghar.store.sql import Conn, column_types, columns, in_list, in_lists, unnest
 
 _SELECT = f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM messages"
 _encode = msgspec.json.Encoder().encode
@@ -594,9 +594,7 @@ def _pairs_in(n: int) -> str:
 def preload_messages(c: Conn, ids: Sequence[str]) -> dict[str, tuple[object, ...]]:
     """The columns of many messages in one statement, locked (``Dialect.for_update``)."""
     out: dict[str, tuple[object, ...]] = {}
-    for i in range(0, len(ids), 1000):
-        chunk = sorted(set(ids[i : i + 1000]))
-        among, args = in_list(c, chunk)
+    for among, args in in_lists(c, sorted(set(ids)), size=1000):
         for row in c.execute(f"{_SELECT} WHERE id {among} ORDER BY id{c.dialect.for_update}", args):
             out[str(row[0])] = tuple(row)
     return out
@@ -653,9 +651,7 @@ def report_batch(
                 found[(str(r[0]), str(r[1]))] = tuple(r[2:])
     else:  # SQLite probes the (connector, provider id) key once per value of the IN list
         for conn, pids in by_connector.items():
-            ordered = sorted(pids)
-            for i in range(0, len(ordered), 500):
-                among, args = in_list(c, ordered[i : i + 500])
+            for among, args in in_lists(c, sorted(pids)):
                 sql = keyed.replace("p.provider_message_id = ?", f"p.provider_message_id {among}")
                 for r in c.execute(sql, (conn, *args)):
                     found[(str(r[0]), str(r[1]))] = tuple(r[2:])

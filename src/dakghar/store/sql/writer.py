@@ -235,12 +235,12 @@ class GroupCommitWriter:
     def _commit(self, conn: Any, batch: list[_Item]) -> list[_Item]:
         """Run ``batch`` in one transaction and settle its futures; what ``max_hold_ms`` left
         for the next transaction is returned."""
-        t0 = time.perf_counter()
+        t0 = t1 = time.perf_counter()
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # waits without the GIL
-        t1 = time.perf_counter()
-        if self._lock_fd is not None and t1 - t0 > LATE_JOIN_WAIT:
-            batch = self._join_late(batch)
+            t1 = time.perf_counter()
+            if t1 - t0 > LATE_JOIN_WAIT:
+                batch = self._join_late(batch)
         try:
             outcomes = self._transaction(conn, batch, t1)
         finally:
