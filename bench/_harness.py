@@ -45,6 +45,12 @@ class Gateway:
     db: Path
     env: dict[str, str]
     database_url: str | None = None  # PostgreSQL (``--database-url``), else the SQLite file
+    pid: int = 0  # the ``dakghar serve`` process
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the serve process so far (its delivery child not counted)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def query(self, sql: str, *args: object) -> list[tuple[object, ...]]:
         """Read the gateway's database (WAL lets a reader in while it writes)."""
@@ -117,7 +123,7 @@ def gateway(
                 break
             except OSError:
                 time.sleep(0.1)
-        yield Gateway(port, key, db, env, database_url)
+        yield Gateway(port, key, db, env, database_url, server.pid)
     finally:
         server.terminate()
         server.wait(20)

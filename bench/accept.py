@@ -2,7 +2,9 @@
 
 Starts the gateway as a subprocess on loopback with a fresh SQLite database, then drives it with a
 small raw-asyncio HTTP/1.1 keep-alive client (so the client costs as little CPU as possible on a
-shared 2-core box). Prints messages/s and p50/p99 latency, medians over runs.
+shared 2-core box). Prints messages/s, p50/p99 latency and the gateway's CPU time per request
+(user + system, read from /proc; steadier than the rates on a VM whose neighbours vary), medians
+over runs.
 
     python bench/accept.py [--requests 20000] [--concurrency 50] [--runs 3]
 """
@@ -45,10 +47,14 @@ def main() -> None:
         asyncio.run(drive(port, key, "/v1/messages", single[:500], args.concurrency))  # warm-up
         singles, batches = [], []
         for _ in range(args.runs):
-            singles.append(asyncio.run(drive(port, key, "/v1/messages", single, args.concurrency)))
-            batches.append(
-                asyncio.run(drive(port, key, "/v1/messages/batch", batch, args.batch_concurrency))
-            )
+            for rows, path, bodies, conc in (
+                (singles, "/v1/messages", single, args.concurrency),
+                (batches, "/v1/messages/batch", batch, args.batch_concurrency),
+            ):
+                cpu = gw.cpu_seconds()
+                res = asyncio.run(drive(port, key, path, bodies, conc))
+                res["cpu_us"] = (gw.cpu_seconds() - cpu) * 1e6 / len(bodies)
+                rows.append(res)
 
     def med(rows: list[dict[str, float]], k: str) -> float:
         return statistics.median(r[k] for r in rows)
@@ -62,7 +68,9 @@ def main() -> None:
         rate = med(rows, "requests_per_s") * scale
         print(
             f"{label} c={conc:<3} {rate:>9,.0f} msg/s  p50 {med(rows, 'p50_ms'):6.1f} ms  "
-            f"p99 {med(rows, 'p99_ms'):6.1f} ms per request  errors {int(med(rows, 'errors'))}"
+            f"p99 {med(rows, 'p99_ms'):6.1f} ms per request  "
+            f"server CPU {med(rows, 'cpu_us') / scale:5.0f} us/msg  "
+            f"errors {int(med(rows, 'errors'))}"
         )
     print(f"(medians of {args.runs} runs)")
 

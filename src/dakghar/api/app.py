@@ -29,6 +29,7 @@ from dakghar.api import (
     operations,
     otp,
 )
+from dakghar.api.hot import HotRoutes, hot_table
 from dakghar.api.metrics_access import MetricsAccess, MetricsListenerOnly
 from dakghar.api.problems import handle_dakghar_error, handle_http_exception, handle_unexpected
 from dakghar.errors import DakgharError
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
     from dakghar.pipeline.runtime import DeliveryPlan
 
 __all__ = ["Component", "create_app"]
+
+# Most of the traffic: answered past the router (``api.hot``).
+HOT = (messages.send_message, messages.send_batch, otp.send_otp, otp.check_otp)
 
 
 def create_app(
@@ -97,23 +101,25 @@ def create_app(
         finally:
             await gateway.close()
 
+    routes = [
+        *messages.routes,
+        *otp.routes,
+        *analytics.routes,
+        *dashboard.routes,
+        *campaigns.routes,
+        *account.routes,
+        *operations.routes,
+        *callbacks.routes,
+        *openapi.routes,
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
     return Starlette(
-        routes=[
-            *messages.routes,
-            *otp.routes,
-            *analytics.routes,
-            *dashboard.routes,
-            *campaigns.routes,
-            *account.routes,
-            *operations.routes,
-            *callbacks.routes,
-            *openapi.routes,
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
-        ],
+        routes=routes,
         middleware=[
             # Outermost, so that requests to the metrics listener's other paths are not counted.
             *([Middleware(MetricsListenerOnly, access=access)] if access.listener_ports else []),
             Middleware(MetricsMiddleware, metrics=metrics),
+            Middleware(HotRoutes, routes=hot_table(routes, HOT)),
         ],
         exception_handlers={
             DakgharError: handle_dakghar_error,
