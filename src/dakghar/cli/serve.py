@@ -24,6 +24,7 @@ from dakghar.api.listener import ListenError, StartupFailed, bind, hostport, tls
 from dakghar.api.listener import serve as run_server
 from dakghar.api.metrics_access import MetricsAccess, is_loopback, metrics_host
 from dakghar.api.services import Services
+from dakghar.core.heap import settle_heap
 from dakghar.core.keys import generate_key, parse_key, verify_key
 from dakghar.gateway import Component, DeliveryMode
 from dakghar.observability.logging import configure_logging, get_logger
@@ -294,7 +295,7 @@ def serve(
         argv += ["--config", config] if config else []
         argv += ["--demo"] if demo else []
     components: list[Component] = [pid_file_component(Path(settings.data_dir) / PID_FILE)]
-    on_started: list[Callable[[], None]] = []
+    on_started: list[Callable[[], None]] = [settle_heap]
     if demo:
         banner = DemoBanner(url)
         components.append(banner.component)

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
+from dakghar.core.heap import settle_heap
 from dakghar.observability.logging import get_logger
 from dakghar.settings import STATE_FILE, Settings
 from dakghar.store import is_embedded
@@ -241,6 +242,7 @@ async def _dispatch(open_parts: Callable[[], Awaitable[Closable]]) -> None:
 
         loop.add_reader(fd, parent_gone)
     parts = await open_parts()
+    settle_heap()
     try:
         log.info("delivery process started", pid=os.getpid())
         await done.wait()
