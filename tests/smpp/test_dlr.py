@@ -5,12 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dakghar.smpp import pdu as p
 from dakghar.smpp.dlr import (
+    _CANONICAL,
     MESSAGE_STATES,
     DeliveryReceipt,
     ReceiptStat,
+    _search_fields,
+    _split_fields,
     format_receipt,
     is_receipt,
     message_id_forms,
@@ -176,3 +181,29 @@ def test_format_receipt_round_trips_through_parse() -> None:
     )
     assert failed is not None
     assert (failed.delivered, failed.err) == (0, "034")
+
+
+# Values near the canonical layout: tokens that may hold a colon, a space or a key's name.
+_TOKEN = st.text(st.sampled_from("0aZ-_: \nstatidtx"), max_size=8) | st.sampled_from(
+    ["001", "DELIVRD", "2612031230", "stat", "text", "id:1", ""]
+)
+
+
+@given(
+    values=st.lists(_TOKEN, min_size=7, max_size=7),
+    text=st.none() | st.text(max_size=30),
+    space=st.sampled_from(["", " "]),
+)
+def test_the_canonical_fast_path_reads_what_the_general_parser_reads(
+    values: list[str], text: str | None, space: str
+) -> None:
+    keys = ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err")
+    receipt = " ".join(f"{k}:{v}" for k, v in zip(keys, values, strict=True))
+    if text is not None:
+        receipt += f" text:{space}{text}"
+    assert _split_fields(receipt) == _search_fields(receipt)
+
+
+def test_the_standard_layout_takes_the_fast_path() -> None:
+    assert _CANONICAL.match(STANDARD.decode()) is not None
+    assert _split_fields(STANDARD.decode())["text"] == "Your OTP is 1234"

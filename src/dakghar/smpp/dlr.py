@@ -147,7 +147,30 @@ def parse_receipt(
     )
 
 
+# Appendix B's layout exactly, as most SMSCs (and the simulator) write it: one regex match
+# instead of a search for every key. Values hold no colon or space, so none can hide a key, and
+# whatever this does not match goes to the general parser; tests/smpp/test_dlr.py checks that
+# both give the same fields on generated receipts.
+_CANONICAL = re.compile(
+    r"id:([^\s:]*) sub:([^\s:]*) dlvrd:([^\s:]*) submit date:([^\s:]*) "
+    r"done date:([^\s:]*) stat:([^\s:]*) err:([^\s:]*)(?: text: ?(.*))?\Z",
+    re.DOTALL,
+)
+_CANONICAL_KEYS = ("id", "sub", "dlvrd", "submitdate", "donedate", "stat", "err")
+
+
 def _split_fields(text: str) -> dict[str, str]:
+    match = _CANONICAL.match(text)
+    if match is None:
+        return _search_fields(text)
+    fields = dict(zip(_CANONICAL_KEYS, match.groups(), strict=False))
+    if match.group(8) is not None:
+        fields["text"] = match.group(8)
+    return fields
+
+
+def _search_fields(text: str) -> dict[str, str]:
+    """Any layout: each known key wherever it stands, in any case, with or without spaces."""
     matches = list(_KEY.finditer(text))
     fields: dict[str, str] = {}
     for index, match in enumerate(matches):
