@@ -36,6 +36,18 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))]
 
 
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (0.0 once it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
 @dataclass
 class Gateway:
     """A running gateway: where it listens, a key, and its database file."""
@@ -49,8 +61,7 @@ class Gateway:
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the serve process so far (its delivery child not counted)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.pid)
 
     def query(self, sql: str, *args: object) -> list[tuple[object, ...]]:
         """Read the gateway's database (WAL lets a reader in while it writes)."""

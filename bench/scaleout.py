@@ -42,7 +42,7 @@ from pathlib import Path
 
 import aiohttp
 
-from _harness import BIN, free_port, percentile
+from _harness import BIN, cpu_seconds, free_port, percentile
 from vs_kannel import (
     TEXT,
     Callbacks,
@@ -61,16 +61,6 @@ LAYOUTS = ("sqlite", "pg", "pg-1api-1d", "pg-1api-2d")
 PG = os.environ.get("DAKGHAR_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("DAKGHAR_BENCH_REDIS", "redis://127.0.0.1:6379/9")
 BINDS = 2
-CLK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK
 
 
 def children(pid: int) -> list[int]:
