@@ -17,9 +17,9 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from dakghar.api.app import HANDLERS
 from dakghar.api.hot import HotRoutes, hot_table
-from dakghar.api.problems import handle_dakghar_error, handle_http_exception, handle_unexpected
-from dakghar.errors import DakgharError, ValidationError
+from dakghar.errors import ValidationError
 
 
 async def echo(request: Request) -> Response:
@@ -54,17 +54,14 @@ class Labels:
 
 
 def app(hot: bool) -> Starlette:
+    hot_routes = {("POST", "/echo"): echo}
     return Starlette(
         routes=[Route("/echo", echo, methods=["POST"])],
         middleware=[
             Middleware(Labels),
-            *([Middleware(HotRoutes, routes={("POST", "/echo"): echo})] if hot else []),
+            *([Middleware(HotRoutes, routes=hot_routes, handlers=HANDLERS)] if hot else []),
         ],
-        exception_handlers={
-            DakgharError: handle_dakghar_error,
-            HTTPException: handle_http_exception,
-            Exception: handle_unexpected,
-        },
+        exception_handlers=HANDLERS,
     )
 
 

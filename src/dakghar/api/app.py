@@ -29,7 +29,7 @@ from dakghar.api import (
     operations,
     otp,
 )
-from dakghar.api.hot import HotRoutes, hot_table
+from dakghar.api.hot import Handler, HotRoutes, hot_table
 from dakghar.api.metrics_access import MetricsAccess, MetricsListenerOnly
 from dakghar.api.problems import handle_dakghar_error, handle_http_exception, handle_unexpected
 from dakghar.errors import DakgharError
@@ -45,6 +45,12 @@ __all__ = ["Component", "create_app"]
 
 # Most of the traffic: answered past the router (``api.hot``).
 HOT = (messages.send_message, messages.send_batch, otp.send_otp, otp.check_otp)
+# Every error as problem+json; the hot routes use the same table.
+HANDLERS: dict[type[Exception], Handler] = {
+    DakgharError: handle_dakghar_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}
 
 
 def create_app(
@@ -119,12 +125,8 @@ def create_app(
             # Outermost, so that requests to the metrics listener's other paths are not counted.
             *([Middleware(MetricsListenerOnly, access=access)] if access.listener_ports else []),
             Middleware(MetricsMiddleware, metrics=metrics),
-            Middleware(HotRoutes, routes=hot_table(routes, HOT)),
+            Middleware(HotRoutes, routes=hot_table(routes, HOT), handlers=HANDLERS),
         ],
-        exception_handlers={
-            DakgharError: handle_dakghar_error,
-            HTTPException: handle_http_exception,
-            Exception: handle_unexpected,
-        },
+        exception_handlers=HANDLERS,
         lifespan=lifespan,
     )

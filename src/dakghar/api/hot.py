@@ -6,25 +6,23 @@ and a second exception wrapper, about a fifth of the API process's main thread w
 POSTs arrived at c=50 (py-spy, 2026-12-03). :class:`HotRoutes` sits inside the metrics
 middleware (so the request is counted and timed as before) and looks the request's exact method
 and path up in a dict. A hit is answered by the same endpoint function the router would call,
-with the same problem+json for a :class:`DakgharError` or an ``HTTPException``; anything else
-propagates to Starlette's server-error middleware, as it does from the router. A miss goes on
-to the router unchanged.
+and an exception by the app's own handler for its class, found as Starlette's exception
+middleware finds it (the first class of the exception's MRO that has one). The handler for
+``Exception`` itself is left, as in Starlette, to the server-error middleware, which the
+exception reaches as it does from the router. A miss goes on to the router unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dakghar.api.problems import from_error, handle_http_exception
-from dakghar.errors import DakgharError
-
 Endpoint = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 def hot_table(
@@ -49,11 +47,25 @@ def hot_table(
 
 
 class HotRoutes:
-    """Serve ``routes`` (``(method, path)`` -> endpoint, exact paths only) without routing."""
+    """Serve ``routes`` (``(method, path)`` -> endpoint, exact paths only) without routing,
+    with ``handlers`` (the app's ``exception_handlers``) for what an endpoint raises."""
 
-    def __init__(self, app: ASGIApp, routes: Mapping[tuple[str, str], Endpoint]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: Mapping[tuple[str, str], Endpoint],
+        handlers: Mapping[type[Exception], Handler],
+    ) -> None:
         self.app = app
         self.routes = dict(routes)
+        self.handlers = {cls: h for cls, h in handlers.items() if cls is not Exception}
+
+    def _handler(self, exc: Exception) -> Handler | None:
+        for cls in type(exc).__mro__:
+            handler = self.handlers.get(cls)
+            if handler is not None:
+                return handler
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = (
@@ -66,8 +78,9 @@ class HotRoutes:
         request = Request(scope, receive, send)
         try:
             response = await endpoint(request)
-        except DakgharError as exc:
-            response = from_error(exc)
-        except HTTPException as exc:
-            response = await handle_http_exception(request, exc)
+        except Exception as exc:
+            handler = self._handler(exc)
+            if handler is None:
+                raise
+            response = await handler(request, exc)
         await response(scope, receive, send)
