@@ -348,7 +348,7 @@ class RedisCoordinator:
                 self._pubsub = None
                 self._confirmed.clear()
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8.2
             if self._closed:
                 break
             await asyncio.sleep(min(_BACKOFF_MAX, 0.05 * 2 ** min(failures, 5)))
