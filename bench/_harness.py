@@ -48,6 +48,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK
 
 
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (the delivery process of ``serve``)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                out.append(int(entry.name))
+    return out
+
+
 @dataclass
 class Gateway:
     """A running gateway: where it listens, a key, and its database file."""

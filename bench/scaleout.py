@@ -42,7 +42,7 @@ from pathlib import Path
 
 import aiohttp
 
-from _harness import BIN, cpu_seconds, free_port, percentile
+from _harness import BIN, children, cpu_seconds, free_port, percentile
 from vs_kannel import (
     TEXT,
     Callbacks,
@@ -61,20 +61,6 @@ LAYOUTS = ("sqlite", "pg", "pg-1api-1d", "pg-1api-2d")
 PG = os.environ.get("DAKGHAR_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("DAKGHAR_BENCH_REDIS", "redis://127.0.0.1:6379/9")
 BINDS = 2
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of ``pid`` (the delivery process of ``serve``)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid == pid:
-                out.append(int(entry.name))
-    return out
 
 
 def postgres_pids() -> list[int]:

@@ -44,7 +44,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from _harness import free_port, gateway
+from _harness import children, cpu_seconds, free_port, gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -72,6 +72,7 @@ def number(i: int) -> str:
 class Sink:
     port: int
     stats_path: Path
+    pid: int
 
     def stats(self) -> dict[str, float]:
         try:
@@ -90,7 +91,7 @@ def sink(tmp: Path, resp_delay: float, receipt_delay: float) -> Iterator[Sink]:
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        s = Sink(port, stats)
+        s = Sink(port, stats, proc.pid)
         deadline = time.monotonic() + 15
         while not s.stats():
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -214,15 +215,33 @@ class Phase:
     submit_rate: float = float("nan")
     errors: int = 0
     note: str = ""
+    # CPU seconds per 1,000 messages from the first request to the last callback, by process
+    cpu: dict[str, float] = field(default_factory=dict)
+
+
+Send = Callable[[aiohttp.ClientSession, int], Awaitable[bool]]
+Pids = Callable[[], dict[str, int]]  # the gateway's processes, by role
+
+
+def cpu_now(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each of ``pids`` and of this process (load + callback app)."""
+    t = os.times()
+    return {**{name: cpu_seconds(pid) for name, pid in pids.items()}, "load": t.user + t.system}
+
+
+def per_1000(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
+    return {k: (after[k] - before[k]) * 1000 / n for k in before if k in after and n}
 
 
 DELIVERY = "process"  # --delivery: where serve runs its delivery side
+DELIVERY_NICE = 0  # --delivery-nice: [server] delivery_nice
 
 
 def dakghar_config(sink_port: int, binds: int = 1) -> str:
     return f"""
 [server]
 delivery = "{DELIVERY}"
+delivery_nice = {DELIVERY_NICE}
 
 [webhooks]
 allow_private_networks = true
@@ -270,10 +289,12 @@ async def phase(
     with sink(tmp, resp_delay=resp_delay, receipt_delay=1.0) as s:
         dak = gw_name == "dakghar"
         ctx = dakghar_phase(s, cb_port) if dak else kannel_phase(s, cb_port, tmp)
-        with ctx as send:
+        with ctx as (send, gw_pids):
             if not wait_for(lambda: s.stats().get("binds", 0) >= 1, 30, f"{gw_name} to bind"):
                 out.note = "no bind"
                 return out
+            pids = {**gw_pids(), "sink": s.pid}
+            cpu0 = cpu_now(pids)
             start, end, out.errors = await load(count, conc, send)
             out.accept = count / (end - start)
             expected = count - out.errors
@@ -288,6 +309,7 @@ async def phase(
                 return out
             out.to_submit = n / (st["last_submit"] - start) if n else float("nan")
             await await_for(lambda: len(cb.seen) >= expected, wait_s, f"{gw_name} callbacks")
+            out.cpu = per_1000(cpu0, cpu_now(pids), count)
             if cb.seen:
                 out.to_callback = len(cb.seen) / (cb.last - start)
             if n < expected or len(cb.seen) < expected:
@@ -296,9 +318,7 @@ async def phase(
 
 
 @contextmanager
-def dakghar_phase(
-    s: Sink, cb_port: int
-) -> Iterator[Callable[[aiohttp.ClientSession, int], Awaitable[bool]]]:
+def dakghar_phase(s: Sink, cb_port: int) -> Iterator[tuple[Send, Pids]]:
     with gateway(mode="--live", config=dakghar_config(s.port)) as gw:
         url = f"http://127.0.0.1:{gw.port}/v1/messages"
         headers = {"Authorization": f"Bearer {gw.key}", "Content-Type": "application/json"}
@@ -310,13 +330,15 @@ def dakghar_phase(
                 await r.read()
                 return r.status == 202
 
-        yield send
+        def pids() -> dict[str, int]:
+            kids = children(gw.pid)  # the delivery process
+            return {"api": gw.pid, **({"delivery": kids[0]} if kids else {})}
+
+        yield send, pids
 
 
 @contextmanager
-def kannel_phase(
-    s: Sink, cb_port: int, tmp: Path
-) -> Iterator[Callable[[aiohttp.ClientSession, int], Awaitable[bool]]]:
+def kannel_phase(s: Sink, cb_port: int, tmp: Path) -> Iterator[tuple[Send, Pids]]:
     link = SmscLink("127.0.0.1", s.port, "bench", "bench")
     k = BenchKannel(link, Path(tempfile.mkdtemp(prefix="kannel-", dir=tmp)), log_level=2)
     with k:
@@ -332,7 +354,7 @@ def kannel_phase(
                 await r.read()
                 return r.status == 202
 
-        yield send
+        yield send, k.pids
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -346,6 +368,15 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def cpu_text(cpu: dict[str, float]) -> str:
+    """``api 0.20 + delivery 0.30 = 0.50; sink 0.05, load 0.30``: the gateway's own processes
+    summed, then the sink and this process (the load generator and the callback app)."""
+    own = {k: v for k, v in cpu.items() if k not in ("sink", "load")}
+    parts = " + ".join(f"{k} {v:.2f}" for k, v in own.items())
+    rest = ", ".join(f"{k} {cpu[k]:.2f}" for k in ("sink", "load") if k in cpu)
+    return f"{parts} = {sum(own.values()):.2f}; {rest}" if own else rest
 
 
 def med(values: list[float]) -> float:
@@ -363,6 +394,7 @@ async def run(args: argparse.Namespace) -> None:
     results: dict[str, dict[str, list[float]]] = {
         g: {f: [] for f in FIGURES} for g in ("dakghar", "kannel")
     }
+    cpu: dict[str, dict[str, list[float]]] = {"dakghar": {}, "kannel": {}}
     try:
         with tempfile.TemporaryDirectory(prefix="vs-kannel-") as tmpdir:
             tmp = Path(tmpdir)
@@ -375,11 +407,14 @@ async def run(args: argparse.Namespace) -> None:
                     res["b"].append(main.to_submit)
                     res["c"].append(main.to_callback)
                     res["d"].append(late.submit_rate)
+                    for name, v in main.cpu.items():
+                        cpu[g].setdefault(name, []).append(v)
                     notes = "; ".join(x for x in (main.note, late.note) if x) or "ok"
                     print(
                         f"round {r} {g:8s}: (a) {fmt(main.accept)} (b) {fmt(main.to_submit)} "
                         f"(c) {fmt(main.to_callback)} (d) {fmt(late.submit_rate)}; "
-                        f"http errors {main.errors}+{late.errors}; {notes}",
+                        f"http errors {main.errors}+{late.errors}; {notes}; "
+                        f"CPU s/1000: {cpu_text(main.cpu)}",
                         flush=True,
                     )
     finally:
@@ -405,6 +440,10 @@ async def run(args: argparse.Namespace) -> None:
         ("(a) Dakghar/Kannel >= 0.8x", ratios["a"] >= 0.8),
         ("(d) Dakghar >= 1,150 submit_sm/s", d_late >= 1150),
     ]
+    print("CPU seconds per 1,000 messages, first request to last callback (medians):")
+    for g, by in cpu.items():
+        if by:
+            print(f"  {g}: {cpu_text({name: med(v) for name, v in by.items()})}")
     print("floors:")
     for name, met in floors:
         print(f"  {name}: {'met' if met else 'NOT met'}")
@@ -422,14 +461,20 @@ def main() -> None:
         help="Dakghar's [server] delivery: a second process (default) or inline",
     )
     ap.add_argument(
+        "--delivery-nice",
+        type=int,
+        default=0,
+        help="Dakghar's [server] delivery_nice (default 0, as shipped)",
+    )
+    ap.add_argument(
         "--only",
         choices=("dakghar", "kannel"),
         action="append",
         help="measure only this gateway (for profiling; ratios need both)",
     )
     args = ap.parse_args()
-    global DELIVERY
-    DELIVERY = args.delivery
+    global DELIVERY, DELIVERY_NICE
+    DELIVERY, DELIVERY_NICE = args.delivery, args.delivery_nice
     if not (find_box("bearerbox") and find_box("smsbox")):
         sys.exit("Kannel (bearerbox, smsbox) is not installed")
     try:

@@ -177,6 +177,10 @@ max-messages = 10
                 raise self.error(f"timed out waiting for {what}")
             time.sleep(0.1)
 
+    def pids(self) -> dict[str, int]:
+        """The process id of each running box."""
+        return {box: process.pid for box, process in self._processes.items()}
+
     def online(self) -> bool:
         """True when bearerbox reports our SMSC link online and an smsbox connected."""
         try:
