@@ -226,6 +226,68 @@ async def test_a_link_that_stops_answering_enquire_link_is_rebuilt() -> None:
     smsc.server.close()
 
 
+class ReceiptSmsc:
+    """Binds, sends ``count`` receipts in one write, and records what comes back in order."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.received: list[p.Pdu] = []
+        self.server: asyncio.Server | None = None
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = Connection(Role.SMSC)
+        while data := await reader.read(65536):
+            for event in conn.receive_data(data):
+                if not isinstance(event, PduReceived):
+                    continue
+                self.received.append(event.pdu)
+                if isinstance(event.pdu, p.BindTransceiver | p.Unbind):
+                    writer.write(conn.send(event.pdu.response(0)))
+                if isinstance(event.pdu, p.BindTransceiver):
+                    receipt = b"id:1 sub:001 dlvrd:001 stat:DELIVRD err:000 text:"
+                    writer.write(b"".join(
+                        conn.send(p.DeliverSm(esm_class=0x04, short_message=receipt))
+                        for _ in range(self.count)
+                    ))  # fmt: skip
+        writer.close()
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+
+async def test_receipts_settled_together_are_answered_in_one_write_before_the_unbind() -> None:
+    smsc = ReceiptSmsc(count=20)
+    port = await smsc.start()
+    gate = asyncio.Event()
+    handled = 0
+
+    async def handler(pdu: p.DeliverSm | p.DataSm) -> int:
+        nonlocal handled
+        handled += 1
+        await gate.wait()  # one store commit settles them all
+        return 0
+
+    c = SmppClient("127.0.0.1", port, "a", "b", on_deliver=handler)
+    await c.start()
+    assert await c.wait_bound(5)
+    await until(lambda: handled == 20)
+    transport = c._transport
+    assert transport is not None
+    writes: list[bytes] = []
+    real_write = transport.write
+    transport.write = lambda data: (writes.append(bytes(data)), real_write(data))[1]  # type: ignore[method-assign]
+    gate.set()
+    await c.stop()
+    answers = [pdu for pdu in smsc.received if isinstance(pdu, p.DeliverSmResp)]
+    assert sorted(a.sequence_number for a in answers) == list(range(1, 21))
+    assert all(a.command_status == 0 for a in answers)
+    assert isinstance(smsc.received[-1], p.Unbind)  # every answer went out before it
+    assert len(writes) == 2  # the twenty answers, then the unbind
+    assert smsc.server is not None
+    smsc.server.close()
+
+
 # -- the connector ---------------------------------------------------------------------------
 
 

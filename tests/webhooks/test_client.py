@@ -137,6 +137,35 @@ async def test_a_receiver_that_never_answers_times_out() -> None:
         server.close()
 
 
+async def test_a_kept_connection_that_stops_answering_times_out_and_is_not_kept() -> None:
+    connections = 0
+
+    async def once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        await writer.drain()
+        if connections == 1:
+            await read_request(reader)  # the second request on this connection: no answer
+            await asyncio.sleep(10)
+
+    server, port = await raw_server(once)
+    c = client(timeout=0.3)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        assert await c.post(url, b"{}", HEADERS) == 204
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await c.post(url, b"{}", HEADERS)
+        assert 0.25 < time.monotonic() - started < 1.0
+        assert await c.post(url, b"{}", HEADERS) == 204  # on a new connection
+        assert connections == 2
+    finally:
+        await c.close()
+        server.close()
+
+
 async def test_garbage_is_a_value_error_and_a_body_to_the_close_is_read() -> None:
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request = await read_request(reader)

@@ -50,15 +50,21 @@ class Coalescer(Generic[I, R]):
         self.linger = linger
         self._pending: list[tuple[I, asyncio.Future[R]]] = []
         self._task: asyncio.Task[None] | None = None
+        # The loop it serves, kept: on Python 3.11 each asyncio.get_running_loop() is a getpid
+        # system call, and every message passes here two or three times.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.batches = 0
         self.items = 0
 
     def submit(self, item: I) -> asyncio.Future[R]:
         """Queue ``item``; the future resolves with its result once its batch is written."""
-        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            loop = self._loop = asyncio.get_running_loop()
+        fut: asyncio.Future[R] = loop.create_future()
         self._pending.append((item, fut))
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain(), name="dakghar-coalescer")
+            self._task = loop.create_task(self._drain(), name="dakghar-coalescer")
         return fut
 
     @property

@@ -30,9 +30,13 @@ GROUPS = ("carrier", "region", "connector", "type")
 SHARDS = 64
 
 
+_SHARD = [os.getpid() % SHARDS]  # read for every delivery report; os.getpid() is a syscall
+os.register_at_fork(after_in_child=lambda: _SHARD.__setitem__(0, os.getpid() % SHARDS))
+
+
 def shard() -> int:
     """This process's rollup shard."""
-    return os.getpid() % SHARDS
+    return _SHARD[0]
 
 
 def bucket(seconds: float) -> int:
