@@ -204,6 +204,14 @@ def test_the_canonical_fast_path_reads_what_the_general_parser_reads(
     assert _split_fields(receipt) == _search_fields(receipt)
 
 
+@pytest.mark.parametrize("after", ["\r", "\n", "\t x", " ", "  y", "\u2003z"])
+def test_the_fast_path_takes_one_whitespace_after_text_as_the_general_parser_does(
+    after: str,
+) -> None:
+    receipt = "id:1 sub:001 dlvrd:001 submit date:1 done date:1 stat:DELIVRD err:000 text:"
+    assert _split_fields(receipt + after) == _search_fields(receipt + after)
+
+
 def test_the_standard_layout_takes_the_fast_path() -> None:
     assert _CANONICAL.match(STANDARD.decode()) is not None
     assert _split_fields(STANDARD.decode())["text"] == "Your OTP is 1234"

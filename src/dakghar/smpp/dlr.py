@@ -153,7 +153,7 @@ def parse_receipt(
 # both give the same fields on generated receipts.
 _CANONICAL = re.compile(
     r"id:([^\s:]*) sub:([^\s:]*) dlvrd:([^\s:]*) submit date:([^\s:]*) "
-    r"done date:([^\s:]*) stat:([^\s:]*) err:([^\s:]*)(?: text: ?(.*))?\Z",
+    r"done date:([^\s:]*) stat:([^\s:]*) err:([^\s:]*)(?: text:\s?(.*))?\Z",
     re.DOTALL,
 )
 _CANONICAL_KEYS = ("id", "sub", "dlvrd", "submitdate", "donedate", "stat", "err")
