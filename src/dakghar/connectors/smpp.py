@@ -329,16 +329,16 @@ class SmppConnector:
 
     async def submit(self, message: Outbound) -> Accepted:
         sender = self._pick()
-        template, payload = self._template(message)
+        fields, tlvs, payload = self._template(message)
         method = _METHODS[self.config.long_messages]
-        parts = split(payload, template.data_coding, method, ref=next(self._refs) & 0xFFFF)
+        parts = split(payload, fields["data_coding"], method, ref=next(self._refs) & 0xFFFF)
         ids: list[str] = []
         for i, part in enumerate(parts):
             pdu = p.SubmitSm(
-                **{f: getattr(template, f) for f in _SM_FIELDS},
+                **fields,
                 short_message=part.short_message,
-                esm_class=template.esm_class | part.esm_class,
-                tlvs={**template.tlvs, **part.tlvs},
+                esm_class=part.esm_class,
+                tlvs={**tlvs, **part.tlvs},
             )
             try:
                 response = await sender.submit(pdu)
@@ -378,7 +378,9 @@ class SmppConnector:
             )
         return min(ready, key=lambda s: s.window_in_use)
 
-    def _template(self, message: Outbound) -> tuple[p.SubmitSm, bytes]:
+    def _template(self, message: Outbound) -> tuple[dict[str, Any], dict[int, p.TlvValue], bytes]:
+        """The fields every part's submit_sm shares, its TLVs, and the encoded text: the
+        fields once as keywords, not a template PDU copied field by field for each part."""
         c = self.config
         coding = DataCoding.UCS2 if message.encoding == "UCS-2" else DataCoding.SMSC_DEFAULT
         payload = encode_text(message.body, coding)
@@ -386,19 +388,19 @@ class SmppConnector:
         tlvs: dict[int, p.TlvValue] = {}
         if c.dlt and message.entity_id and message.template_id:
             tlvs.update(dlt_tlvs(message.entity_id, message.template_id))
-        template = p.SubmitSm(
-            source_addr_ton=1 if sender.lstrip("+").isdigit() else c.source_ton,
-            source_addr_npi=1 if sender.lstrip("+").isdigit() else c.source_npi,
-            source_addr=sender.lstrip("+"),
-            dest_addr_ton=c.dest_ton,
-            dest_addr_npi=c.dest_npi,
-            destination_addr=message.to.lstrip("+"),
-            validity_period=relative_time(message.validity_seconds),
-            registered_delivery=1 if (c.registered_delivery and message.want_report) else 0,
-            data_coding=int(coding),
-            tlvs=tlvs,
-        )
-        return template, payload
+        numeric = sender.lstrip("+").isdigit()
+        fields = {
+            "source_addr_ton": 1 if numeric else c.source_ton,
+            "source_addr_npi": 1 if numeric else c.source_npi,
+            "source_addr": sender.lstrip("+"),
+            "dest_addr_ton": c.dest_ton,
+            "dest_addr_npi": c.dest_npi,
+            "destination_addr": message.to.lstrip("+"),
+            "validity_period": relative_time(message.validity_seconds),
+            "registered_delivery": 1 if (c.registered_delivery and message.want_report) else 0,
+            "data_coding": int(coding),
+        }
+        return fields, tlvs, payload
 
     # -- inbound -----------------------------------------------------------------------------
 
@@ -440,19 +442,6 @@ class SmppConnector:
             if self.on_inbound is not None:
                 await self.on_inbound("+" + pdu.source_addr.lstrip("+"), pdu.destination_addr, text)
         return 0
-
-
-_SM_FIELDS = (
-    "source_addr_ton",
-    "source_addr_npi",
-    "source_addr",
-    "dest_addr_ton",
-    "dest_addr_npi",
-    "destination_addr",
-    "validity_period",
-    "registered_delivery",
-    "data_coding",
-)
 
 
 def _refusal(status: int, *, partial: bool) -> ConnectorError:
