@@ -37,6 +37,24 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _DELIVERY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
 
 
+class _Children:
+    """``metric.labels(*values)``, looked up once per label set: prometheus_client checks the
+    values and takes a lock on every call, and each message passes here four to six times.
+    Label sets are bounded (see the module's notes) and never removed, so nothing goes stale."""
+
+    __slots__ = ("_labels", "_seen")
+
+    def __init__(self, metric: Counter | Histogram) -> None:
+        self._labels = metric.labels
+        self._seen: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._seen.get(values)
+        if child is None:
+            child = self._seen[values] = self._labels(*values)
+        return child
+
+
 class Metrics:
     """The gateway's metrics, with hooks for the API, the acceptor and the dispatcher."""
 
@@ -83,6 +101,11 @@ class Metrics:
         )
         self.state = _StateCollector()
         r.register(self.state)
+        self._requests, self._latency = _Children(self.http_requests), _Children(self.http_latency)
+        self._accepted, self._segments = _Children(self.accepted), _Children(self.segments)
+        self._statuses = _Children(self.statuses)
+        self._to_submit = _Children(self.accept_to_submit)
+        self._to_delivered = _Children(self.submit_to_delivered)
 
     # -- hooks -------------------------------------------------------------------------------
 
@@ -90,25 +113,30 @@ class Metrics:
         """An acceptor listener."""
         for row in rows:
             mode = "test" if row.sandbox else "live"
-            self.accepted.labels(row.type, mode).inc()
-            self.segments.labels(row.type, mode).inc(row.segments)
+            self._accepted(row.type, mode).inc()
+            self._segments(row.type, mode).inc(row.segments)
 
     def on_changed(self, rows: Sequence[MessageRow | None]) -> None:
         """A dispatcher change hook: rows as they are after a status change."""
         for row in rows:
             if row is None:
                 continue
-            self.statuses.labels(
+            self._statuses(
                 row.status, row.type, row.connector or "", row.carrier or "", row.region or ""
             ).inc()
             if row.status == "sent" and row.submitted_at is not None:
-                self.accept_to_submit.labels(row.type).observe(
+                self._to_submit(row.type).observe(
                     max(0.0, (row.submitted_at - row.created_at) / 1000)
                 )
             elif row.status == "delivered" and row.delivered_at and row.submitted_at:
-                self.submit_to_delivered.labels(row.connector or "").observe(
+                self._to_delivered(row.connector or "").observe(
                     max(0.0, (row.delivered_at - row.submitted_at) / 1000)
                 )
+
+    def count_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """An API request answered with ``status`` after ``seconds``."""
+        self._requests(route, method, str(status)).inc()
+        self._latency(route, method).observe(seconds)
 
     def families(self) -> list[Metric]:
         """This process's metrics, with those of ``peers`` (other processes of the same
@@ -302,5 +330,4 @@ class MetricsMiddleware:
             endpoint = scope.get("endpoint")
             route = getattr(endpoint, "__name__", "unmatched")
             method = scope["method"]
-            self.metrics.http_requests.labels(route, method, str(status)).inc()
-            self.metrics.http_latency.labels(route, method).observe(time.perf_counter() - start)
+            self.metrics.count_request(route, method, status, time.perf_counter() - start)

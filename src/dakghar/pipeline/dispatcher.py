@@ -333,6 +333,7 @@ class Dispatcher:
             return
         paused = self.switches.global_paused
         give_back: list[MessageRow] = []
+        loop = asyncio.get_running_loop()  # once: on 3.11 each lookup is a getpid system call
         for lane in LANES:
             ready = self._ready[lane]
             while ready and (paused or self._in_flight < self.capacity):
@@ -342,7 +343,7 @@ class Dispatcher:
                     give_back.append(row)
                     continue
                 self._in_flight += 1
-                task = asyncio.create_task(self._send(row))
+                task = loop.create_task(self._send(row))
                 self._sends.add(task)
                 task.add_done_callback(self._sends.discard)
         if give_back:
