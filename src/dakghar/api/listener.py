@@ -12,7 +12,9 @@ headers a byte at a time (slowloris), holds a socket and a file descriptor indef
   connection beyond ``max_connections`` is answered 503 and closed as soon as it is accepted.
   Only the protocol's interface (``connection_made``, ``data_received``, ``connection_lost``) and
   httptools' parser callbacks (``on_message_begin``, ``on_headers_complete``,
-  ``on_message_complete``) are overridden, names that httptools itself fixes.
+  ``on_message_complete``) are overridden, names that httptools itself fixes. It also hands each
+  request's cycle a :class:`_JoinedWrites` in place of the transport, so that a response's
+  head and body go out in one write.
 - :func:`bind` creates the listening sockets before anything else starts, so that a port in use
   is reported as one line before a demo key is made or a banner printed.
 - :class:`GatewayServer` runs uvicorn on those sockets, calls back once it is serving (the demo
@@ -187,6 +189,54 @@ def _ignore_upgrade(data: bytes) -> bytes:
     return renamed if end < 0 else renamed + data[end:]
 
 
+# Responses up to this size are joined into one write; a larger body costs more to copy than
+# its second system call.
+_JOIN_LIMIT = 64 * 1024
+
+
+class _JoinedWrites:
+    """The transport as one request's response cycle sees it.
+
+    uvicorn writes a response's status line and headers, then its body, as two writes: two
+    system calls and two TCP segments for every ``202``, each waking the client once. The first
+    write of a cycle is held here until the second (Starlette sends the body in the same turn of
+    the loop), and the two go out as one. A write held at the end of the turn (a ``100
+    Continue``, or a streamed response whose body is not ready) goes out at the next turn.
+    """
+
+    __slots__ = ("_held", "_loop", "_transport", "_writes")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport, self._loop = transport, loop
+        self._held: bytes | None = None
+        self._writes = 0
+
+    def write(self, data: bytes) -> None:
+        self._writes += 1
+        if self._writes == 1:
+            self._held = data
+            self._loop.call_soon(self.flush)
+            return
+        held, self._held = self._held, None
+        if held is not None and len(data) <= _JOIN_LIMIT:
+            data = held + data
+        elif held is not None:
+            self._transport.write(held)
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with header and body deadlines and a connection cap."""
 
@@ -236,6 +286,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_headers = False
         self._disarm()
         super().on_headers_complete()
+        if self.cycle is not None:  # its task has not run yet: nothing was written through it
+            self.cycle.transport = _JoinedWrites(self.transport, self.loop)  # type: ignore[assignment]
         # Cancelled at once by on_message_complete when there is no body.
         self._arm(self.body_timeout)
 
