@@ -144,6 +144,27 @@ def test_a_slow_body_is_cut_off_at_the_body_timeout(tmp_path: Path) -> None:
         assert time.monotonic() - started < 3
 
 
+def test_headers_that_each_come_in_time_never_close_the_connection(tmp_path: Path) -> None:
+    # One timer per connection stays set while deadlines are met and pushed back: when it fires
+    # before the deadline now pending, it must wait again, not close the connection. Each
+    # request's headers take half the timeout here, so the timer always fires mid-request.
+    with serving(tmp_path, LIMITS.format(max_connections=2000), "--no-delivery") as served:
+        sock = socket.create_connection(("127.0.0.1", served.port), timeout=5)
+        try:
+            for _ in range(6):  # three header timeouts in all
+                sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+                time.sleep(0.5)
+                sock.sendall(b"Host: x\r\n\r\n")
+                answer = b""
+                while not answer.endswith(b"}"):  # /healthz answers a JSON object
+                    more = sock.recv(65536)
+                    assert more, "closed while its headers came in time"
+                    answer += more
+                assert answer.startswith(b"HTTP/1.1 200")
+        finally:
+            sock.close()
+
+
 def test_connections_beyond_max_connections_are_refused_with_503(tmp_path: Path) -> None:
     toml = LIMITS.format(max_connections=20).replace("header_timeout_seconds = 1.0", "") + (
         "header_timeout_seconds = 10.0\n"

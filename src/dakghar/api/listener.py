@@ -5,8 +5,8 @@ uvicorn bounds an idle keep-alive connection (``timeout_keep_alive``) and, with
 request's headers and body: a client that opens a connection and sends nothing, or sends its
 headers a byte at a time (slowloris), holds a socket and a file descriptor indefinitely. So:
 
-- :class:`LimitedHttpToolsProtocol` is uvicorn's httptools protocol with one timer per connection:
-  the request headers must be complete within ``[server] header_timeout_seconds`` of the
+- :class:`LimitedHttpToolsProtocol` is uvicorn's httptools protocol with one deadline per
+  connection: the request headers must be complete within ``[server] header_timeout_seconds`` of the
   connection opening (or of the first byte of a later request on a kept-alive connection), and the
   body within ``body_timeout_seconds`` of the headers; otherwise the connection is closed. A
   connection beyond ``max_connections`` is answered 503 and closed as soon as it is accepted.
@@ -243,9 +243,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     max_connections: int | None = None
-    # The one pending deadline of this connection (headers or body), or None between requests,
-    # when uvicorn's keep-alive timer (or the application, while it answers) is in charge.
-    _deadline: asyncio.TimerHandle | None = None
+    # When the one pending deadline of this connection (headers or body) falls, on the loop's
+    # clock, or None between requests, when uvicorn's keep-alive timer (or the application,
+    # while it answers) is in charge.
+    _due: float | None = None
+    # The timer that looks at ``_due``: set for the earliest deadline and left running when a
+    # deadline is met or pushed back, so a request moves a float instead of cancelling and
+    # scheduling timers (four per request before); when it fires early it waits again.
+    _timer: asyncio.TimerHandle | None = None
+    _timer_at = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -269,17 +275,20 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         # uvicorn cancels its keep-alive timer on any data. Bytes that start no request (stray
         # CRLFs between requests) would then leave an idle connection with no timer at all.
         cycle = self.cycle
-        if self._deadline is None and (cycle is None or cycle.response_complete):
+        if self._due is None and (cycle is None or cycle.response_complete):
             self._arm(self.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._due = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         # The first request keeps the clock started at accept; later ones start it here.
-        if self._deadline is None:
+        if self._due is None:
             self._arm(self.header_timeout)
 
     def on_headers_complete(self) -> None:
@@ -298,17 +307,30 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def _arm(self, seconds: float) -> None:
-        self._disarm()
-        if not self.transport.is_closing():
-            self._deadline = self.loop.call_later(seconds, self._expire)
+        if self.transport.is_closing():
+            self._due = None
+            return
+        due = self._due = self.loop.time() + seconds
+        if self._timer is None or self._timer_at > due:
+            self._wait_until(due)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._due = None
+
+    def _wait_until(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = self.loop.call_at(when, self._expire), when
 
     def _expire(self) -> None:
-        self._deadline = None
+        self._timer = None
+        due = self._due
+        if due is None:
+            return  # met: the next deadline starts a timer of its own
+        if self.loop.time() < due:
+            self._wait_until(due)  # pushed back since this timer was set
+            return
+        self._due = None
         if not self.transport.is_closing():
             self.transport.close()
 
