@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import time
 
-_last_iso: tuple[int, str] = (-1, "")
+# "2026-11-24T10:00:00" by whole second: a message's response has its creation and its expiry,
+# a day apart, so a cache of the last instant alone missed on every call.
+_SECONDS: dict[int, str] = {}
 
 
 def iso(ms: int | None) -> str | None:
     """RFC 3339 UTC with milliseconds, e.g. ``2026-11-24T10:00:00.123Z``."""
-    global _last_iso
     if ms is None:
         return None
-    if _last_iso[0] == ms:  # a batch renders the same instant thousands of times
-        return _last_iso[1]
     seconds, millis = divmod(ms, 1000)
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
-    _last_iso = (ms, text)
-    return text
+    text = _SECONDS.get(seconds)
+    if text is None:
+        if len(_SECONDS) >= 256:
+            _SECONDS.clear()
+        text = _SECONDS[seconds] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{text}.{millis:03d}Z"
