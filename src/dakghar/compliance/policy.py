@@ -186,7 +186,7 @@ class Compliance:
         header = (sender or "").upper()
         allowed = ALLOWED_SENDER_TYPES[mtype]
         types = rules.senders.get(header, {})
-        entity = next((types[t] for t in sorted(allowed) if t in types), None)
+        entity = next((types[t] for t in sorted(allowed) if t in types), None) if types else None
         if enforce and not allowed & types.keys():
             raise InvalidSender(
                 f"sender {sender!r} is not registered for {mtype.value} messages on this "

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import random
@@ -460,6 +461,7 @@ def _refusal(status: int, *, partial: bool) -> ConnectorError:
     return ConnectorError(detail, temporary=False, error_code=code, maybe_sent=partial)
 
 
+@functools.lru_cache(maxsize=4096)  # messages sent in the same second share their validity
 def relative_time(seconds: int) -> str:
     """SMPP relative time format ``YYMMDDhhmmss000R`` for a duration (validity period)."""
     seconds = max(1, seconds)
