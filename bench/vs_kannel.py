@@ -20,6 +20,11 @@ Figures per gateway (median over --rounds, Dakghar and Kannel alternating):
 
 Floors: (b) >= 1.0x Kannel, (c) >= 1.0x, (a) >= 0.8x, (d) >= 1,150 submit_sm/s for Dakghar.
 
+Beside the figures, each round prints the CPU seconds per 1,000 messages (from /proc, first
+request to last callback) of each gateway process (Dakghar's API and delivery processes,
+Kannel's bearerbox and smsbox), of the sink, and of this process (load generator and callback
+app). On a 2-core box all of them share the cores, so the ratios follow these sums.
+
     python bench/vs_kannel.py [--rounds 3] [--count 20000] [--conc 50]
     python bench/vs_kannel.py --rounds 1 --count 5000          # quick
 """
