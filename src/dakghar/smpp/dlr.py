@@ -10,6 +10,7 @@ Reference read for the vendor variants: aiosmpplib's receipt parser and Jasmin's
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -199,10 +200,13 @@ def _count(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
+@functools.lru_cache(maxsize=1024)
 def _date(value: str | None) -> datetime | None:
     """YYMMDDhhmm or YYMMDDhhmmss (appendix B), or a 14-digit YYYYMMDDhhmmss; None otherwise.
 
-    Sliced by hand: ``datetime.strptime`` cost more than the rest of a receipt's parsing.
+    Sliced by hand: ``datetime.strptime`` cost more than the rest of a receipt's parsing. Kept
+    for the last 1,024 values (datetimes do not change): a receipt's two dates, and the
+    receipts of one minute, mostly share them.
     """
     if not value:
         return None
