@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -105,3 +106,27 @@ def serving(tmp: Path, toml: str = "", *args: str, **env: str) -> Iterator[Serve
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """One whole response (head and its Content-Length body) from a kept-alive connection;
+    an ``AssertionError`` if the server closes it first."""
+    data = b""
+
+    def more() -> None:
+        nonlocal data
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection before its response was whole"
+        data += chunk
+
+    while b"\r\n\r\n" not in data:
+        more()
+    head = data.partition(b"\r\n\r\n")[0]
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(data) < len(head) + 4 + length:
+        more()
+    return data

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.serve_process import Served, serving
+from tests.e2e.serve_process import Served, read_response, serving
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -68,22 +68,6 @@ async def _during(port: int, stop: asyncio.Event) -> list[bytes]:
     return answers
 
 
-def _response(sock: socket.socket) -> bytes:
-    """One whole response (headers and a Content-Length body) from a kept-alive connection."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    while len(body) < length:
-        body += sock.recv(65536)
-    return data
-
-
 def test_slowloris_connections_are_closed_at_the_header_timeout(tmp_path: Path) -> None:
     async def go(served: Served) -> tuple[list[float], list[bytes], bytes]:
         request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200
@@ -109,7 +93,7 @@ def test_idle_and_kept_alive_connections_are_closed(tmp_path: Path) -> None:
         kept = socket.create_connection(("127.0.0.1", served.port))
         kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         kept.settimeout(5)
-        assert _response(kept).startswith(b"HTTP/1.1 200")
+        assert read_response(kept).startswith(b"HTTP/1.1 200")
         started = time.monotonic()
         for sock in [*silent, kept]:
             sock.settimeout(max(0.1, 3.0 - (time.monotonic() - started)))
@@ -155,12 +139,7 @@ def test_headers_that_each_come_in_time_never_close_the_connection(tmp_path: Pat
                 sock.sendall(b"GET /healthz HTTP/1.1\r\n")
                 time.sleep(0.5)
                 sock.sendall(b"Host: x\r\n\r\n")
-                answer = b""
-                while not answer.endswith(b"}"):  # /healthz answers a JSON object
-                    more = sock.recv(65536)
-                    assert more, "closed while its headers came in time"
-                    answer += more
-                assert answer.startswith(b"HTTP/1.1 200")
+                assert read_response(sock).startswith(b"HTTP/1.1 200")
         finally:
             sock.close()
 
@@ -216,6 +195,6 @@ def test_a_post_asking_to_upgrade_to_h2c_keeps_its_body(tmp_path: Path) -> None:
                 b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
                 b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
             )
-            answer = _response(sock)
+            answer = read_response(sock)
             assert answer.startswith(b"HTTP/1.1 202"), answer[:300]
         sock.close()

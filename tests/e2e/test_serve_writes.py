@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.serve_process import serve_env, serving
+from tests.e2e.serve_process import read_response, serve_env, serving
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -34,20 +34,9 @@ def data_segments_in(sock: socket.socket) -> int:
 
 
 def exchange(sock: socket.socket, request: bytes) -> bytes:
-    """Send ``request`` and read one whole response; its head."""
+    """Send ``request`` and read one whole response."""
     sock.sendall(request)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    while len(body) < length:
-        body += sock.recv(65536)
-    return head
+    return read_response(sock)
 
 
 def sandbox_key(tmp: Path) -> str:
