@@ -204,25 +204,27 @@ class _JoinedWrites:
     Continue``, or a streamed response whose body is not ready) goes out at the next turn.
     """
 
-    __slots__ = ("_held", "_loop", "_transport", "_writes")
+    __slots__ = ("_held", "_loop", "_started", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport, self._loop = transport, loop
         self._held: bytes | None = None
-        self._writes = 0
+        self._started = False  # the first write has been made (and held)
 
     def write(self, data: bytes) -> None:
-        self._writes += 1
-        if self._writes == 1:
+        if not self._started:
+            self._started = True
             self._held = data
             self._loop.call_soon(self.flush)
             return
         held, self._held = self._held, None
-        if held is not None and len(data) <= _JOIN_LIMIT:
-            data = held + data
-        elif held is not None:
+        if held is None:
+            self._transport.write(data)
+        elif len(data) <= _JOIN_LIMIT:
+            self._transport.write(held + data)
+        else:
             self._transport.write(held)
-        self._transport.write(data)
+            self._transport.write(data)
 
     def flush(self) -> None:
         held, self._held = self._held, None

@@ -108,9 +108,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._stop_timer()
         if self._waiter is not None and not self._waiter.done():
             if self._status:
                 # The status is in (a body delimited by the end of the connection, or cut
@@ -137,9 +135,7 @@ class _Connection(asyncio.Protocol):
 
     def _finish(self, status: int = 0, exc: Exception | None = None) -> None:
         waiter, self._waiter = self._waiter, None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._stop_timer()
         if exc is not None or status == 0 or not self._reusable:
             self.close()
         if waiter is not None and not waiter.done():
@@ -161,6 +157,11 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self.transport.write(data)
         return waiter
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _expire(self) -> None:
         self._timer = None
