@@ -48,6 +48,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK
 
 
+def cpu_per_1000(before: dict[str, float], after: dict[str, float], count: int) -> dict[str, float]:
+    """CPU seconds per 1,000 messages of each process between two ``{name: cpu_seconds}``
+    readings (a process missing from ``before`` counts from zero)."""
+    return {k: (after[k] - before.get(k, 0.0)) * 1000 / count for k in after}
+
+
 def children(pid: int) -> list[int]:
     """Direct children of ``pid`` (the delivery process of ``serve``)."""
     out = []

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import aiohttp
 
-from _harness import BIN, children, cpu_seconds, free_port, percentile
+from _harness import BIN, children, cpu_per_1000, cpu_seconds, free_port, percentile
 from vs_kannel import (
     TEXT,
     Callbacks,
@@ -250,7 +250,7 @@ async def phase(
         if st.get("submits"):
             out.to_submit = st["submits"] / (st["last_submit"] - start)
         cpu1 = lay.cpu()
-        out.cpu_per_1000 = {k: (cpu1[k] - cpu0.get(k, 0.0)) * 1000 / count for k in cpu1}
+        out.cpu_per_1000 = cpu_per_1000(cpu0, cpu1, count)
         if name != "sqlite":
             pg1 = pg_counters(lay.db_url)
             out.tx_per_msg = (pg1[0] - pg0[0]) / count

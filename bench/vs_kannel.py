@@ -49,7 +49,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from _harness import children, cpu_seconds, free_port, gateway
+from _harness import children, cpu_per_1000, cpu_seconds, free_port, gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -234,10 +234,6 @@ def cpu_now(pids: dict[str, int]) -> dict[str, float]:
     return {**{name: cpu_seconds(pid) for name, pid in pids.items()}, "load": t.user + t.system}
 
 
-def per_1000(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
-    return {k: (after[k] - before[k]) * 1000 / n for k in before if k in after and n}
-
-
 DELIVERY = "process"  # --delivery: where serve runs its delivery side
 DELIVERY_NICE = 0  # --delivery-nice: [server] delivery_nice
 
@@ -314,7 +310,7 @@ async def phase(
                 return out
             out.to_submit = n / (st["last_submit"] - start) if n else float("nan")
             await await_for(lambda: len(cb.seen) >= expected, wait_s, f"{gw_name} callbacks")
-            out.cpu = per_1000(cpu0, cpu_now(pids), count)
+            out.cpu = cpu_per_1000(cpu0, cpu_now(pids), count)
             if cb.seen:
                 out.to_callback = len(cb.seen) / (cb.last - start)
             if n < expected or len(cb.seen) < expected:
