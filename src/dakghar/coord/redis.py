@@ -51,15 +51,23 @@ SILENCE_LIMIT = 3.0  # no answer for this long: the pub/sub connection is presum
 _BACKOFF_MAX = 1.0
 
 
-def _gcra_args(rate: float, burst: int, cost: int, now: float | None) -> list[str | int | float]:
+def _gcra_args(rate: float, burst: int, cost: int) -> tuple[float, float, int]:
     if rate <= 0 or burst < 1:
         raise ValueError("rate must be > 0 and burst >= 1")
     emission = 1e6 / rate
-    return [emission, emission * (burst - 1), cost, "" if now is None else round(now * 1e6)]
+    return emission, emission * (burst - 1), cost
 
 
-def _decision(reply: Sequence[int]) -> Decision:
-    return Decision(bool(reply[0]), reply[1] / 1e6, int(reply[2]))
+# Checks per GCRA call: one command for a turn's requests, short enough that a call never holds
+# the server for long (each check is a GET and a SET inside the script).
+_GCRA_BATCH = 256
+
+
+def _decisions(reply: Sequence[int]) -> list[Decision]:
+    return [
+        Decision(bool(reply[i]), reply[i + 1] / 1e6, int(reply[i + 2]))
+        for i in range(0, len(reply), 3)
+    ]
 
 
 class _RedisSubscription:
@@ -125,14 +133,10 @@ class RedisCoordinator:
         """Account ``cost`` requests for ``key``; ``now`` (seconds) only for a shared test clock.
 
         Checks asked for in the same turn of the event loop (the requests one read of the
-        sockets let in) share one pipelined round trip, sent at the end of that turn: a
-        request's check costs a share of one call instead of a call of its own."""
+        sockets let in) share one script call, sent at the end of that turn: a request's
+        check costs a share of one command instead of a command of its own."""
         if now is not None:
-            args = _gcra_args(rate, burst, cost, now)
-            try:
-                return _decision(await _GCRA(self.client, [keys.limit(self.prefix, key)], args))
-            except (RedisError, OSError) as exc:
-                raise CoordinationUnavailable(f"redis limit failed: {exc}") from exc
+            return (await self._gcra([LimitCheck(key, rate, burst, cost)], round(now * 1e6)))[0]
         loop = asyncio.get_running_loop()
         decided: asyncio.Future[Decision] = loop.create_future()
         if not self._limits:
@@ -159,15 +163,20 @@ class RedisCoordinator:
                 decided.set_result(decision)
 
     async def limit_many(self, checks: Sequence[LimitCheck]) -> list[Decision]:
-        """``limit`` for each check, in order, pipelined in one round trip."""
-        if not checks:
-            return []
-        calls = [
-            ([keys.limit(self.prefix, c.key)], _gcra_args(c.rate, c.burst, c.cost, None))
-            for c in checks
-        ]
+        """``limit`` for each check, in order: one script call for up to 256 checks."""
+        out: list[Decision] = []
+        for i in range(0, len(checks), _GCRA_BATCH):
+            out += await self._gcra(checks[i : i + _GCRA_BATCH], "")
+        return out
+
+    async def _gcra(self, checks: Sequence[LimitCheck], now: int | str) -> list[Decision]:
+        """One GCRA call for ``checks``: every cell in one script, one command, one reply."""
+        cells = [keys.limit(self.prefix, c.key) for c in checks]
+        args: list[str | int | float] = [now]
+        for c in checks:
+            args += _gcra_args(c.rate, c.burst, c.cost)
         try:
-            return [_decision(r) for r in await _GCRA.many(self.client, calls)]
+            return _decisions(await _GCRA(self.client, cells, args))
         except (RedisError, OSError) as exc:
             raise CoordinationUnavailable(f"redis limit failed: {exc}") from exc
 

@@ -15,43 +15,45 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
-_NOW = """
+# KEYS: one cell per check. ARGV[1]: the caller's now (µs) or ''; then for each check in turn
+# its emission (µs), burst tolerance (µs) and cost. The checks run in order (a key given twice
+# sees its first check's effect), all at one reading of the clock. Returns, flat, for each check
+# {allowed (0/1), retry_after (µs), remaining}: a batch of checks is one command, so the client
+# packs and parses one call however many requests one turn of its event loop let in.
+GCRA = """
 local now
-if ARGV[4] ~= nil and ARGV[4] ~= '' then
-  now = tonumber(ARGV[4])
+if ARGV[1] ~= nil and ARGV[1] ~= '' then
+  now = tonumber(ARGV[1])
 else
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
-"""
-
-# KEYS[1] the cell. ARGV: emission (µs), burst tolerance (µs), cost, caller's now (µs) or ''.
-# Returns {allowed (0/1), retry_after (µs), remaining}.
-GCRA = (
-    """
-local emission = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-"""
-    + _NOW
-    + """
-local tat = now
-local stored = redis.call('GET', KEYS[1])
-if stored then tat = math.max(tonumber(stored), now) end
-local new_tat = tat + emission * cost
-local allow_at = new_tat - tolerance - emission
-if allow_at > now then
-  return {0, math.ceil(allow_at - now), 0}
+local out = {}
+for i, key in ipairs(KEYS) do
+  local emission = tonumber(ARGV[3 * i - 1])
+  local tolerance = tonumber(ARGV[3 * i])
+  local cost = tonumber(ARGV[3 * i + 1])
+  local tat = now
+  local stored = redis.call('GET', key)
+  if stored then tat = math.max(tonumber(stored), now) end
+  local new_tat = tat + emission * cost
+  local allow_at = new_tat - tolerance - emission
+  if allow_at > now then
+    out[#out + 1] = 0
+    out[#out + 1] = math.ceil(allow_at - now)
+    out[#out + 1] = 0
+  else
+    redis.call('SET', key, string.format('%.0f', new_tat),
+               'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
+    out[#out + 1] = 1
+    out[#out + 1] = 0
+    out[#out + 1] = math.max(0, math.floor((tolerance + emission - (new_tat - now)) / emission))
+  end
 end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat),
-           'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
-local remaining = math.floor((tolerance + emission - (new_tat - now)) / emission)
-return {1, 0, math.max(0, remaining)}
+return out
 """
-)
 
 # KEYS[1] a sorted set of members by last seen (µs). ARGV: member, window (µs), most members,
 # add (1: record the member when admitted), caller's now (µs) or ''. Admits a member already in
@@ -175,27 +177,3 @@ class Script:
         except NoScriptError:
             # EVAL caches the script as well, so the next call's EVALSHA finds it.
             return await client.eval(self.source, len(keys), *keys, *args)
-
-    async def many(
-        self, client: Redis, calls: Sequence[tuple[Sequence[str], Sequence[str | int | float]]]
-    ) -> list[Any]:
-        """Run the script once per (keys, args), pipelined: one round trip for the batch."""
-        results = await self._pipelined(client, calls)
-        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-        if missing:
-            await client.script_load(self.source)
-            again = await self._pipelined(client, [calls[i] for i in missing])
-            for i, r in zip(missing, again, strict=True):
-                results[i] = r
-        for r in results:
-            if isinstance(r, Exception):
-                raise r
-        return results
-
-    async def _pipelined(
-        self, client: Redis, calls: Sequence[tuple[Sequence[str], Sequence[str | int | float]]]
-    ) -> list[Any]:
-        pipe: Pipeline = client.pipeline(transaction=False)
-        for keys, args in calls:
-            pipe.evalsha(self.sha, len(keys), *keys, *args)
-        return list(await pipe.execute(raise_on_error=False))
