@@ -175,3 +175,36 @@ def test_the_migrations_build_the_schema_the_code_declares(backend: str, tmp_pat
         with engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
         engine.dispose()
+
+
+def test_0014_keeps_every_event_and_part_and_drops_only_their_foreign_keys(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/old.db")
+    migrate.upgrade(engine, "0013")
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        keys = conn.execute("PRAGMA foreign_key_list(message_events)").fetchall()
+        assert [k[2] for k in keys] == ["messages"]  # 0013 still has the key
+        conn.executemany(
+            "INSERT INTO message_events (id, message_id, status, at, detail) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(7, "msg_a", "queued", 1, None), (9, "msg_a", "sending", 2, "x")],
+        )
+        conn.execute("INSERT INTO message_parts VALUES ('c', 'p1', 'msg_a', 0, NULL)")
+    migrate.upgrade(engine)
+    engine.dispose()
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        for table in ("message_events", "message_parts"):
+            assert conn.execute(f"PRAGMA foreign_key_list({table})").fetchall() == []
+        assert conn.execute("SELECT * FROM message_events ORDER BY id").fetchall() == [
+            (7, "msg_a", "queued", 1, None),
+            (9, "msg_a", "sending", 2, "x"),
+        ]
+        assert conn.execute("SELECT * FROM message_parts").fetchall() == [
+            ("c", "p1", "msg_a", 0, None)
+        ]
+        # ids go on after the copied ones, and the indexes came back
+        conn.execute("INSERT INTO message_events (message_id, status, at) VALUES ('m', 'q', 3)")
+        assert conn.execute("SELECT MAX(id) FROM message_events").fetchone() == (10,)
+        indexes = {r[1] for r in conn.execute("SELECT * FROM sqlite_master WHERE type='index'")}
+        assert {"ix_message_events_message", "ix_message_parts_message"} <= indexes

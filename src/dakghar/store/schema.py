@@ -183,7 +183,8 @@ message_events = Table(
     "message_events",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("message_id", String(40), ForeignKey("messages.id"), nullable=False),
+    # No foreign key: its check locked the message row for every insert (migration 0014).
+    Column("message_id", String(40), nullable=False),
     Column("status", String(16), nullable=False),
     Column("at", BigInteger, nullable=False),
     Column("detail", Text, nullable=True),
@@ -208,7 +209,7 @@ message_parts = Table(
     metadata,
     Column("connector", String(60), primary_key=True),
     Column("provider_message_id", String(100), primary_key=True),
-    Column("message_id", String(40), ForeignKey("messages.id"), nullable=False),
+    Column("message_id", String(40), nullable=False),  # no foreign key (migration 0014)
     Column("part", Integer, nullable=False),
     Column("status", String(16), nullable=True),  # final status from its report, once known
 )
