@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from dakghar.core.files import write_private
+
 
 class ApiSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """HTTP API limits."""
@@ -175,13 +177,8 @@ def ensure_secret_key(settings: Settings) -> Settings:
     data_dir.mkdir(parents=True, exist_ok=True)
     key_file = data_dir / "dakghar.secret"
     if not key_file.exists():
-        # O_EXCL so two processes starting at once cannot write different keys.
-        try:
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_urlsafe(48))
+        # Exclusive, so two processes starting at once cannot write different keys; and whole,
+        # so the one that lost never reads the winner's file before its key is in it.
+        write_private(key_file, secrets.token_urlsafe(48).encode(), exclusive=True)
     key = key_file.read_text().strip()
     return msgspec.structs.replace(settings, secret_key=key)

@@ -24,6 +24,7 @@ from dakghar.api.listener import ListenError, StartupFailed, bind, hostport, tls
 from dakghar.api.listener import serve as run_server
 from dakghar.api.metrics_access import MetricsAccess, is_loopback, metrics_host
 from dakghar.api.services import Services
+from dakghar.core.files import write_private
 from dakghar.core.heap import settle_heap
 from dakghar.core.keys import generate_key, parse_key, verify_key
 from dakghar.gateway import Component, DeliveryMode
@@ -70,9 +71,8 @@ async def ensure_demo(svc: Services) -> str:
     await store.create_api_key(
         ApiKey(new.key_id, account.id, "test", new.key_hash, "demo", now_ms(), None)
     )
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(new.key + "\n")
+    # Whole or not at all: a script waiting for the file must never read it empty.
+    write_private(key_file, (new.key + "\n").encode())
     return new.key
 
 

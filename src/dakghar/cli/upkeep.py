@@ -38,6 +38,7 @@ import click
 from sqlalchemy import create_engine
 
 from dakghar.cli.admin import with_store
+from dakghar.core.files import write_private
 from dakghar.settings import PID_FILE, Settings, SettingsError, load_settings
 from dakghar.store import Store, engine_url, migrate
 from dakghar.store.base import now_ms
@@ -73,17 +74,6 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` (mode 0600) through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def copy_database(source: Path, dest: Path, mode: int = 0o600) -> None:
@@ -163,7 +153,7 @@ def backup(ctx: click.Context, file: Path, force: bool, with_secret: bool) -> No
         click.echo("  secret: none found (no DAKGHAR_SECRET_KEY, no key file): " + _NO_SECRET_NOTE)
         return
     if with_secret:
-        _write_private(secret_out, secret.strip() + b"\n")
+        write_private(secret_out, secret.strip() + b"\n")
         click.echo(f"  secret: copied from {where} to {secret_out} (mode 0600)")
     else:
         click.echo(f"  secret: NOT copied; it is in {where}; " + _NO_SECRET_NOTE)
@@ -314,7 +304,7 @@ def restore(ctx: click.Context, file: Path, yes: bool, with_secret: bool) -> Non
     key_file = Path(settings.data_dir) / SECRET_FILE
     if with_secret:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-        _write_private(key_file, secret_in.read_bytes())
+        write_private(key_file, secret_in.read_bytes())
         click.echo(f"  secret: installed {secret_in} as {key_file}")
         if settings.secret_key:
             click.echo("  note: DAKGHAR_SECRET_KEY is set and wins over the key file", err=True)
