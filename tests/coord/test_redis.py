@@ -97,8 +97,8 @@ async def test_the_script_cache_is_refilled_after_a_flush(
     from dakghar.coord import scripts
 
     fresh = scripts.Script(scripts.RELEASE + "\n-- " + a.prefix)
-    assert await fresh(a.client, [a.prefix + "none"], ["me"]) == 0
-    assert await fresh(a.client, [a.prefix + "none"], ["me"]) == 0
+    assert await fresh(a.client, [a.prefix + "none"], ["me"]) == 0  # NOSCRIPT, then EVAL
+    assert await fresh(a.client, [a.prefix + "none"], ["me"]) == 0  # EVALSHA finds it now
 
 
 async def test_a_silent_pubsub_connection_is_noticed_and_replaced(prefix: str) -> None:

@@ -71,19 +71,20 @@ def _copy_sqlite(table: str, index: str, indexed: list[str], *, with_key: bool) 
     op.create_index(index, table, indexed, unique=False)
 
 
-def upgrade() -> None:
+def _set_keys(with_key: bool) -> None:
     sqlite = op.get_bind().dialect.name != "postgresql"
     for table, key, index, indexed in _TABLES:
         if sqlite:
-            _copy_sqlite(table, index, indexed, with_key=False)
+            _copy_sqlite(table, index, indexed, with_key=with_key)
+        elif with_key:
+            op.create_foreign_key(key, table, "messages", ["message_id"], ["id"])
         else:
             op.drop_constraint(key, table, type_="foreignkey")
 
 
+def upgrade() -> None:
+    _set_keys(with_key=False)
+
+
 def downgrade() -> None:
-    sqlite = op.get_bind().dialect.name != "postgresql"
-    for table, key, index, indexed in _TABLES:
-        if sqlite:
-            _copy_sqlite(table, index, indexed, with_key=True)
-        else:
-            op.create_foreign_key(key, table, "messages", ["message_id"], ["id"])
+    _set_keys(with_key=True)
