@@ -2,10 +2,11 @@
 
 Drives the SQLite store directly, through the ``Store`` interface, along the real path of a
 live message with a callback URL: accept (single messages, 50 at a time, as 50 API clients
-would), claim, carrier acceptance (``mark_sent_many``), delivery receipt (``report_many``),
-webhook claim and result. Batches are the sizes the dispatcher's coalescers form under load
-(--batch). Prints, per step and per message: statements by kind, commits, and CPU time of the
-whole process (event loop and writer thread).
+would), claim, carrier acceptance (``mark_sent_many``), delivery receipt (``report_many``,
+which hands its webhook events to the sender), webhook claim (of any not handed over) and
+result. Batches are the sizes the dispatcher's coalescers form under load (--batch). Prints,
+per step and per message: statements by kind, commits, and CPU time of the whole process (event
+loop and writer thread).
 
     python bench/store_ops.py [--count 5000] [--batch 32]
 """
@@ -22,7 +23,7 @@ from dakghar.core.ids import new_id
 from dakghar.pipeline.accept import Acceptor, Draft
 from dakghar.pipeline.switches import Switchboard
 from dakghar.settings import StoreSettings
-from dakghar.store.base import Sent, StatusChange, WebhookResult
+from dakghar.store.base import Sent, StatusChange, WebhookEvent, WebhookResult
 from dakghar.store.sqlite.store import SqliteStore
 
 HOOK = "https://app.example.com/hooks/sms"
@@ -61,6 +62,7 @@ async def run(count: int, batch: int) -> None:
     tmp = tempfile.mkdtemp(prefix="dakghar-store-ops-")
     store = SqliteStore(f"sqlite:///{Path(tmp) / 'ops.db'}", StoreSettings(count_statements=True))
     await store.open()
+    handed = 0
     try:
         account = await store.create_account(
             name="bench", balance_milli=10**12, default_sender="DKGHAR", callback_url=HOOK
@@ -97,15 +99,20 @@ async def run(count: int, batch: int) -> None:
                 chunk = claimed[i : i + batch]
                 await store.mark_sent_many([Sent(m.id, "sink", [provider[m.id]], 1) for m in chunk])
 
+        # As the delivery process's sender does: the outbox events its writes make are handed
+        # to it (Store.hand_off_webhooks), and only the others are claimed.
+        events: list[WebhookEvent] = []
+        store.hand_off_webhooks(events.extend, lambda: 256, lease_ms=60_000)
         with Step(store, f"receipt (report_many, {batch} a call)", count):
             for i in range(0, count, batch):
                 chunk = claimed[i : i + batch]
                 await store.report_many(
                     [("sink", provider[m.id], StatusChange("", "delivered")) for m in chunk]
                 )
+        store.hand_off_webhooks(None)
+        handed = len(events)
 
-        events = []
-        with Step(store, "webhook claim (64 a call)", count):
+        with Step(store, "webhook claim (64 a call; what was not handed over)", count):
             while True:
                 got = await store.claim_webhooks(64, lease_ms=60_000)
                 if not got:
@@ -122,6 +129,7 @@ async def run(count: int, batch: int) -> None:
         await store.close()
 
     print(f"{count:,} live messages with a callback URL; batches of {batch}")
+    print(f"webhook events handed to the sender as they were written: {handed:,}")
     head = f"{'step':48s} {'stmts/msg':>9s} {'savept':>6s} {'commits':>7s} {'CPU us/msg':>10s}"
     print(f"{head}  statements")
     tot_s = tot_c = tot_cpu = 0.0

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from dakghar.store.base import MessageRow, Sent, StatusChange, now_ms
+from dakghar.store.base import MessageRow, Sent, StatusChange, WebhookEvent, WebhookResult, now_ms
 from dakghar.store.sql.core import SqlStore
 from tests.store.test_sqlite_store import row
 
@@ -352,3 +352,76 @@ async def test_plain_sent_and_delivered_are_not_stored_but_still_listed_in_order
         ).fetchall()
     )
     assert [r[0] for r in stored] == ["sending", "sending"]
+
+
+class Hand:
+    """A sender's side of ``hand_off_webhooks``: what it was given, and its room."""
+
+    def __init__(self, room: int = 100) -> None:
+        self.room = room
+        self.taken: list[WebhookEvent] = []
+
+    def take(self, events: list[WebhookEvent]) -> None:
+        self.taken += events
+        self.room -= len(events)
+
+
+async def test_final_webhooks_go_straight_to_the_sender_leased_and_come_back_if_never_sent(
+    store: SqlStore,
+) -> None:
+    acc = await store.create_account(name="h", balance_milli=0)
+    ids = await queue(store, acc.id, 3, callback_url="http://127.0.0.1:9/hook")
+    await store.claim(1, [acc.id], 3, lease_ms=10_000)
+    await store.mark_sent_many([Sent(m, "smsc", [f"h-{m}"]) for m in ids])
+    hand = Hand()
+    store.hand_off_webhooks(hand.take, lambda: hand.room, lease_ms=300)
+    await store.report_many([("smsc", f"h-{m}", StatusChange("", "delivered")) for m in ids])
+    assert sorted(e.message_id for e in hand.taken) == sorted(ids)
+    assert all(json.loads(e.payload)["status"] == "delivered" for e in hand.taken)
+    assert all(e.account_id == acc.id and e.attempts == 0 for e in hand.taken)
+    assert await store.claim_webhooks(10, lease_ms=60_000) == []  # leased to the sender
+    # Recorded by the ids handed over, as a claimed event's would be.
+    await store.webhook_results([WebhookResult(hand.taken[0].id, True, None, None)])
+    await asyncio.sleep(0.4)  # the sender "died": the lease ends, and any sender claims them
+    back = await store.claim_webhooks(10, lease_ms=60_000)
+    assert sorted(e.event_id for e in back) == sorted(e.event_id for e in hand.taken[1:])
+
+
+async def test_a_handed_over_webhook_never_overtakes_an_older_pending_one(
+    store: SqlStore,
+) -> None:
+    acc = await store.create_account(name="h", balance_milli=0, webhook_events="sent")
+    [mid] = await queue(store, acc.id, 1, callback_url="http://127.0.0.1:9/hook")
+    await store.claim(1, [acc.id], 1, lease_ms=10_000)
+    hand = Hand()
+    store.hand_off_webhooks(hand.take, lambda: hand.room)
+    await store.mark_sent(mid, "smsc", ["o1"])
+    assert [json.loads(e.payload)["status"] for e in hand.taken] == ["sent"]
+    await store.report("smsc", "o1", StatusChange("", "delivered"))
+    assert len(hand.taken) == 1  # "sent" is still pending: "delivered" waits in the outbox
+    assert await store.claim_webhooks(10, lease_ms=60_000) == []  # behind "sent", in order
+    await store.webhook_results([WebhookResult(hand.taken[0].id, True, None, None)])
+    [later] = await store.claim_webhooks(10, lease_ms=60_000)
+    assert json.loads(later.payload)["status"] == "delivered"
+
+
+async def test_only_as_many_webhooks_as_the_sender_has_room_for_are_handed_over(
+    store: SqlStore,
+) -> None:
+    acc = await store.create_account(name="h", balance_milli=0)
+    ids = await queue(store, acc.id, 5, callback_url="http://127.0.0.1:9/hook")
+    await store.claim(1, [acc.id], 5, lease_ms=10_000)
+    await store.mark_sent_many([Sent(m, "smsc", [f"r-{m}"]) for m in ids])
+    hand = Hand(room=2)
+    store.hand_off_webhooks(hand.take, lambda: hand.room)
+    await store.report_many([("smsc", f"r-{m}", StatusChange("", "delivered")) for m in ids])
+    assert len(hand.taken) == 2
+    rest = await store.claim_webhooks(10, lease_ms=60_000)
+    assert {e.message_id for e in rest} == set(ids) - {e.message_id for e in hand.taken}
+    store.hand_off_webhooks(None)  # stopped: every event is left for a claim
+    [extra] = await queue(store, acc.id, 1, callback_url="http://127.0.0.1:9/hook")
+    await store.claim(1, [acc.id], 1, lease_ms=10_000)
+    await store.mark_sent(extra, "smsc", ["r-extra"])
+    await store.report("smsc", "r-extra", StatusChange("", "delivered"))
+    assert len(hand.taken) == 2
+    assert [e.message_id for e in await store.claim_webhooks(10, lease_ms=60_000)] == [extra]

@@ -484,6 +484,20 @@ class OutboxStore(Protocol):
     async def webhook_results(self, results: Sequence[WebhookResult]) -> None:
         """Record many webhook attempts at once."""
 
+    def hand_off_webhooks(
+        self,
+        take: Callable[[list[WebhookEvent]], None] | None,
+        room: Callable[[], int] = lambda: 0,
+        *,
+        lease_ms: int = 60_000,
+    ) -> None:
+        """Give the events this process's status changes write to the outbox straight to
+        ``take`` (this process's sender), leased to it for ``lease_ms`` from their insert, at
+        most ``room()`` per write, and only a message's first pending one (its events still
+        go out in order, one at a time). They need no claim; if they are never sent (the
+        process dies), their lease runs out and :meth:`claim_webhooks` returns them to any
+        sender. ``take`` is called on the event loop after the commit. None stops it."""
+
 
 class SwitchStore(Protocol):
     """Kill switches, shared by every process."""

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 log = get_logger("dakghar.webhooks")
 RETRY_WINDOW_MS = 24 * 3600 * 1000 + 60_000  # "at least 24 h"
+LEASE_MS = 60_000  # an event claimed or handed over is this sender's for this long
 
 
 def _written(fut: asyncio.Future[None]) -> None:
@@ -84,6 +85,11 @@ class WebhookSender:
         self._running = False
         self._wake = asyncio.Event()
         self._news = False  # wake(): events were written since the last claim
+        # Events waiting for a free slot: claimed ahead, or handed over by this process's
+        # writes (Store.hand_off_webhooks). ``ahead`` bounds both.
+        self._ready: deque[WebhookEvent] = deque()
+        self._slots = concurrency * 2  # the connector opens `concurrency`; the rest wait briefly
+        self._ahead = self._slots * 4
         # An outcome holds nothing up (its slot is already free): it lingers for company.
         self._results: Coalescer[WebhookResult, None] = Coalescer(
             self._write_results, linger=BUSY_GAP / 4
@@ -109,6 +115,16 @@ class WebhookSender:
         self._news = True
         self._wake.set()
 
+    def _take(self, events: list[WebhookEvent]) -> None:
+        """Events this process just wrote, leased to this sender (``Store.hand_off_webhooks``)."""
+        if self._running:
+            self._ready.extend(events)
+            self._wake.set()
+        # Not running (stopping): they stay leased, and are claimed once their lease ends.
+
+    def _room(self) -> int:
+        return self._ahead - len(self._ready) if self._running else 0
+
     async def start(self) -> None:
         """Start the worker."""
         # No HTTP(S)_PROXY from the environment, and no redirects (WebhookClient follows
@@ -120,6 +136,7 @@ class WebhookSender:
             user_agent="Dakghar-Webhooks/1",
         )
         self._running = True
+        self.store.hand_off_webhooks(self._take, self._room, lease_ms=LEASE_MS)
         self._task = asyncio.create_task(self._run(), name="dakghar-webhooks")
 
     async def stop(self) -> None:
@@ -127,6 +144,7 @@ class WebhookSender:
         # The flag as well as the cancel: on Python 3.11, asyncio.wait_for can swallow a
         # cancellation that arrives as its inner wait completes, and the loop would go on.
         self._running = False
+        self.store.hand_off_webhooks(None)
         self._wake.set()
         if self._task:
             self._task.cancel()
@@ -143,10 +161,9 @@ class WebhookSender:
         # slots to run through while the next claim waits its turn in that writer (100-160 ms
         # under load on PostgreSQL, where a claim per freed slot capped the outbox at ~500
         # events/s). A crash leaves these leased until their lease ends (60 s), then they go.
+        # Most events need no claim at all: this process's writes hand them over (``_take``).
         inflight: set[asyncio.Task[None]] = set()
-        ready: deque[WebhookEvent] = deque()
-        slots = self.concurrency * 2  # the connector opens `concurrency`; the rest wait briefly
-        ahead = slots * 4
+        ready, slots, ahead = self._ready, self._slots, self._ahead
         claim: tuple[asyncio.Task[list[WebhookEvent]], int] | None = None  # (task, asked)
         next_claim = 0.0  # after a claim that found less than it asked: a poll interval on
         last_claim, drained = 0.0, False
@@ -183,7 +200,7 @@ class WebhookSender:
                 if claim is None and len(ready) <= ahead // 2 and now >= next_claim:
                     asked, last_claim = ahead - len(ready), now
                     claim = (
-                        asyncio.create_task(self.store.claim_webhooks(asked, lease_ms=60_000)),
+                        asyncio.create_task(self.store.claim_webhooks(asked, lease_ms=LEASE_MS)),
                         asked,
                     )
                     claim[0].add_done_callback(lambda _t: self._wake.set())
@@ -204,6 +221,7 @@ class WebhookSender:
             for task in inflight:
                 task.cancel()
             await asyncio.gather(*inflight, return_exceptions=True)
+            ready.clear()
             await self._results.close()
 
     async def _deliver_safely(self, event: WebhookEvent) -> None:

@@ -7,6 +7,7 @@ functions of ``pipeline_ops`` on the writer's connection.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dakghar.core.message import LANES, Status
@@ -18,8 +19,19 @@ from dakghar.store.sql import pipeline_ops as ops
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True)
+class _Hand:
+    """Where this process's new outbox events go (``hand_off_webhooks``)."""
+
+    take: Callable[[list[WebhookEvent]], None]
+    room: Callable[[], int]
+    lease_ms: int
+
+
 class PipelineStoreMixin:
     """Pipeline operations; needs ``_write`` and ``_read`` from the store."""
+
+    _hand: _Hand | None = None
 
     async def _write(self, op: Callable[[Conn], T], *, express: bool = False) -> T:
         raise NotImplementedError
@@ -27,17 +39,45 @@ class PipelineStoreMixin:
     async def _read(self, fn: Callable[[Conn], T]) -> T:
         raise NotImplementedError
 
-    async def apply(self, changes: Sequence[StatusChange]) -> list[MessageRow | None]:
-        """Apply lifecycle moves atomically."""
+    def hand_off_webhooks(
+        self,
+        take: Callable[[list[WebhookEvent]], None] | None,
+        room: Callable[[], int] = lambda: 0,
+        *,
+        lease_ms: int = 60_000,
+    ) -> None:
+        """Give the webhook events this process's moves write to ``take`` (None: stop)."""
+        self._hand = _Hand(take, room, lease_ms) if take is not None else None
 
-        def op(c: Conn) -> list[MessageRow | None]:
+    async def _moves(self, run: Callable[[Conn, int, ops.OpContext], T]) -> T:
+        """Run ``run(conn, now, ctx)`` as one write operation and flush its context; the
+        outbox events it handed over (``OpContext.hand_until``) go to the sender once they
+        are committed."""
+        hand = self._hand
+        room = hand.room() if hand is not None else 0
+        handed: list[WebhookEvent] = []
+
+        def op(c: Conn) -> T:
             now = now_ms()
-            ctx = ops.OpContext()
-            out = [ops.apply_change(c, ch, now, ctx) for ch in changes]
+            if hand is not None and room > 0:
+                ctx = ops.OpContext(now + hand.lease_ms, room)
+            else:
+                ctx = ops.OpContext()
+            out = run(c, now, ctx)
             ctx.flush(c)
+            handed[:] = ctx.handed  # an operation run again replaces what an undone run had
             return out
 
-        return await self._write(op)
+        out = await self._write(op)
+        if handed and hand is not None:
+            hand.take(handed)
+        return out
+
+    async def apply(self, changes: Sequence[StatusChange]) -> list[MessageRow | None]:
+        """Apply lifecycle moves atomically."""
+        return await self._moves(
+            lambda c, now, ctx: [ops.apply_change(c, ch, now, ctx) for ch in changes]
+        )
 
     async def claim(
         self,
@@ -111,18 +151,13 @@ class PipelineStoreMixin:
     async def mark_sent_many(self, sent: Sequence[Sent]) -> list[MessageRow | None]:
         """:meth:`mark_sent` for many messages in one write operation."""
 
-        def op(c: Conn) -> list[MessageRow | None]:
-            now = now_ms()
-            ctx = ops.OpContext()
+        def run(c: Conn, now: int, ctx: ops.OpContext) -> list[MessageRow | None]:
             if len({s.message_id for s in sent}) == len(sent):
-                out = _mark_sent_batch(c, sent, now, ctx)
-            else:
-                early = ops.any_early_reports(c)
-                out = [_mark_sent(c, s, now, ctx, early) for s in sent]
-            ctx.flush(c)
-            return out
+                return _mark_sent_batch(c, sent, now, ctx)
+            early = ops.any_early_reports(c)
+            return [_mark_sent(c, s, now, ctx, early) for s in sent]
 
-        return await self._write(op)
+        return await self._moves(run)
 
     async def report(
         self, connector: str, provider_id: str, change: StatusChange
@@ -135,17 +170,12 @@ class PipelineStoreMixin:
     ) -> list[MessageRow | None]:
         """:meth:`report` for many parts in one write operation."""
 
-        def op(c: Conn) -> list[MessageRow | None]:
-            now = now_ms()
-            ctx = ops.OpContext()
+        def run(c: Conn, now: int, ctx: ops.OpContext) -> list[MessageRow | None]:
             if c.dialect.server or len(reports) > 1:
-                out = ops.report_batch(c, reports, now, ctx)
-            else:
-                out = [ops.report(c, conn, pid, ch, now, ctx) for conn, pid, ch in reports]
-            ctx.flush(c)
-            return out
+                return ops.report_batch(c, reports, now, ctx)
+            return [ops.report(c, conn, pid, ch, now, ctx) for conn, pid, ch in reports]
 
-        return await self._write(op)
+        return await self._moves(run)
 
     async def sweep(
         self, *, owner: str | None = None, alone: bool = False

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
 from dakghar.core.ids import new_id
 from dakghar.core.message import LANES, Status, WebhookEvents, can_transition, is_retry_note
 from dakghar.core.times import iso
-from dakghar.store.base import DEAD_AFTER_MS, IMPLIED, MESSAGE_COLUMNS, MessageRow, StatusChange
+from dakghar.store.base import (
+    DEAD_AFTER_MS,
+    IMPLIED,
+    MESSAGE_COLUMNS,
+    MessageRow,
+    StatusChange,
+    WebhookEvent,
+)
 from dakghar.store.rollups import BUCKETS, FAILED, bucket, hour_of, shard
 from dakghar.store.sql import Conn, column_types, columns, in_list, in_lists, unnest
 
@@ -57,14 +64,18 @@ class OpContext:
     as the moves they count, so analytics stay exact and atomic.
     """
 
-    __slots__ = ("rollups", "updates", "wants", "webhooks")
+    __slots__ = ("hand_limit", "hand_until", "handed", "rollups", "updates", "wants", "webhooks")
 
-    def __init__(self) -> None:
+    def __init__(self, hand_until: int | None = None, hand_limit: int = 0) -> None:
         self.rollups: dict[tuple[object, ...], list[int]] = {}
         self.wants: dict[str, WebhookEvents | None] = {}
         self.webhooks: list[tuple[object, ...]] = []  # outbox rows, written by flush
         # Deferred message updates (``apply_change(defer=True)``) by the columns they set.
         self.updates: dict[tuple[str, ...], list[tuple[object, ...]]] = {}
+        # Outbox rows written already leased, until ``hand_until``, to this process's sender
+        # (at most ``hand_limit`` of them), and given to it after the commit: ``handed``.
+        self.hand_until, self.hand_limit = hand_until, hand_limit
+        self.handed: list[WebhookEvent] = []
 
     def flush_updates(self, c: Conn) -> None:
         """Write the deferred message updates: one ``UPDATE ... FROM unnest(...)`` per set of
@@ -106,11 +117,60 @@ class OpContext:
             c.executemany(_ROLLUP_SQL, [(*k, *v) for k, v in self.rollups.items()])
             self.rollups.clear()
         if self.webhooks:
-            if c.dialect.server:  # one statement for the lot
-                c.execute(_WEBHOOK_UNNEST, columns(self.webhooks, 7))
+            rows, self.webhooks = self.webhooks, []
+            if self.hand_until is not None and self.hand_limit > 0:
+                rows = self._hand_off(c, rows)
+            if not rows:
+                pass
+            elif c.dialect.server:  # one statement for the lot
+                c.execute(_WEBHOOK_UNNEST, columns(rows, 7))
             else:
-                c.executemany(_WEBHOOK_INSERT, self.webhooks)
-            self.webhooks.clear()
+                c.executemany(_WEBHOOK_INSERT, rows)
+
+    def _hand_off(self, c: Conn, rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
+        """Write the outbox rows that can go straight to this process's sender, leased to it,
+        into ``handed``; return the others (written due now, for a claim).
+
+        A message's events must arrive in order, one at a time (``claim_webhooks``), so only
+        the first of its rows here can be handed over, and only if no older event of it is
+        still pending. Under the default ``webhook_events`` (the final status only) that is
+        every row: the sender then needs no claim, no lease update, and no scan of the due
+        index. If this process dies before it sends them, the lease runs out and any sender
+        claims them then, as with events it had claimed ahead.
+        """
+        first: dict[str, int] = {}
+        for i, row in enumerate(rows):
+            first.setdefault(str(row[2]), i)
+            if len(first) >= self.hand_limit:
+                break
+        among, args = in_list(c, list(first))
+        for (busy,) in c.execute(
+            f"SELECT DISTINCT message_id FROM webhook_events WHERE status = 'pending' "
+            f"AND message_id {among}",
+            args,
+        ):
+            first.pop(str(busy), None)
+        if not first:
+            return rows
+        chosen = set(first.values())
+        leased = [(*rows[i][:5], self.hand_until, rows[i][6]) for i in sorted(chosen)]
+        if c.dialect.server:
+            got = c.execute(_WEBHOOK_UNNEST + _RETURNING, columns(leased, 7)).fetchall()
+        else:
+            got = []
+            for i in range(0, len(leased), _HAND_CHUNK):
+                chunk = leased[i : i + _HAND_CHUNK]
+                sql = _WEBHOOK_INSERT.replace(_WEBHOOK_ROW, ", ".join([_WEBHOOK_ROW] * len(chunk)))
+                got += c.execute(sql + _RETURNING, [v for r in chunk for v in r]).fetchall()
+        ids = {str(r[1]): int(r[0]) for r in got}
+        for r in leased:
+            event_id, account_id, message_id, url, payload = (str(v) for v in r[:5])
+            event = WebhookEvent(
+                ids[event_id], event_id, account_id, message_id, url, payload, 0, cast(int, r[6])
+            )
+            self.handed.append(event)
+        self.hand_limit -= len(leased)
+        return [row for i, row in enumerate(rows) if i not in chosen]
 
 
 def roll_up(c: Conn, msg: MessageRow, new: Status, now: int, ctx: OpContext | None = None) -> None:
@@ -214,6 +274,8 @@ def apply_change(
 
 
 _WEBHOOK_ROW = "(?, ?, ?, ?, ?, 'pending', 0, ?, ?)"
+_RETURNING = " RETURNING id, event_id"
+_HAND_CHUNK = 256  # rows per insert of handed-over events on SQLite (7 values each)
 _WEBHOOK_INSERT = (
     "INSERT INTO webhook_events (event_id, account_id, message_id, url, payload, status, "
     f"attempts, next_attempt_at, created_at) VALUES {_WEBHOOK_ROW}"
