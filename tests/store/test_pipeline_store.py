@@ -425,3 +425,31 @@ async def test_only_as_many_webhooks_as_the_sender_has_room_for_are_handed_over(
     await store.report("smsc", "r-extra", StatusChange("", "delivered"))
     assert len(hand.taken) == 2
     assert [e.message_id for e in await store.claim_webhooks(10, lease_ms=60_000)] == [extra]
+
+
+async def test_a_delivered_webhook_leaves_the_outbox_and_a_failed_one_stays(
+    store: SqlStore,
+) -> None:
+    acc = await store.create_account(name="o", balance_milli=0)
+    ids = await queue(store, acc.id, 3, callback_url="http://127.0.0.1:9/hook")
+    await store.claim(1, [acc.id], 3, lease_ms=10_000)
+    await store.mark_sent_many([Sent(m, "smsc", [f"o-{m}"]) for m in ids])
+    await store.report_many([("smsc", f"o-{m}", StatusChange("", "delivered")) for m in ids])
+    done, retry, failed = await store.claim_webhooks(10, lease_ms=60_000)
+    await store.webhook_results(
+        [
+            WebhookResult(done.id, True, None, None),
+            WebhookResult(retry.id, False, now_ms() - 1, "HTTP 500"),
+            WebhookResult(failed.id, False, None, "HTTP 410"),
+        ]
+    )
+    left = await store._read(
+        lambda c: c.execute(
+            "SELECT id, status, attempts, last_error FROM webhook_events ORDER BY id"
+        ).fetchall()
+    )
+    assert sorted(tuple(r) for r in left) == sorted(
+        [(retry.id, "pending", 1, "HTTP 500"), (failed.id, "failed", 1, "HTTP 410")]
+    )
+    assert [e.id for e in await store.claim_webhooks(10, lease_ms=60_000)] == [retry.id]
+    assert (await store.queue_stats())["webhooks_pending"] == 1

@@ -195,22 +195,30 @@ class PipelineStoreMixin:
         await self.webhook_results([WebhookResult(event_id, delivered, next_attempt_at, error)])
 
     async def webhook_results(self, results: Sequence[WebhookResult]) -> None:
-        """Record many webhook attempts in one write operation."""
+        """Record many webhook attempts in one write operation.
+
+        A delivered event leaves the outbox (one ``DELETE`` for the lot): nothing reads it
+        again, the table stays the size of what is still to send, and on PostgreSQL a delete
+        writes no new row version and no index entry, where an update to ``delivered`` wrote
+        both. A failed one stays, with its last error and attempts."""
         now = now_ms()
-        # Attempts with the same outcome (most often: delivered, no error) share one statement.
+        delivered = [r.event_id for r in results if r.delivered]
+        # Attempts with the same outcome (a retry's due time, an error) share one statement.
         groups: dict[tuple[str, int, str | None], list[int]] = {}
         for r in results:
             if r.delivered:
-                status, due = "delivered", now
-            elif r.next_attempt_at is None:
+                continue
+            if r.next_attempt_at is None:
                 status, due = "failed", now
             else:
                 status, due = "pending", r.next_attempt_at
             groups.setdefault((status, due, r.error), []).append(r.event_id)
-        if not groups:
+        if not groups and not delivered:
             return
 
         def op(c: Conn) -> None:
+            for among, args in in_lists(c, delivered, "integer"):
+                c.execute(f"DELETE FROM webhook_events WHERE id {among}", args)
             for (status, due, error), ids in groups.items():
                 for among, args in in_lists(c, ids, "integer"):
                     c.execute(
