@@ -208,3 +208,37 @@ def test_0014_keeps_every_event_and_part_and_drops_only_their_foreign_keys(
         assert conn.execute("SELECT MAX(id) FROM message_events").fetchone() == (10,)
         indexes = {r[1] for r in conn.execute("SELECT * FROM sqlite_master WHERE type='index'")}
         assert {"ix_message_events_message", "ix_message_parts_message"} <= indexes
+
+
+def test_0015_makes_first_claims_a_column_and_its_downgrade_writes_them_back_as_events(
+    tmp_path: Path,
+) -> None:
+    from alembic import command
+
+    engine = create_engine(f"sqlite:///{tmp_path}/old.db")
+    migrate.upgrade(engine, "0014")
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        conn.execute(
+            "INSERT INTO messages (id, account_id, to_number, type, lane, status, segments, "
+            "encoding, price_milli, sandbox, validity_seconds, expires_at, attempts, route_step, "
+            "step_attempts, created_at, updated_at) VALUES ('msg_old', 'acc', '+919800000000', "
+            "'transactional', 1, 'sent', 1, 'gsm7', 0, 0, 60, 9, 1, 0, 0, 1, 3)"
+        )
+        conn.execute(  # claimed before 0015: its first claim is a stored row
+            "INSERT INTO message_events (message_id, status, at) VALUES ('msg_old', 'sending', 2)"
+        )
+    migrate.upgrade(engine)
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        assert conn.execute("SELECT claimed_at FROM messages").fetchall() == [(None,)]
+        conn.execute("UPDATE messages SET id = 'msg_new', claimed_at = 5")
+    with engine.begin() as conn:
+        cfg = migrate.alembic_config(engine)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0014")
+    engine.dispose()
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(messages)")]
+        assert "claimed_at" not in columns and "lease_owner" in columns
+        assert conn.execute(
+            "SELECT message_id, status, at, detail FROM message_events ORDER BY id"
+        ).fetchall() == [("msg_old", "sending", 2, None), ("msg_new", "sending", 5, None)]

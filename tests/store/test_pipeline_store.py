@@ -7,7 +7,16 @@ import json
 
 import pytest
 
-from dakghar.store.base import MessageRow, Sent, StatusChange, WebhookEvent, WebhookResult, now_ms
+from dakghar.store.base import (
+    MessageEvent,
+    MessageRow,
+    Sent,
+    StatusChange,
+    WebhookEvent,
+    WebhookResult,
+    history,
+    now_ms,
+)
 from dakghar.store.sql.core import SqlStore
 from tests.store.test_sqlite_store import row
 
@@ -324,7 +333,7 @@ async def test_each_process_counts_into_its_own_rollup_rows_and_reports_sum_them
     assert [(s.key, s.submitted) for s in stats] == [("c", 5)]
 
 
-async def test_plain_sent_and_delivered_are_not_stored_but_still_listed_in_order(
+async def test_a_first_claim_plain_sent_and_delivered_are_not_stored_but_listed_in_order(
     store: SqlStore,
 ) -> None:
     acc = await store.create_account(name="a", balance_milli=0)
@@ -346,12 +355,12 @@ async def test_plain_sent_and_delivered_are_not_stored_but_still_listed_in_order
         ("delivered", None),
     ]
     assert msg.events[-2].at == msg.submitted_at and msg.events[-1].at == msg.delivered_at
-    stored = await store._read(  # the two implied events have no rows of their own
+    stored = await store._read(  # the implied events (claim, sent, delivered) have no rows
         lambda c: c.execute(
-            "SELECT status FROM message_events WHERE message_id = ? ORDER BY id", (mid,)
+            "SELECT status, detail FROM message_events WHERE message_id = ? ORDER BY id", (mid,)
         ).fetchall()
     )
-    assert [r[0] for r in stored] == ["sending", "sending"]
+    assert [tuple(r) for r in stored] == [("sending", "retry 1 in 1.0 s: throttled")]
 
 
 class Hand:
@@ -453,3 +462,64 @@ async def test_a_delivered_webhook_leaves_the_outbox_and_a_failed_one_stays(
     )
     assert [e.id for e in await store.claim_webhooks(10, lease_ms=60_000)] == [retry.id]
     assert (await store.queue_stats())["webhooks_pending"] == 1
+
+
+async def test_a_first_claim_is_a_column_of_the_message_not_an_event_row(
+    store: SqlStore,
+) -> None:
+    acc = await store.create_account(name="c", balance_milli=0)
+    [mid] = await queue(store, acc.id, 1)
+    before = now_ms()
+    [first], _ = await store.claim(1, [acc.id], 1, lease_ms=10_000)
+    assert first.claimed_at is not None and first.claimed_at >= before
+
+    async def rows() -> list[tuple[object, ...]]:
+        return await store._read(
+            lambda c: c.execute(
+                "SELECT status, detail FROM message_events WHERE message_id = ? ORDER BY id",
+                (mid,),
+            ).fetchall()
+        )
+
+    assert await rows() == []
+    retry = StatusChange(
+        mid, "sending", detail="retry 1 in 0.0 s: throttled",
+        fields={"next_attempt_at": now_ms(), "lease_until": None},
+    )  # fmt: skip
+    await store.apply([retry])
+    [again], _ = await store.claim(1, [acc.id], 1, lease_ms=10_000)
+    assert again.claimed_at == first.claimed_at  # a retry's claim is not a first claim
+    assert [tuple(r) for r in await rows()] == [("sending", "retry 1 in 0.0 s: throttled")]
+    await store.mark_sent(mid, "smsc", ["c1"])
+    got = await store.get_message(acc.id, mid, with_events=True)
+    assert got is not None
+    events = got.events or []
+    assert [(e.status, e.detail) for e in events] == [
+        ("queued", "accepted"),
+        ("sending", None),
+        ("sending", "retry 1 in 0.0 s: throttled"),
+        ("sent", None),
+    ]
+    assert [e.at for e in events] == [
+        got.created_at,
+        first.claimed_at,
+        events[2].at,
+        got.submitted_at,
+    ]
+    assert got.created_at <= first.claimed_at <= events[2].at
+
+
+def test_a_first_claim_is_listed_once_whether_stored_or_implied() -> None:
+    m = row("acc")
+    m.created_at, m.schedule_at, m.submitted_at = 1, 1, 6
+    m.status = "sent"
+    stored = [MessageEvent("queued", 2, "schedule reached"), MessageEvent("sending", 5, "retry")]
+    m.claimed_at = 3  # claimed since migration 0015: between the schedule and the retry
+    assert [(e.status, e.at) for e in history(m, stored)] == [
+        ("scheduled", 1), ("queued", 2), ("sending", 3), ("sending", 5), ("sent", 6),
+    ]  # fmt: skip
+    m.claimed_at = None  # claimed before 0015: its row is stored, nothing is implied
+    old = [MessageEvent("sending", 3, None), MessageEvent("sending", 5, "retry")]
+    assert [(e.status, e.at) for e in history(m, old)] == [
+        ("scheduled", 1), ("sending", 3), ("sending", 5), ("sent", 6),
+    ]  # fmt: skip

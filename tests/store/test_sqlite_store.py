@@ -135,6 +135,7 @@ async def test_a_database_stamped_with_the_two_former_heads_upgrades(tmp_path: P
             conn.execute(f"ALTER TABLE accounts DROP COLUMN {later}")
         conn.execute("DROP TABLE dispatchers")  # 0010
         conn.execute("ALTER TABLE messages DROP COLUMN lease_owner")
+        conn.execute("ALTER TABLE messages DROP COLUMN claimed_at")  # 0015
         conn.execute("DROP INDEX ix_messages_sandbox_queue")  # 0012
         conn.execute("DROP TABLE stats_hourly")  # 0013: as 0007 made it, with no shard
         counts = ", ".join(f"{c} INTEGER NOT NULL" for c in

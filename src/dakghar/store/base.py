@@ -131,6 +131,7 @@ class MessageRow:
     entity_id: str | None = None  # India DLT: the principal entity id carriers require
     campaign_id: str | None = None  # the bulk campaign that created it, if any
     lease_owner: str | None = None  # the dispatcher holding its claim (store.sql fencing)
+    claimed_at: int | None = None  # its first claim (the ``sending`` event; migration 0015)
     events: list[MessageEvent] | None = field(default=None)
 
 
@@ -151,15 +152,19 @@ IMPLIED = frozenset({"sent", "delivered"})
 def history(message: MessageRow, stored: Sequence[MessageEvent]) -> list[MessageEvent]:
     """A message's whole event history: the stored rows, with the events its columns imply.
 
-    The acceptance, a plain ``sent`` and a plain ``delivered`` are not stored a second time
-    as rows (each would be an insert, with its index, on the hot path). ``sent`` goes after
-    the attempts (``sending``) and before anything later; ``delivered`` is last.
+    The acceptance, the first claim (``claimed_at``), a plain ``sent`` and a plain
+    ``delivered`` are not stored a second time as rows (each would be an insert, with its
+    index, on the hot path). The first ``sending`` goes after any stored ``scheduled`` or
+    ``queued`` (a schedule reached) and before the stored attempts; ``sent`` after the
+    attempts and before anything later; ``delivered`` is last.
     """
     events = [first_event(message)]
     have = {e.status for e in stored}
-    early = [e for e in stored if e.status in ("scheduled", "queued", "sending")]
+    events += [e for e in stored if e.status in ("scheduled", "queued")]
+    if message.claimed_at is not None:  # the first claim (a stored row if before 0015)
+        events.append(MessageEvent("sending", message.claimed_at, None))
+    events += [e for e in stored if e.status == "sending"]  # retries and waits, after it
     late = [e for e in stored if e.status not in ("scheduled", "queued", "sending")]
-    events += early
     if message.submitted_at is not None and "sent" not in have:
         events.append(MessageEvent("sent", message.submitted_at, None))
     events += late

@@ -111,6 +111,8 @@ messages = Table(
     # The dispatcher holding the claim (``dispatchers.id``): every later write of a claimed
     # message is fenced on it, and a claim is rescued only once its owner stopped heartbeating.
     Column("lease_owner", String(40), nullable=True),
+    # When its first claim took it: the ``sending`` event of its history (migration 0015).
+    Column("claimed_at", BigInteger, nullable=True),
 )
 Index("ix_messages_account_id", messages.c.account_id, messages.c.id)
 Index("ix_messages_account_status", messages.c.account_id, messages.c.status, messages.c.id)

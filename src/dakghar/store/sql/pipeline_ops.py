@@ -368,10 +368,11 @@ def claim(
 
     Returns the claimed rows (now ``sending`` with a lease) and, for every account that ran dry,
     when its next message falls due (None: nothing queued in this lane any more). Only a first
-    claim writes a ``sending`` event; a retry's event was written when it was scheduled. With
-    ``sandbox_only``, only sandbox messages are claimed, and "dry" counts only them (index
-    ix_messages_sandbox_queue); ``or_expired`` adds live messages past their validity, which
-    the claimer then expires (a scan of the account's queue: for now and then, not every claim).
+    claim makes a ``sending`` event (``claimed_at``); a retry's was written when it was
+    scheduled. With ``sandbox_only``, only sandbox messages are claimed, and "dry" counts only
+    them (index ix_messages_sandbox_queue); ``or_expired`` adds live messages past their
+    validity, which the claimer then expires (a scan of the account's queue: for now and then,
+    not every claim).
     """
     claimed: list[MessageRow] = []
     dry: dict[str, int | None] = {}
@@ -397,23 +398,13 @@ def claim(
         ids = [r[0] for r in found]
         first = {r[0] for r in found if r[1] == Status.QUEUED.value}  # not retries
         among, args = in_list(c, ids)
+        # A first claim's event is its ``claimed_at`` (``history``), not a row of its own.
         c.execute(
             "UPDATE messages SET status = 'sending', lease_until = ?, lease_owner = ?, "
+            "claimed_at = CASE WHEN status = 'queued' THEN ? ELSE claimed_at END, "
             f"attempts = attempts + 1, updated_at = ? WHERE id {among}",
-            (lease_until, owner, now, *args),
+            (lease_until, owner, now, now, *args),
         )
-        if c.dialect.server and first:  # one statement for the lot
-            c.execute(
-                "INSERT INTO message_events (message_id, status, at, detail) "
-                f"SELECT m, 'sending', ?, NULL FROM {unnest(['text'])} AS v(m)",
-                (now, sorted(first)),
-            )
-        else:
-            c.executemany(
-                "INSERT INTO message_events (message_id, status, at, detail) "
-                "VALUES (?, 'sending', ?, ?)",
-                [(mid, now, None) for mid in first],
-            )
         rows = _rows(c.execute(f"{_SELECT} WHERE id {among}", args))
         hooked = [r for r in rows if r.callback_url and r.id in first]
         if hooked and _wants_webhook(c, account, Status.SENDING):
