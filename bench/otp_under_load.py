@@ -75,11 +75,10 @@ def main() -> None:
             "SELECT submitted_at - created_at FROM messages WHERE type = 'otp' "
             "AND submitted_at IS NOT NULL"
         )
-        # Where the time went: accept -> claimed (the "sending" event) -> carrier's answer.
+        # Where the time went: accept -> first claim (``claimed_at``) -> carrier's answer.
         split = gw.query(
-            "SELECT e.at - m.created_at, m.submitted_at - e.at FROM messages m JOIN "
-            "message_events e ON e.message_id = m.id AND e.status = 'sending' "
-            "WHERE m.type = 'otp' AND m.submitted_at IS NOT NULL"
+            "SELECT claimed_at - created_at, submitted_at - claimed_at FROM messages "
+            "WHERE type = 'otp' AND submitted_at IS NOT NULL AND claimed_at IS NOT NULL"
         )
         still_queued = gw.query("SELECT count(*) FROM messages WHERE status = 'queued'")[0][0]
         # OTPs with no carrier answer recorded 1 s after the last was sent: counted, not hidden.
