@@ -363,6 +363,24 @@ async def test_a_first_claim_plain_sent_and_delivered_are_not_stored_but_listed_
     assert [tuple(r) for r in stored] == [("sending", "retry 1 in 1.0 s: throttled")]
 
 
+HOOK = "http://127.0.0.1:9/hook"
+
+
+async def sent_with_hooks(store: SqlStore, n: int, tag: str) -> tuple[str, list[str]]:
+    """A new account's ``n`` messages with a callback URL, claimed and accepted by the carrier
+    ``smsc`` under the ids ``{tag}-{message id}``: the account's id and the message ids."""
+    acc = await store.create_account(name=tag, balance_milli=0)
+    ids = await queue(store, acc.id, n, callback_url=HOOK)
+    await store.claim(1, [acc.id], n, lease_ms=10_000)
+    await store.mark_sent_many([Sent(m, "smsc", [f"{tag}-{m}"]) for m in ids])
+    return acc.id, ids
+
+
+async def delivered(store: SqlStore, ids: list[str], tag: str) -> None:
+    """The carrier's "delivered" receipts for messages of :func:`sent_with_hooks`."""
+    await store.report_many([("smsc", f"{tag}-{m}", StatusChange("", "delivered")) for m in ids])
+
+
 class Hand:
     """A sender's side of ``hand_off_webhooks``: what it was given, and its room."""
 
@@ -378,16 +396,13 @@ class Hand:
 async def test_final_webhooks_go_straight_to_the_sender_leased_and_come_back_if_never_sent(
     store: SqlStore,
 ) -> None:
-    acc = await store.create_account(name="h", balance_milli=0)
-    ids = await queue(store, acc.id, 3, callback_url="http://127.0.0.1:9/hook")
-    await store.claim(1, [acc.id], 3, lease_ms=10_000)
-    await store.mark_sent_many([Sent(m, "smsc", [f"h-{m}"]) for m in ids])
+    acc_id, ids = await sent_with_hooks(store, 3, "h")
     hand = Hand()
     store.hand_off_webhooks(hand.take, lambda: hand.room, lease_ms=300)
-    await store.report_many([("smsc", f"h-{m}", StatusChange("", "delivered")) for m in ids])
+    await delivered(store, ids, "h")
     assert sorted(e.message_id for e in hand.taken) == sorted(ids)
     assert all(json.loads(e.payload)["status"] == "delivered" for e in hand.taken)
-    assert all(e.account_id == acc.id and e.attempts == 0 for e in hand.taken)
+    assert all(e.account_id == acc_id and e.attempts == 0 for e in hand.taken)
     assert await store.claim_webhooks(10, lease_ms=60_000) == []  # leased to the sender
     # Recorded by the ids handed over, as a claimed event's would be.
     await store.webhook_results([WebhookResult(hand.taken[0].id, True, None, None)])
@@ -417,21 +432,16 @@ async def test_a_handed_over_webhook_never_overtakes_an_older_pending_one(
 async def test_only_as_many_webhooks_as_the_sender_has_room_for_are_handed_over(
     store: SqlStore,
 ) -> None:
-    acc = await store.create_account(name="h", balance_milli=0)
-    ids = await queue(store, acc.id, 5, callback_url="http://127.0.0.1:9/hook")
-    await store.claim(1, [acc.id], 5, lease_ms=10_000)
-    await store.mark_sent_many([Sent(m, "smsc", [f"r-{m}"]) for m in ids])
+    _acc, ids = await sent_with_hooks(store, 5, "r")
     hand = Hand(room=2)
     store.hand_off_webhooks(hand.take, lambda: hand.room)
-    await store.report_many([("smsc", f"r-{m}", StatusChange("", "delivered")) for m in ids])
+    await delivered(store, ids, "r")
     assert len(hand.taken) == 2
     rest = await store.claim_webhooks(10, lease_ms=60_000)
     assert {e.message_id for e in rest} == set(ids) - {e.message_id for e in hand.taken}
     store.hand_off_webhooks(None)  # stopped: every event is left for a claim
-    [extra] = await queue(store, acc.id, 1, callback_url="http://127.0.0.1:9/hook")
-    await store.claim(1, [acc.id], 1, lease_ms=10_000)
-    await store.mark_sent(extra, "smsc", ["r-extra"])
-    await store.report("smsc", "r-extra", StatusChange("", "delivered"))
+    _acc, [extra] = await sent_with_hooks(store, 1, "x")
+    await delivered(store, [extra], "x")
     assert len(hand.taken) == 2
     assert [e.message_id for e in await store.claim_webhooks(10, lease_ms=60_000)] == [extra]
 
@@ -439,11 +449,8 @@ async def test_only_as_many_webhooks_as_the_sender_has_room_for_are_handed_over(
 async def test_a_delivered_webhook_leaves_the_outbox_and_a_failed_one_stays(
     store: SqlStore,
 ) -> None:
-    acc = await store.create_account(name="o", balance_milli=0)
-    ids = await queue(store, acc.id, 3, callback_url="http://127.0.0.1:9/hook")
-    await store.claim(1, [acc.id], 3, lease_ms=10_000)
-    await store.mark_sent_many([Sent(m, "smsc", [f"o-{m}"]) for m in ids])
-    await store.report_many([("smsc", f"o-{m}", StatusChange("", "delivered")) for m in ids])
+    _acc, ids = await sent_with_hooks(store, 3, "o")
+    await delivered(store, ids, "o")
     done, retry, failed = await store.claim_webhooks(10, lease_ms=60_000)
     await store.webhook_results(
         [

@@ -120,11 +120,9 @@ class OpContext:
             rows, self.webhooks = self.webhooks, []
             if self.hand_until is not None and self.hand_limit > 0:
                 rows = self._hand_off(c, rows)
-            if not rows:
-                pass
-            elif c.dialect.server:  # one statement for the lot
+            if rows and c.dialect.server:  # one statement for the lot
                 c.execute(_WEBHOOK_UNNEST, columns(rows, 7))
-            else:
+            elif rows:
                 c.executemany(_WEBHOOK_INSERT, rows)
 
     def _hand_off(self, c: Conn, rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
